@@ -1,0 +1,156 @@
+"""What a check is, what one run of it gives, and what a whole run gives."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from .errors import ConfigurationError
+
+Status = Literal["pass", "warn", "fail"]
+STATUSES: tuple[Status, ...] = ("pass", "warn", "fail")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check in one run.
+
+    A check may return one to say more than pass or fail, for example
+    ``CheckResult(status="warn", error="disk 91% full", observed_value=91,
+    observed_unit="%")``; the runner fills in ``name``, ``duration`` and
+    ``tags``.
+    """
+
+    #: The check's name.
+    name: str = ""
+    #: ``"pass"``, ``"warn"`` or ``"fail"``.
+    status: Status = "pass"
+    #: Seconds the check took (the timeout, for one that timed out).
+    duration: float = 0.0
+    #: Why it did not pass: the exception type and a message with credentials
+    #: redacted, safe to show. ``None`` when it passed.
+    error: str | None = None
+    #: The check's tags, which select it for tagged endpoints.
+    tags: frozenset[str] = frozenset()
+    #: A value the check observed (a latency, free bytes); shown with details.
+    observed_value: Any = None
+    #: The unit of ``observed_value``.
+    observed_unit: str | None = None
+    #: False for a check whose failure only makes the report ``"warn"``.
+    critical: bool = True
+    #: Unix time at which the check started.
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(
+                f"CheckResult status must be one of {', '.join(STATUSES)},"
+                f" got {self.status!r}."
+            )
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The outcome of one run: every selected check's result."""
+
+    #: ``"fail"`` if a critical check failed, ``"warn"`` if a check warned or a
+    #: non-critical one failed, else ``"pass"``.
+    status: Status
+    #: One result per check, in registration order.
+    checks: list[CheckResult] = field(default_factory=list)
+    #: Unix time at which the run started.
+    started_at: float = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        """True unless the report fails: ``"warn"`` still serves traffic."""
+        return self.status != "fail"
+
+    @classmethod
+    def from_results(
+        cls, results: Sequence[CheckResult], started_at: float | None = None
+    ) -> HealthReport:
+        return cls(
+            status=overall_status(results),
+            checks=list(results),
+            started_at=time.time() if started_at is None else started_at,
+        )
+
+
+def overall_status(results: Iterable[CheckResult]) -> Status:
+    status: Status = "pass"
+    for result in results:
+        if result.status == "fail" and result.critical:
+            return "fail"
+        if result.status != "pass":
+            status = "warn"
+    return status
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter that dependency injection fills by name."""
+
+    name: str
+    #: With a default, an unknown name is not an error: the default is used.
+    optional: bool
+
+
+def injected_parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
+    """The parameters of ``func`` that are filled by name."""
+    params = []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.kind is param.POSITIONAL_ONLY and param.default is param.empty:
+            raise ConfigurationError(
+                f"{func.__qualname__}() has the positional-only parameter"
+                f" {param.name!r}, which dependency injection can't fill by name."
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            continue
+        params.append(Parameter(param.name, param.default is not param.empty))
+    return tuple(params)
+
+
+def is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: a function and how to run it."""
+
+    name: str
+    func: Callable[..., Any]
+    #: Seconds; ``None`` means ``HEALTHCHECK_TIMEOUT``.
+    timeout: float | None = None
+    critical: bool = True
+    tags: frozenset[str] = frozenset()
+    #: The IETF health+json ``componentType`` (``"datastore"``, ...).
+    component_type: str | None = None
+    parameters: tuple[Parameter, ...] = ()
+
+    def with_name(self, name: str) -> Check:
+        return replace(self, name=name)
+
+
+def interpret(value: Any) -> CheckResult:
+    """Turn what a check returned into a result (the runner adds the rest).
+
+    False fails; True and None pass (raise-style checks return None); a
+    ``CheckResult`` is taken as it is; anything else counts by its truth,
+    as in clearskies 1.x.
+    """
+    if isinstance(value, CheckResult):
+        return value
+    if value is None or value:
+        return CheckResult(status="pass")
+    if value is False:
+        return CheckResult(status="fail", error="check returned False")
+    return CheckResult(
+        status="fail", error=f"check returned a false {type(value).__name__}"
+    )

@@ -1,0 +1,156 @@
+"""Every ``HEALTHCHECK_*`` key in one place: its default and its validation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.utils import ImportStringError, import_string
+
+from .errors import ConfigurationError
+
+#: Defaults set with ``app.config.setdefault`` in ``init_app``.
+DEFAULTS: dict[str, Any] = {
+    "HEALTHCHECK_URL": "/health",
+    "HEALTHCHECK_SERVICES": [],
+    "HEALTHCHECK_CALLABLE": None,
+    "HEALTHCHECK_TIMEOUT": 10.0,
+    "HEALTHCHECK_CACHE_TTL": 0.0,
+    "HEALTHCHECK_SHOW_DETAILS": False,
+    "HEALTHCHECK_FAILURE_STATUS": 500,
+    "HEALTHCHECK_WARN_STATUS": 200,
+    "HEALTHCHECK_INTERVAL": 0.0,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one app, read once in ``init_app``."""
+
+    url: str
+    services: tuple[str, ...]
+    callable: Callable[..., Any] | None
+    timeout: float
+    cache_ttl: float
+    show_details: bool | Callable[[Any], bool]
+    failure_status: int
+    warn_status: int
+    interval: float
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _number(key: str, value: Any, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(
+            f"{key} must be a number of seconds, got {_describe(value)}."
+        )
+    number = float(value)
+    if math.isnan(number) or number < 0 or (positive and number == 0):
+        bound = "greater than 0" if positive else "0 or more"
+        raise ConfigurationError(
+            f"{key} must be a number of seconds {bound}, got {_describe(value)}."
+        )
+    return number
+
+
+def validate_timeout(key: str, value: Any) -> float:
+    """A per-check or default timeout: a number of seconds above 0."""
+    return _number(key, value, positive=True)
+
+
+def _status_code(key: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 599:
+        raise ConfigurationError(
+            f"{key} must be an HTTP status code from {low} to 599,"
+            f" got {_describe(value)}."
+        )
+    return value
+
+
+def _url(key: str, value: Any) -> str:
+    if isinstance(value, str) and value.startswith("/"):
+        if value == "/" or not value.endswith("/"):
+            return value
+    raise ConfigurationError(
+        f"{key} must be a path starting with '/' and not ending with '/',"
+        f" such as '/health', got {_describe(value)}."
+    )
+
+
+def validate_services(key: str, value: Any) -> tuple[str, ...]:
+    """A list of service names, each a non-empty string."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigurationError(
+            f"{key} must be a list of service names such as ['database'],"
+            f" got {_describe(value)}."
+        )
+    for name in value:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigurationError(
+                f"{key} must be a list of service names (Python identifiers such as"
+                f" 'database'), got {_describe(name)} in {_describe(value)}."
+            )
+    return tuple(value)
+
+
+def validate_callable(key: str, value: Any) -> Callable[..., Any] | None:
+    """A function, an import string such as ``'app.health:check'``, or None."""
+    if value is None or callable(value):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        try:
+            imported = import_string(value)
+        except ImportStringError as e:
+            raise ConfigurationError(
+                f"{key} names {value!r}, which can't be imported: {e.exception}."
+            ) from None
+        if callable(imported):
+            return imported  # type: ignore[no-any-return]
+    raise ConfigurationError(
+        f"{key} must be a function returning True or False, an import string"
+        f" such as 'myapp.health:check', or None, got {_describe(value)}."
+    )
+
+
+def _show_details(key: str, value: Any) -> bool | Callable[[Any], bool]:
+    if isinstance(value, bool) or callable(value):
+        return value  # type: ignore[no-any-return]
+    raise ConfigurationError(
+        f"{key} must be True, False or a function taking the request and"
+        f" returning a bool, got {_describe(value)}."
+    )
+
+
+def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Settings:
+    """Validate an app's config; constructor arguments in ``overrides`` win."""
+
+    def get(key: str) -> Any:
+        return overrides[key] if overrides.get(key) is not None else config[key]
+
+    return Settings(
+        url=_url("HEALTHCHECK_URL", get("HEALTHCHECK_URL")),
+        services=validate_services("HEALTHCHECK_SERVICES", get("HEALTHCHECK_SERVICES")),
+        callable=validate_callable("HEALTHCHECK_CALLABLE", get("HEALTHCHECK_CALLABLE")),
+        timeout=validate_timeout("HEALTHCHECK_TIMEOUT", config["HEALTHCHECK_TIMEOUT"]),
+        cache_ttl=_number(
+            "HEALTHCHECK_CACHE_TTL", config["HEALTHCHECK_CACHE_TTL"], positive=False
+        ),
+        show_details=_show_details(
+            "HEALTHCHECK_SHOW_DETAILS", config["HEALTHCHECK_SHOW_DETAILS"]
+        ),
+        failure_status=_status_code(
+            "HEALTHCHECK_FAILURE_STATUS", config["HEALTHCHECK_FAILURE_STATUS"], 400
+        ),
+        warn_status=_status_code(
+            "HEALTHCHECK_WARN_STATUS", config["HEALTHCHECK_WARN_STATUS"], 200
+        ),
+        interval=_number(
+            "HEALTHCHECK_INTERVAL", config["HEALTHCHECK_INTERVAL"], positive=False
+        ),
+    )

@@ -1,0 +1,64 @@
+"""A pool of daemon threads for running checks.
+
+``concurrent.futures.ThreadPoolExecutor`` joins its threads at interpreter
+exit, so one hung check would stop a worker process from exiting. This pool
+uses daemon threads, grows to as many threads as there are checks running
+(a still-running check is never started twice, so that is bounded by the
+number of checks), and lets idle threads exit after a while.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+#: Seconds an idle thread waits for work before it exits.
+IDLE_SECONDS = 60.0
+
+
+class WorkerPool:
+    def __init__(self, name: str, idle_seconds: float = IDLE_SECONDS) -> None:
+        self._name = name
+        self._idle_seconds = idle_seconds
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        #: One token per idle thread that no task has claimed yet.
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def thread_count(self) -> int:
+        return self._count
+
+    def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on an idle thread, or a new one if none is idle.
+
+        ``task`` must not raise: it is the caller's job to record errors.
+        """
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                self._count += 1
+                number = self._count
+            thread = threading.Thread(
+                target=self._work, name=f"{self._name}-{number}", daemon=True
+            )
+            thread.start()
+        self._tasks.put(task)
+
+    def _work(self) -> None:
+        try:
+            while True:
+                try:
+                    task = self._tasks.get(timeout=self._idle_seconds)
+                except queue.Empty:
+                    # Exit only with an unclaimed idle token: a claimed one
+                    # means a task is on its way to some idle thread.
+                    if self._idle.acquire(blocking=False):
+                        return
+                    continue
+                task()
+                self._idle.release()
+        finally:
+            with self._lock:
+                self._count -= 1
