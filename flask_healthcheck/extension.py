@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -99,21 +99,37 @@ class HealthCheckState:
                 )
             checks[check.name] = check
         services = self.services()
-        for name, service in services.items():
-            check_dependencies(f"service {name!r}", service.parameters, services)
         for check in checks.values():
             check_dependencies(f"check {check.name!r}", check.parameters, services)
+        for name, service in services.items():
+            check_dependencies(f"service {name!r}", service.parameters, services, name)
         return tuple(checks.values())
 
-    def run(self) -> HealthReport:
-        """A report on every check, from the background thread when it runs."""
-        checks = self.checks()
+    def select(
+        self, *, tags: Iterable[str] | None = None, exclude: Iterable[str] = ()
+    ) -> tuple[Check, ...]:
+        """The checks carrying any of ``tags`` (all if None), less ``exclude``."""
+        wanted = None if tags is None else frozenset(tags)
+        left_out = frozenset(exclude)
+        return tuple(
+            check
+            for check in self.checks()
+            if check.name not in left_out and (wanted is None or check.tags & wanted)
+        )
+
+    def run(self, checks: Sequence[Check] | None = None) -> HealthReport:
+        """A report on ``checks`` (default: all), from the background run if on."""
+        if checks is None:
+            checks = self.checks()
         if self.settings.interval > 0:
             self.background.start()
             self.background.first_run.wait(_longest_timeout(checks, self.settings) + 1)
             latest = self.background.latest
-            if latest is not None and len(latest.checks) == len(checks):
-                return latest
+            if latest is not None:
+                wanted = {check.name for check in checks}
+                results = [r for r in latest.checks if r.name in wanted]
+                if len(results) == len(wanted):
+                    return HealthReport.from_results(results, latest.started_at)
         return self.runner.run(checks)
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TypeVar
@@ -24,7 +24,7 @@ from flask import Flask
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, interpret
 from .pool import WorkerPool
-from .redact import config_secrets, describe_exception
+from .redact import config_secrets, describe_exception, redact
 from .services import Scope, Service
 
 logger = logging.getLogger("flask_healthcheck")
@@ -35,6 +35,10 @@ V = TypeVar("V")
 #: How many selections (endpoint, tag, exclude combinations) keep a cached
 #: report and a previous status. Bounded so query strings can't grow memory.
 MAX_SELECTIONS = 64
+
+#: While checks of a run wait for a thread, the threads running it double
+#: this often (seconds).
+RAMP_SECONDS = 0.001
 
 
 class _Execution:
@@ -52,6 +56,18 @@ class _Execution:
         #: A SystemExit or KeyboardInterrupt raised by the check, re-raised in
         #: the thread that asked for the run rather than swallowed.
         self.escaped: BaseException | None = None
+
+
+class _Batch:
+    """The checks a run starts, handed out to the threads that run them."""
+
+    __slots__ = ("lock", "pending", "remaining", "finished")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: deque[_Execution] = deque()
+        self.remaining = 0
+        self.finished = threading.Event()
 
 
 class _Flight:
@@ -130,19 +146,59 @@ class Runner:
         started_at = time.time()
         services = self._services()
         executions: list[_Execution] = []
-        new: list[_Execution] = []
+        batch = _Batch()
         with self._lock:
             for check in checks:
                 execution = self._running.get(check.name)
                 if execution is None:
                     timeout = check.timeout or self.default_timeout
                     execution = self._running[check.name] = _Execution(check, timeout)
-                    new.append(execution)
+                    batch.pending.append(execution)
                 executions.append(execution)
-        for execution in new:
-            self.pool.submit(lambda e=execution: self._execute(e, services))  # type: ignore[misc]
+        if batch.pending:
+            self._drain_concurrently(batch, services)
         results = [self._wait(execution) for execution in executions]
         return HealthReport.from_results(results, started_at)
+
+    def _drain_concurrently(
+        self, batch: _Batch, services: Mapping[str, Service]
+    ) -> None:
+        """Run a batch on as many threads as keep every check going.
+
+        One thread starts; each :data:`RAMP_SECONDS` that checks are still
+        waiting, the threads double. Quick checks run one after another on
+        one thread (a thread hand-off costs more than they do); slow ones
+        soon each have their own, so a run costs about its slowest check.
+        """
+        batch.remaining = len(batch.pending)
+        last_deadline = max(e.deadline for e in batch.pending)
+
+        def drain() -> None:
+            while True:
+                with batch.lock:
+                    if not batch.pending:
+                        return
+                    execution = batch.pending.popleft()
+                self._execute(execution, services)
+                with batch.lock:
+                    batch.remaining -= 1
+                    if batch.remaining == 0:
+                        batch.finished.set()
+
+        self.pool.submit(drain)
+        threads = 1
+        while not batch.finished.wait(RAMP_SECONDS):
+            with batch.lock:
+                waiting = len(batch.pending)
+            if waiting:
+                for _ in range(min(waiting, threads)):
+                    self.pool.submit(drain)
+                threads += min(waiting, threads)
+            elif time.monotonic() >= last_deadline:
+                return
+            else:
+                batch.finished.wait(last_deadline - time.monotonic())
+                return
 
     def _wait(self, execution: _Execution) -> CheckResult:
         check = execution.check
@@ -179,9 +235,13 @@ class Runner:
             with self.app.app_context():
                 scope = Scope(self.app, services)
                 try:
-                    outcome = interpret(
-                        scope.call(check.func, scope.arguments(check.parameters))
-                    )
+                    value = scope.call(check.func, scope.arguments(check.parameters))
+                    outcome = interpret(value)
+                    if isinstance(value, CheckResult) and value.error:
+                        # A message the check wrote itself may quote a secret.
+                        outcome = replace(
+                            value, error=redact(value.error, self._secrets())
+                        )
                 finally:
                     try:
                         scope.close()

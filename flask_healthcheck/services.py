@@ -58,11 +58,12 @@ def check_dependencies(
     owner: str,
     parameters: tuple[Parameter, ...],
     services: Mapping[str, Service],
+    service: str | None = None,
 ) -> None:
     """Raise :class:`ConfigurationError` for an unknown name or a cycle.
 
-    ``owner`` describes who asks (``"check 'db'"``); the message names the
-    whole chain so the fix is obvious.
+    ``owner`` describes who asks (``"check 'db'"``), ``service`` its name if
+    it is a service; the message names the whole chain so the fix is obvious.
     """
 
     def visit(params: tuple[Parameter, ...], chain: tuple[str, ...]) -> None:
@@ -73,7 +74,8 @@ def check_dependencies(
             if service is None:
                 if param.optional:
                     continue
-                path = " -> ".join((owner, *(f"service {n!r}" for n in chain)))
+                asked = chain[1:] if service else chain
+                path = " -> ".join((owner, *(f"service {n!r}" for n in asked)))
                 known = ", ".join(sorted((*BUILTIN_NAMES, *services)))
                 raise ConfigurationError(
                     f"{path} needs {param.name!r}, which is not a registered"
@@ -87,7 +89,7 @@ def check_dependencies(
                 )
             visit(service.parameters, (*chain, param.name))
 
-    visit(parameters, ())
+    visit(parameters, (service,) if service else ())
 
 
 class Scope:

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_healthcheck import HealthCheck
+
+
+@pytest.fixture
+def app() -> Iterator[Flask]:
+    app = Flask(__name__)
+    app.config.update(TESTING=True)
+    yield app
+    state = app.extensions.get("healthcheck")
+    if state is not None:
+        state.background.stop(timeout=5)
+
+
+@pytest.fixture
+def health(app: Flask) -> HealthCheck:
+    return HealthCheck(app)
+
+
+@pytest.fixture
+def client(app: Flask, health: HealthCheck) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,205 @@
+"""Bad configuration fails early, with a message that names the key and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_healthcheck import ConfigurationError, HealthCheck
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("HEALTHCHECK_SERVICES", "database", "HEALTHCHECK_SERVICES must be a list"),
+        ("HEALTHCHECK_SERVICES", ["ok", 3], "got 3 in ['ok', 3]"),
+        ("HEALTHCHECK_SERVICES", ["not a name"], "Python identifiers"),
+        ("HEALTHCHECK_CALLABLE", 42, "HEALTHCHECK_CALLABLE must be a function"),
+        ("HEALTHCHECK_CALLABLE", "nowhere.module:func", "can't be imported"),
+        ("HEALTHCHECK_TIMEOUT", "10", "HEALTHCHECK_TIMEOUT must be a number"),
+        ("HEALTHCHECK_TIMEOUT", 0, "greater than 0, got 0"),
+        ("HEALTHCHECK_TIMEOUT", True, "HEALTHCHECK_TIMEOUT must be a number"),
+        (
+            "HEALTHCHECK_CACHE_TTL",
+            -1,
+            "HEALTHCHECK_CACHE_TTL must be a number of seconds 0 or more",
+        ),
+        ("HEALTHCHECK_CACHE_TTL", float("nan"), "HEALTHCHECK_CACHE_TTL"),
+        ("HEALTHCHECK_INTERVAL", "5s", "HEALTHCHECK_INTERVAL must be a number"),
+        (
+            "HEALTHCHECK_URL",
+            "health",
+            "HEALTHCHECK_URL must be a path starting with '/'",
+        ),
+        ("HEALTHCHECK_URL", "/health/", "not ending with '/'"),
+        (
+            "HEALTHCHECK_SHOW_DETAILS",
+            "yes",
+            "HEALTHCHECK_SHOW_DETAILS must be True, False",
+        ),
+        ("HEALTHCHECK_FAILURE_STATUS", 200, "from 400 to 599, got 200"),
+        (
+            "HEALTHCHECK_WARN_STATUS",
+            "200",
+            "HEALTHCHECK_WARN_STATUS must be an HTTP status",
+        ),
+    ],
+)
+def test_bad_config_value_names_the_key(
+    app: Flask, key: str, value: Any, message: str
+) -> None:
+    app.config[key] = value
+    with pytest.raises(ConfigurationError) as info:
+        HealthCheck(app)
+    assert message in str(info.value)
+    assert key in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"services": "memory_backend"}, "HEALTHCHECK_SERVICES must be a list"),
+        ({"callable": "not callable at all"}, "HEALTHCHECK_CALLABLE"),
+        ({"url": "no-slash"}, "HEALTHCHECK_URL"),
+    ],
+)
+def test_bad_constructor_arguments_fail_at_once(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        HealthCheck(**options)
+
+
+def test_constructor_arguments_override_config(app: Flask) -> None:
+    app.config["HEALTHCHECK_URL"] = "/from-config"
+    HealthCheck(app, url="/from-argument")
+    client = app.test_client()
+    assert client.get("/from-argument").status_code == 200
+    assert client.get("/from-config").status_code == 404
+
+
+def test_defaults_are_set_on_the_config(app: Flask) -> None:
+    HealthCheck(app)
+    assert app.config["HEALTHCHECK_URL"] == "/health"
+    assert app.config["HEALTHCHECK_SERVICES"] == []
+    assert app.config["HEALTHCHECK_CALLABLE"] is None
+    assert app.config["HEALTHCHECK_TIMEOUT"] == 10.0
+    assert app.config["HEALTHCHECK_CACHE_TTL"] == 0.0
+    assert app.config["HEALTHCHECK_SHOW_DETAILS"] is False
+    assert app.config["HEALTHCHECK_FAILURE_STATUS"] == 500
+    assert app.config["HEALTHCHECK_WARN_STATUS"] == 200
+    assert app.config["HEALTHCHECK_INTERVAL"] == 0.0
+
+
+def test_init_app_twice_says_what_to_do(app: Flask) -> None:
+    health = HealthCheck(app)
+    with pytest.raises(RuntimeError, match="already been registered"):
+        health.init_app(app)
+
+
+def test_use_without_init_app_says_what_to_do(app: Flask) -> None:
+    health = HealthCheck()
+    with (
+        app.app_context(),
+        pytest.raises(RuntimeError, match="forget to call 'init_app'"),
+    ):
+        health.run()
+
+
+def test_unknown_service_name_is_a_configuration_error(app: Flask) -> None:
+    health = HealthCheck(app, services=["databse"])
+    with app.app_context(), pytest.raises(ConfigurationError) as info:
+        health.run()
+    message = str(info.value)
+    assert "check 'databse' needs 'databse'" in message
+    assert "known names: app, config, cursor_backend, memory_backend" in message
+
+
+def test_unknown_name_is_reported_as_a_failing_configuration_check(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    HealthCheck(app, services=["databse"])
+    response = app.test_client().get("/health")
+    assert response.status_code == 500
+    error = response.json["data"]["checks"]["configuration"]["error"]  # type: ignore[index]
+    assert error.startswith("ConfigurationError: check 'databse' needs 'databse'")
+
+
+def test_unresolvable_parameter_names_the_chain(app: Flask) -> None:
+    health = HealthCheck(app)
+
+    @health.service("database")
+    def database(engine: object) -> object:
+        return engine
+
+    @health.check
+    def migrations(database: object) -> bool:
+        return True
+
+    with app.app_context(), pytest.raises(ConfigurationError) as info:
+        health.run()
+    assert "check 'migrations' -> service 'database' needs 'engine'" in str(info.value)
+
+
+def test_cycles_name_the_chain(app: Flask) -> None:
+    health = HealthCheck(app)
+    health.add_service("a", lambda b: b)
+    health.add_service("b", lambda c: c)
+    health.add_service("c", lambda a: a)
+    with app.app_context(), pytest.raises(ConfigurationError, match="a -> b -> c -> a"):
+        health.run()
+
+
+def test_neither_option_still_validates_registered_services(app: Flask) -> None:
+    health = HealthCheck(app)
+    health.add_service("orphan", lambda missing: missing)
+    assert app.test_client().get("/health").status_code == 500
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"timeout": -1},
+            "timeout of check 'c' must be a number of seconds greater than 0",
+        ),
+        ({"timeout": "1"}, "timeout of check 'c' must be a number"),
+        ({"tags": "ready"}, "tags of check 'c' must be a list of strings"),
+        ({"name": ""}, "A check name must be a non-empty string"),
+        ({"name": "a/b"}, "without '/'"),
+    ],
+)
+def test_bad_check_options_fail_at_registration(
+    options: dict[str, Any], message: str
+) -> None:
+    health = HealthCheck()
+
+    def c() -> bool:
+        return True
+
+    with pytest.raises(ConfigurationError, match=message):
+        health.add_check(c, **options)
+
+
+def test_bad_service_registration_fails_at_once() -> None:
+    health = HealthCheck()
+    with pytest.raises(ConfigurationError, match="must be a Python identifier"):
+        health.add_service("not-a-name", lambda: None)
+    with pytest.raises(ConfigurationError, match="is built in"):
+        health.add_service("config", lambda: None)
+    with pytest.raises(ConfigurationError, match="must be callable"):
+        health.add_service("x", 3)  # type: ignore[arg-type]
+
+
+def test_duplicate_check_names_are_rejected(app: Flask) -> None:
+    health = HealthCheck(app, services=["memory_backend"])
+    with pytest.raises(ConfigurationError, match="already registered"):
+        health.add_check(lambda: True, name="x")
+        health.add_check(lambda: True, name="x")
+    health.add_check(lambda: True, name="memory_backend")
+    with (
+        app.app_context(),
+        pytest.raises(ConfigurationError, match="Two checks are named"),
+    ):
+        health.run()
