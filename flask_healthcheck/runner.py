@@ -145,19 +145,21 @@ class Runner:
     def _run_checks(self, checks: Sequence[Check]) -> HealthReport:
         started_at = time.time()
         services = self._services()
-        executions: list[_Execution] = []
+        executions: list[tuple[_Execution, bool]] = []
         batch = _Batch()
         with self._lock:
+            now = time.monotonic()
             for check in checks:
                 execution = self._running.get(check.name)
                 if execution is None:
                     timeout = check.timeout or self.default_timeout
                     execution = self._running[check.name] = _Execution(check, timeout)
                     batch.pending.append(execution)
-                executions.append(execution)
+                # One still running from an earlier run is joined, not restarted.
+                executions.append((execution, now > execution.deadline))
         if batch.pending:
             self._drain_concurrently(batch, services)
-        results = [self._wait(execution) for execution in executions]
+        results = [self._wait(execution, overdue) for execution, overdue in executions]
         return HealthReport.from_results(results, started_at)
 
     def _drain_concurrently(
@@ -171,7 +173,6 @@ class Runner:
         soon each have their own, so a run costs about its slowest check.
         """
         batch.remaining = len(batch.pending)
-        last_deadline = max(e.deadline for e in batch.pending)
 
         def drain() -> None:
             while True:
@@ -187,20 +188,18 @@ class Runner:
 
         self.pool.submit(drain)
         threads = 1
+        # Once every check has a thread, each is waited for until its deadline.
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
                 waiting = len(batch.pending)
-            if waiting:
-                for _ in range(min(waiting, threads)):
-                    self.pool.submit(drain)
-                threads += min(waiting, threads)
-            elif time.monotonic() >= last_deadline:
+            if not waiting:
                 return
-            else:
-                batch.finished.wait(last_deadline - time.monotonic())
-                return
+            more = min(waiting, threads)
+            for _ in range(more):
+                self.pool.submit(drain)
+            threads += more
 
-    def _wait(self, execution: _Execution) -> CheckResult:
+    def _wait(self, execution: _Execution, overdue: bool) -> CheckResult:
         check = execution.check
         remaining = execution.deadline - time.monotonic()
         if execution.done.wait(remaining if remaining > 0 else 0):
@@ -209,7 +208,7 @@ class Runner:
             assert execution.result is not None
             return execution.result
         now = time.monotonic()
-        if now - execution.deadline > 0.05:
+        if overdue:
             error = (
                 f"still running after {now - execution.started:.1f} s (timed out"
                 f" after {execution.timeout:g} s); not started again"

@@ -1,0 +1,134 @@
+"""What a check returns and how it counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_healthcheck import CheckResult, HealthCheck, HealthReport
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (True, "pass"),
+        (None, "pass"),
+        (False, "fail"),
+        (1, "pass"),
+        (0, "fail"),
+        ("", "fail"),
+        ([], "fail"),
+        ("ok", "pass"),
+    ],
+)
+def test_return_values_count_by_the_rules(
+    app: Flask, health: HealthCheck, value: Any, status: str
+) -> None:
+    health.add_check(lambda: value, name="c")
+    with app.app_context():
+        assert health.run().checks[0].status == status
+
+
+def test_raising_fails_with_a_safe_error(app: Flask, health: HealthCheck) -> None:
+    @health.check
+    def broken() -> None:
+        raise ConnectionError("connection refused")
+
+    with app.app_context():
+        result = health.run().checks[0]
+    assert (result.name, result.status) == ("broken", "fail")
+    assert result.error == "ConnectionError: connection refused"
+
+
+def test_bare_and_called_decorators(app: Flask, health: HealthCheck) -> None:
+    @health.check
+    def bare() -> bool:
+        return True
+
+    @health.check(name="called", timeout=2.0, critical=False, tags=("ready",))
+    def other() -> bool:
+        return True
+
+    assert bare() is True and other() is True  # decorators return the function
+    with app.app_context():
+        report = health.run()
+    assert [r.name for r in report.checks] == ["bare", "called"]
+    assert report.checks[1].tags == frozenset({"ready"})
+    assert report.checks[1].critical is False
+
+
+def test_a_returned_check_result_is_taken_as_it_is(
+    app: Flask, health: HealthCheck
+) -> None:
+    @health.check
+    def disk() -> CheckResult:
+        return CheckResult(
+            status="warn", error="91% full", observed_value=91, observed_unit="%"
+        )
+
+    with app.app_context():
+        report = health.run()
+    result = report.checks[0]
+    assert (result.name, result.status, result.error) == ("disk", "warn", "91% full")
+    assert (result.observed_value, result.observed_unit) == (91, "%")
+    assert result.duration > 0
+    assert report.status == "warn" and report.healthy
+
+
+def test_check_result_rejects_an_unknown_status() -> None:
+    with pytest.raises(ValueError, match="pass, warn, fail"):
+        CheckResult(status="ok")  # type: ignore[arg-type]
+
+
+def test_non_critical_failure_makes_a_warn_that_answers_200(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_check(lambda: True, name="database")
+    health.add_check(lambda: False, name="search", critical=False)
+    response = app.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.json["status"] == "success"  # type: ignore[index]
+    with app.app_context():
+        report = health.run()
+    assert report.status == "warn" and report.healthy
+
+
+def test_warn_status_is_configurable(app: Flask) -> None:
+    app.config["HEALTHCHECK_WARN_STATUS"] = 207
+    health = HealthCheck(app)
+    health.add_check(lambda: False, name="search", critical=False)
+    assert app.test_client().get("/health").status_code == 207
+
+
+def test_critical_failure_wins_over_warn(app: Flask, health: HealthCheck) -> None:
+    health.add_check(lambda: False, name="database")
+    health.add_check(lambda: False, name="search", critical=False)
+    with app.app_context():
+        report = health.run()
+    assert report.status == "fail" and not report.healthy
+
+
+def test_report_from_results() -> None:
+    report = HealthReport.from_results([CheckResult(name="a"), CheckResult(name="b")])
+    assert report.status == "pass" and report.started_at > 0
+    assert HealthReport.from_results([]).status == "pass"
+
+
+def test_system_exit_is_not_swallowed(app: Flask, health: HealthCheck) -> None:
+    @health.check
+    def exits() -> None:
+        raise SystemExit(3)
+
+    with app.app_context(), pytest.raises(SystemExit):
+        health.run()
+
+
+def test_keyboard_interrupt_is_not_swallowed(app: Flask, health: HealthCheck) -> None:
+    @health.check
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with app.app_context(), pytest.raises(KeyboardInterrupt):
+        health.run()
