@@ -1,0 +1,40 @@
+"""The clearskies documentation's three examples, one small app each.
+
+- ``/seed/cursor-backend/health``: ``services=["cursor_backend"]`` with no
+  database configured: fails (500), as in clearskies.
+- ``/seed/memory-backend/health``: ``services=["memory_backend"]``: passes.
+- ``/seed/callable/health``: a callable with a service injected by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+
+URLS = [
+    "/seed/cursor-backend/health",
+    "/seed/memory-backend/health",
+    "/seed/callable/health",
+]
+
+
+def is_healthy(memory_backend: Any) -> bool:
+    """The callable gets ``memory_backend`` injected by parameter name."""
+    return memory_backend is not None
+
+
+def _app(name: str, **options: Any) -> Flask:
+    app = Flask(f"seed-{name}")
+    HealthCheck(app, **options)
+    return app
+
+
+def create_apps() -> dict[str, Any]:
+    return {
+        "/seed/cursor-backend": _app("cursor-backend", services=["cursor_backend"]),
+        "/seed/memory-backend": _app("memory-backend", services=["memory_backend"]),
+        "/seed/callable": _app("callable", callable=is_healthy),
+    }

@@ -1,0 +1,55 @@
+"""The example app works as its README says."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from example_app import create_app
+
+from .helpers import FAILURE, SUCCESS
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Flask:
+    return create_app(
+        {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'example.db'}"}
+    )
+
+
+def test_seed_examples_answer_like_clearskies(example: Flask) -> None:
+    client = example.test_client()
+    failing = client.get("/seed/cursor-backend/health")
+    assert (failing.status_code, failing.data) == (500, FAILURE)
+    for url in ("/seed/memory-backend/health", "/seed/callable/health"):
+        response = client.get(url)
+        assert (response.status_code, response.data) == (200, SUCCESS)
+
+
+def test_health_passes_with_details_for_localhost_only(example: Flask) -> None:
+    client = example.test_client()
+    local = client.get("/health", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert local.status_code == 200
+    assert set(local.json["data"]["checks"]) == {"schema_ready", "disk_space"}  # type: ignore[index]
+    remote = client.get("/health", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert (remote.status_code, remote.data) == (200, SUCCESS)
+
+
+def test_a_missing_table_fails_and_alerts(example: Flask, caplog: Any) -> None:
+    engine: sa.Engine = example.extensions["example_engine"]
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE notes"))
+    with caplog.at_level(logging.WARNING, logger="example_app.alerts"):
+        response = example.test_client().get("/health")
+    assert response.status_code == 500
+    assert "ALERT example_app: check 'schema_ready' failed" in caplog.text
+
+
+def test_index_lists_notes(example: Flask) -> None:
+    body = example.test_client().get("/").json
+    assert body is not None and body["notes"] == []
