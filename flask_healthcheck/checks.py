@@ -116,8 +116,16 @@ def injected_parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
     return tuple(params)
 
 
-def is_async(func: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+#: How a check or factory is called: found once, at registration.
+CallKind = Literal["plain", "generator", "async_generator"]
+
+
+def call_kind(func: Callable[..., Any]) -> CallKind:
+    if inspect.isgeneratorfunction(func):
+        return "generator"
+    if inspect.isasyncgenfunction(func):
+        return "async_generator"
+    return "plain"
 
 
 @dataclass(frozen=True)
@@ -133,9 +141,14 @@ class Check:
     #: The IETF health+json ``componentType`` (``"datastore"``, ...).
     component_type: str | None = None
     parameters: tuple[Parameter, ...] = ()
+    kind: CallKind = "plain"
 
     def with_name(self, name: str) -> Check:
         return replace(self, name=name)
+
+
+_PASSED = CheckResult(status="pass")
+_RETURNED_FALSE = CheckResult(status="fail", error="check returned False")
 
 
 def interpret(value: Any) -> CheckResult:
@@ -148,9 +161,9 @@ def interpret(value: Any) -> CheckResult:
     if isinstance(value, CheckResult):
         return value
     if value is None or value:
-        return CheckResult(status="pass")
+        return _PASSED
     if value is False:
-        return CheckResult(status="fail", error="check returned False")
+        return _RETURNED_FALSE
     return CheckResult(
         status="fail", error=f"check returned a false {type(value).__name__}"
     )

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 from flask import Flask, current_app
 
 from . import contrib
-from .checks import Check, HealthReport, Parameter, injected_parameters
+from .checks import Check, HealthReport, Parameter, call_kind, injected_parameters
 from .config import DEFAULTS, Settings, read_settings, validate_timeout
 from .errors import ConfigurationError
 from .runner import BackgroundRefresh, Runner
@@ -183,6 +183,7 @@ def make_check(
         tags=frozenset(tags),
         component_type=component_type,
         parameters=injected_parameters(func),
+        kind=call_kind(func),
     )
 
 

@@ -234,13 +234,9 @@ class Runner:
             with self.app.app_context():
                 scope = Scope(self.app, services)
                 try:
-                    value = scope.call(check.func, scope.arguments(check.parameters))
-                    outcome = interpret(value)
-                    if isinstance(value, CheckResult) and value.error:
-                        # A message the check wrote itself may quote a secret.
-                        outcome = replace(
-                            value, error=redact(value.error, self._secrets())
-                        )
+                    value = scope.call(
+                        check.func, check.kind, scope.arguments(check.parameters)
+                    )
                 finally:
                     try:
                         scope.close()
@@ -248,6 +244,10 @@ class Runner:
                         logger.exception(
                             "Tearing down the services of check %r failed.", check.name
                         )
+            outcome = interpret(value)
+            if outcome is value and outcome.error:
+                # A message the check wrote itself may quote a secret.
+                outcome = replace(outcome, error=redact(outcome.error, self._secrets()))
         except Exception as e:
             self._log_failure(check.name, e)
             outcome = CheckResult(
@@ -256,11 +256,14 @@ class Runner:
         except BaseException as e:
             execution.escaped = e
             outcome = CheckResult(status="fail", error=describe_exception(e))
-        execution.result = replace(
-            outcome,
+        execution.result = CheckResult(
             name=check.name,
+            status=outcome.status,
             duration=time.perf_counter() - start,
+            error=outcome.error,
             tags=check.tags,
+            observed_value=outcome.observed_value,
+            observed_unit=outcome.observed_unit,
             critical=check.critical,
             started_at=started_at,
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask
 
-from .checks import Parameter, injected_parameters
+from .checks import CallKind, Parameter, call_kind, injected_parameters
 from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
@@ -34,6 +34,7 @@ class Service:
     name: str
     factory: Callable[..., Any]
     parameters: tuple[Parameter, ...]
+    kind: CallKind = "plain"
 
     @classmethod
     def from_factory(cls, name: str, factory: Callable[..., Any]) -> Service:
@@ -51,7 +52,7 @@ class Service:
             raise ConfigurationError(
                 f"The factory of service {name!r} must be callable, got {factory!r}."
             )
-        return cls(name, factory, injected_parameters(factory))
+        return cls(name, factory, injected_parameters(factory), call_kind(factory))
 
 
 def check_dependencies(
@@ -104,7 +105,7 @@ class Scope:
         self.app = app
         self.services = services
         self._built: dict[str, Any] = {"app": app, "config": app.config}
-        self._stack = contextlib.ExitStack()
+        self._stack: contextlib.ExitStack | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __enter__(self) -> Scope:
@@ -115,7 +116,8 @@ class Scope:
 
     def close(self) -> None:
         try:
-            self._stack.close()
+            if self._stack is not None:
+                self._stack.close()
         finally:
             if self._loop is not None:
                 self._loop.close()
@@ -139,23 +141,32 @@ class Scope:
     def get(self, name: str) -> Any:
         if name not in self._built:
             service = self.services[name]
-            value = self.call(service.factory, self.arguments(service.parameters))
+            value = self.call(
+                service.factory, service.kind, self.arguments(service.parameters)
+            )
             self._built[name] = value
         return self._built[name]
 
-    def call(self, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    def call(
+        self, func: Callable[..., Any], kind: CallKind, kwargs: dict[str, Any]
+    ) -> Any:
         """Call a factory or check, sync or async, entering generators."""
-        if inspect.isgeneratorfunction(func):
-            return self._stack.enter_context(_teardown_generator(func(**kwargs)))
-        if inspect.isasyncgenfunction(func):
+        if kind == "generator":
+            return self._teardowns().enter_context(_teardown_generator(func(**kwargs)))
+        if kind == "async_generator":
             agen = func(**kwargs)
             value = self.run_async(agen.__anext__())
-            self._stack.callback(self._finish_async_generator, agen)
+            self._teardowns().callback(self._finish_async_generator, agen)
             return value
         value = func(**kwargs)
         if inspect.isawaitable(value):
             value = self.run_async(value)
         return value
+
+    def _teardowns(self) -> contextlib.ExitStack:
+        if self._stack is None:
+            self._stack = contextlib.ExitStack()
+        return self._stack
 
     def _finish_async_generator(self, agen: Any) -> None:
         try:
