@@ -61,12 +61,14 @@ class _Execution:
 class _Batch:
     """The checks a run starts, handed out to the threads that run them."""
 
-    __slots__ = ("lock", "pending", "remaining", "finished")
+    __slots__ = ("lock", "pending", "remaining", "started", "finished")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pending: deque[_Execution] = deque()
+        #: Checks not finished yet, and threads that have begun draining.
         self.remaining = 0
+        self.started = 0
         self.finished = threading.Event()
 
 
@@ -173,8 +175,11 @@ class Runner:
         soon each have their own, so a run costs about its slowest check.
         """
         batch.remaining = len(batch.pending)
+        self.pool.max_threads = max(self.pool.max_threads, batch.remaining)
 
-        def drain() -> None:
+        def drain(ready: Callable[[], None]) -> None:
+            with batch.lock:
+                batch.started += 1
             while True:
                 with batch.lock:
                     if not batch.pending:
@@ -183,8 +188,10 @@ class Runner:
                 self._execute(execution, services)
                 with batch.lock:
                     batch.remaining -= 1
-                    if batch.remaining == 0:
-                        batch.finished.set()
+                    last = batch.remaining == 0
+                if last:
+                    ready()
+                    batch.finished.set()
 
         self.pool.submit(drain)
         threads = 1
@@ -192,12 +199,15 @@ class Runner:
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
                 waiting = len(batch.pending)
+                # Threads that have not started yet are no sign of slow checks.
+                stalled = batch.started == threads
             if not waiting:
                 return
-            more = min(waiting, threads)
-            for _ in range(more):
-                self.pool.submit(drain)
-            threads += more
+            if stalled:
+                more = min(waiting, threads)
+                for _ in range(more):
+                    self.pool.submit(drain)
+                threads += more
 
     def _wait(self, execution: _Execution, overdue: bool) -> CheckResult:
         check = execution.check
