@@ -44,6 +44,33 @@ class CheckResult:
     #: Unix time at which the check started.
     started_at: float = 0.0
 
+    @classmethod
+    def completed(
+        cls,
+        outcome: CheckResult,
+        *,
+        name: str,
+        duration: float,
+        tags: frozenset[str],
+        critical: bool,
+        started_at: float,
+    ) -> CheckResult:
+        """``outcome`` with what the runner knows filled in.
+
+        Skips the frozen ``__init__`` (a setattr per field): this runs for
+        every check of every run, and ``outcome`` is already validated.
+        """
+        result = object.__new__(cls)
+        result.__dict__.update(
+            outcome.__dict__,
+            name=name,
+            duration=duration,
+            tags=tags,
+            critical=critical,
+            started_at=started_at,
+        )
+        return result
+
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(

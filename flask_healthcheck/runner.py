@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from blinker import NamedSignal
 from flask import Flask
+from flask.ctx import AppContext
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, interpret
@@ -44,14 +45,14 @@ RAMP_SECONDS = 0.001
 class _Execution:
     """One check running in a worker thread; shared by runs that overlap."""
 
-    __slots__ = ("check", "timeout", "started", "deadline", "done", "result", "escaped")
+    __slots__ = ("check", "timeout", "started", "deadline", "result", "escaped")
 
-    def __init__(self, check: Check, timeout: float) -> None:
+    def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
         self.timeout = timeout
-        self.started = time.monotonic()
-        self.deadline = self.started + timeout
-        self.done = threading.Event()
+        self.started = now
+        self.deadline = now + timeout
+        #: Set once, by the thread that ran the check, under the runner's lock.
         self.result: CheckResult | None = None
         #: A SystemExit or KeyboardInterrupt raised by the check, re-raised in
         #: the thread that asked for the run rather than swallowed.
@@ -100,6 +101,9 @@ class Runner:
         self.cache_ttl = cache_ttl
         self.pool = WorkerPool(f"healthcheck-{app.name}")
         self._lock = threading.Lock()
+        #: Notified whenever a check finishes; guards ``_running`` and results.
+        self._finished = threading.Condition(self._lock)
+        self._waiters = 0
         self._running: dict[str, _Execution] = {}
         self._flights: dict[tuple[str, ...], _Flight] = {}
         self._cache: OrderedDict[tuple[str, ...], tuple[float, HealthReport]] = (
@@ -155,7 +159,8 @@ class Runner:
                 execution = self._running.get(check.name)
                 if execution is None:
                     timeout = check.timeout or self.default_timeout
-                    execution = self._running[check.name] = _Execution(check, timeout)
+                    execution = _Execution(check, timeout, now)
+                    self._running[check.name] = execution
                     batch.pending.append(execution)
                 # One still running from an earlier run is joined, not restarted.
                 executions.append((execution, now > execution.deadline))
@@ -170,9 +175,10 @@ class Runner:
         """Run a batch on as many threads as keep every check going.
 
         One thread starts; each :data:`RAMP_SECONDS` that checks are still
-        waiting, the threads double. Quick checks run one after another on
-        one thread (a thread hand-off costs more than they do); slow ones
-        soon each have their own, so a run costs about its slowest check.
+        waiting while every thread is busy, the threads double. Quick checks
+        run one after another on one thread (a thread hand-off costs more
+        than they do); slow ones soon each have their own, so a run costs
+        about its slowest check.
         """
         batch.remaining = len(batch.pending)
         self.pool.max_threads = max(self.pool.max_threads, batch.remaining)
@@ -180,18 +186,7 @@ class Runner:
         def drain(ready: Callable[[], None]) -> None:
             with batch.lock:
                 batch.started += 1
-            while True:
-                with batch.lock:
-                    if not batch.pending:
-                        return
-                    execution = batch.pending.popleft()
-                self._execute(execution, services)
-                with batch.lock:
-                    batch.remaining -= 1
-                    last = batch.remaining == 0
-                if last:
-                    ready()
-                    batch.finished.set()
+            self._drain(batch, services, ready)
 
         self.pool.submit(drain)
         threads = 1
@@ -209,14 +204,56 @@ class Runner:
                     self.pool.submit(drain)
                 threads += more
 
+    def _drain(
+        self, batch: _Batch, services: Mapping[str, Service], ready: Callable[[], None]
+    ) -> None:
+        """Run checks of ``batch`` until none is left; in a worker thread.
+
+        The thread pushes one app context and gives each check a fresh ``g``,
+        running the app's teardown functions after each check (pushing a
+        context per check would cost more than a quick check itself).
+        """
+        app = self.app
+        context: AppContext | None = None
+        try:
+            while True:
+                with batch.lock:
+                    if not batch.pending:
+                        return
+                    execution = batch.pending.popleft()
+                if context is None:
+                    context = app.app_context()
+                    context.push()
+                else:  # the previous check's teardown; the last one's is at pop
+                    app.do_teardown_appcontext(None)
+                    context.g = app.app_ctx_globals_class()
+                self._execute(execution, services)
+                with batch.lock:
+                    batch.remaining -= 1
+                    last = batch.remaining == 0
+                if last:
+                    ready()
+                    batch.finished.set()
+        finally:
+            if context is not None:
+                context.pop()
+
     def _wait(self, execution: _Execution, overdue: bool) -> CheckResult:
-        check = execution.check
-        remaining = execution.deadline - time.monotonic()
-        if execution.done.wait(remaining if remaining > 0 else 0):
+        with self._finished:
+            while execution.result is None:
+                remaining = execution.deadline - time.monotonic()
+                if overdue or remaining <= 0:
+                    break
+                self._waiters += 1
+                try:
+                    self._finished.wait(remaining)
+                finally:
+                    self._waiters -= 1
+        result = execution.result
+        if result is not None:
             if execution.escaped is not None:
                 raise execution.escaped
-            assert execution.result is not None
-            return execution.result
+            return result
         now = time.monotonic()
         if overdue:
             error = (
@@ -225,6 +262,7 @@ class Runner:
             )
         else:
             error = f"timed out after {execution.timeout:g} s"
+        check = execution.check
         return CheckResult(
             name=check.name,
             status="fail",
@@ -236,24 +274,23 @@ class Runner:
         )
 
     def _execute(self, execution: _Execution, services: Mapping[str, Service]) -> None:
-        """Run one check in a worker thread; never raises."""
+        """Run one check inside the worker's app context; never raises."""
         check = execution.check
         started_at = time.time()
         start = time.perf_counter()
         try:
-            with self.app.app_context():
-                scope = Scope(self.app, services)
+            scope = Scope(self.app, services)
+            try:
+                value = scope.call(
+                    check.func, check.kind, scope.arguments(check.parameters)
+                )
+            finally:
                 try:
-                    value = scope.call(
-                        check.func, check.kind, scope.arguments(check.parameters)
+                    scope.close()
+                except Exception:
+                    logger.exception(
+                        "Tearing down the services of check %r failed.", check.name
                     )
-                finally:
-                    try:
-                        scope.close()
-                    except Exception:
-                        logger.exception(
-                            "Tearing down the services of check %r failed.", check.name
-                        )
             outcome = interpret(value)
             if outcome is value and outcome.error:
                 # A message the check wrote itself may quote a secret.
@@ -266,21 +303,20 @@ class Runner:
         except BaseException as e:
             execution.escaped = e
             outcome = CheckResult(status="fail", error=describe_exception(e))
-        execution.result = CheckResult(
+        result = CheckResult.completed(
+            outcome,
             name=check.name,
-            status=outcome.status,
             duration=time.perf_counter() - start,
-            error=outcome.error,
             tags=check.tags,
-            observed_value=outcome.observed_value,
-            observed_unit=outcome.observed_unit,
             critical=check.critical,
             started_at=started_at,
         )
-        with self._lock:
+        with self._finished:
+            execution.result = result
             if self._running.get(check.name) is execution:
                 del self._running[check.name]
-        execution.done.set()
+            if self._waiters:
+                self._finished.notify_all()
 
     def _secrets(self) -> frozenset[str]:
         return config_secrets(self.app.config)
