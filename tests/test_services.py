@@ -218,3 +218,22 @@ def test_registration_for_one_app_stays_there() -> None:
     health.add_check(lambda: False, name="only_first", app=first)
     assert first.test_client().get("/health").status_code == 500
     assert second.test_client().get("/health").status_code == 200
+
+
+def test_each_check_gets_a_fresh_g_and_a_teardown(
+    app: Flask, health: HealthCheck
+) -> None:
+    torn_down: list[BaseException | None] = []
+    app.teardown_appcontext(torn_down.append)
+    seen: list[object] = []
+    for i in range(5):
+
+        def check(i: int = i) -> None:
+            seen.append(g.get("mark"))
+            g.mark = i
+
+        health.add_check(check, name=f"c{i}")
+    with app.app_context():
+        health.run()
+        assert len(torn_down) == 5
+    assert seen == [None] * 5
