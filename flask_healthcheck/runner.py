@@ -233,7 +233,7 @@ class Runner:
         start = time.perf_counter()
         try:
             with self.app.app_context():
-                scope = Scope(self.app, services)
+                scope = Scope(self.app, services, deadline=execution.deadline)
                 try:
                     value = scope.call(check.func, scope.arguments(check.parameters))
                     outcome = interpret(value)
