@@ -8,6 +8,8 @@ from flask.testing import FlaskClient
 
 from flask_healthcheck import HealthCheck
 
+from .helpers import LocalHTTPServer
+
 
 @pytest.fixture
 def app() -> Iterator[Flask]:
@@ -27,3 +29,10 @@ def health(app: Flask) -> HealthCheck:
 @pytest.fixture
 def client(app: Flask, health: HealthCheck) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalHTTPServer]:
+    """An HTTP server on 127.0.0.1 for this test; see :class:`LocalHTTPServer`."""
+    with LocalHTTPServer() as server:
+        yield server
