@@ -9,6 +9,16 @@ from flask.testing import FlaskClient
 from flask_healthcheck import HealthCheck
 
 from .helpers import LocalHTTPServer
+from .server_fixtures import (  # noqa: F401 - fixtures
+    blackhole,
+    postgres_server,
+    postgres_url,
+    redis_server,
+    redis_url,
+    refused_port,
+    running_postgres,
+    running_redis,
+)
 
 
 @pytest.fixture
