@@ -93,3 +93,12 @@ class LocalHTTPServer(http.server.ThreadingHTTPServer):
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+#: How long each fault took to be reported: (fault, seconds, check timeout).
+FAULT_TIMES: list[tuple[str, float, float]] = []
+
+
+def record_fault_time(fault: str, seconds: float, timeout: float) -> None:
+    """Note how long ``fault`` took to be reported; printed after the run."""
+    FAULT_TIMES.append((fault, seconds, timeout))

@@ -12,6 +12,9 @@ from ..services import time_left
 #: free again and the error says what went wrong (refused, timed out
 #: reading, bad password) instead of only "timed out".
 SHARE = 0.8
+#: Seconds left at least for the work around the call (building a client,
+#: a thread switch on a busy machine), which matters for short timeouts.
+MARGIN = 0.1
 #: Seconds a call gets even when the check has almost no time left.
 MINIMUM = 0.05
 
@@ -26,7 +29,7 @@ def network_timeout(config: Mapping[str, Any], limit: float | None = None) -> fl
     left = time_left()
     if left is None:
         left = float(config.get("HEALTHCHECK_TIMEOUT", 10.0))
-    seconds = max(left * SHARE, MINIMUM)
+    seconds = max(min(left * SHARE, left - MARGIN), MINIMUM)
     return seconds if limit is None else min(seconds, limit)
 
 
