@@ -25,9 +25,10 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ..config import validate_timeout
 from ..errors import ConfigurationError
 from ..services import observe
-from ._timeouts import milliseconds, network_timeout
+from ._support import milliseconds, network_timeout
 
 #: The most bytes of a body that are read: enough for a status document.
 MAX_BODY = 1024 * 1024
@@ -120,15 +121,8 @@ def http(
             "http() needs an http:// or https:// URL with a host, such as"
             " 'http://127.0.0.1:9200/_cluster/health'."
         )
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not timeout > 0
-    ):
-        raise ConfigurationError(
-            f"timeout of http() must be a number of seconds greater than 0,"
-            f" got {timeout!r}."
-        )
+    if timeout is not None:
+        timeout = validate_timeout("timeout of http()", timeout)
     statuses = _expected_statuses(expect_status)
     host = parts.netloc.rpartition("@")[2]
     target = urlunsplit((parts.scheme, host, parts.path or "/", parts.query, ""))

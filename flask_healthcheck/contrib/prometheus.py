@@ -26,6 +26,7 @@ from flask import Flask
 
 from .. import signals
 from ..checks import HealthReport
+from ._support import optional_import
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Gauge
@@ -60,20 +61,10 @@ _metrics: weakref.WeakKeyDictionary[CollectorRegistry, HealthMetrics] = (
 _lock = threading.Lock()
 
 
-def _import_prometheus_client() -> Any:
-    try:
-        import prometheus_client
-    except ImportError:
-        raise RuntimeError(
-            "prometheus_client is not installed: install flask-healthchecks[prometheus]"
-        ) from None
-    return prometheus_client
-
-
 def metrics_for(registry: CollectorRegistry | None = None) -> HealthMetrics:
     """The gauges in ``registry`` (default: prometheus_client's), made once:
     a registry refuses a second metric of the same name."""
-    prometheus_client = _import_prometheus_client()
+    prometheus_client = optional_import("prometheus_client", "prometheus")
     if registry is None:
         registry = prometheus_client.REGISTRY
     with _lock:

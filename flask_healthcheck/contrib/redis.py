@@ -17,24 +17,14 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from ..services import observe
-from ._timeouts import milliseconds, network_timeout
+from ._support import milliseconds, network_timeout, optional_import
 
 if TYPE_CHECKING:
     from redis import ConnectionPool, Redis
 
 
-def _import_redis() -> Any:
-    try:
-        import redis
-    except ImportError:
-        raise RuntimeError(
-            "redis is not installed: install flask-healthchecks[redis]"
-        ) from None
-    return redis
-
-
 def _pool(app: Flask, config: Mapping[str, Any]) -> ConnectionPool:
-    redis = _import_redis()
+    redis = optional_import("redis", "redis")
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
@@ -72,7 +62,7 @@ def redis_client(app: Flask, config: Any) -> Iterator[Redis]:
 
     The time to connect and get the answer is the observed value, in ms.
     """
-    redis = _import_redis()
+    redis = optional_import("redis", "redis")
     pool = _pool(app, config)
     client = redis.Redis(connection_pool=pool)
     try:

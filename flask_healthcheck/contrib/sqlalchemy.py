@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from ..services import observe, time_left
-from ._timeouts import milliseconds, network_timeout
+from ._support import milliseconds, network_timeout, optional_import
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect, Engine
@@ -42,18 +42,13 @@ _lock = threading.Lock()
 URL_KEYS = ("SQLALCHEMY_DATABASE_URI", "DATABASE_URL")
 
 
-def _import_sqlalchemy() -> Any:
-    try:
-        import sqlalchemy
-    except ImportError:
-        raise RuntimeError(
-            "SQLAlchemy is not installed: install flask-healthchecks[sqlalchemy]"
-        ) from None
-    return sqlalchemy
-
-
 def database_url(config: Mapping[str, Any]) -> str:
-    """The URL to connect to, from ``SQLALCHEMY_DATABASE_URI`` or ``DATABASE_URL``.
+    """The URL to connect to, from ``SQLALCHEMY_DATABASE_URI`` or ``DATABASE_URL``."""
+    return _configured_url(config)[1]
+
+
+def _configured_url(config: Mapping[str, Any]) -> tuple[str, str]:
+    """The config key naming the database, and the URL.
 
     ``DATABASE_URL`` is a convention shared with other tools, where
     ``postgres://`` is common; SQLAlchemy only knows ``postgresql://``.
@@ -64,7 +59,7 @@ def database_url(config: Mapping[str, Any]) -> str:
             url = str(url)
             if key == "DATABASE_URL" and url.startswith("postgres://"):
                 url = "postgresql://" + url[len("postgres://") :]
-            return url
+            return key, url
     raise RuntimeError(
         "no database configured: set SQLALCHEMY_DATABASE_URI or DATABASE_URL,"
         " or initialise Flask-SQLAlchemy on the app"
@@ -73,29 +68,29 @@ def database_url(config: Mapping[str, Any]) -> str:
 
 def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
     """Flask-SQLAlchemy's engine if it is set up on ``app``, else our own."""
-    sqlalchemy = _import_sqlalchemy()
+    sqlalchemy = optional_import("sqlalchemy", "sqlalchemy", "SQLAlchemy")
     extension = app.extensions.get("sqlalchemy")
     if extension is not None and hasattr(extension, "engine"):
         engine: Engine = extension.engine
-        if not sqlalchemy.event.contains(engine, "do_connect", _limit_connect):
-            sqlalchemy.event.listen(engine, "do_connect", _limit_connect)
+        with _lock:
+            if not sqlalchemy.event.contains(engine, "do_connect", _limit_connect):
+                sqlalchemy.event.listen(engine, "do_connect", _limit_connect)
         return engine
-    url = database_url(config)
+    key, url = _configured_url(config)
     with _lock:
         engines = _engines.setdefault(app, {})
-        engine = engines.get(url)  # type: ignore[assignment]
-        if engine is None:
+        if url not in engines:
             try:
                 engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
             except sqlalchemy.exc.ArgumentError:
                 # The message would quote the URL, password and all.
                 raise RuntimeError(
-                    f"{' or '.join(URL_KEYS)} is not a valid SQLAlchemy URL such as"
+                    f"{key} is not a valid SQLAlchemy URL such as"
                     " 'postgresql+psycopg://user:password@host/database'"
                 ) from None
             sqlalchemy.event.listen(engine, "do_connect", _limit_connect_and_read)
             engines[url] = engine
-        return engine
+        return engines[url]
 
 
 def cursor_backend(app: Flask, config: Any) -> Iterator[Connection]:
@@ -104,7 +99,7 @@ def cursor_backend(app: Flask, config: Any) -> Iterator[Connection]:
     A generator factory: the connection goes back to the pool after the
     check. The round trip of ``SELECT 1`` is the observed value, in ms.
     """
-    sqlalchemy = _import_sqlalchemy()
+    sqlalchemy = optional_import("sqlalchemy", "sqlalchemy", "SQLAlchemy")
     engine = engine_for(app, config)
     select_one = sqlalchemy.select(sqlalchemy.literal_column("1"))
     # A pooled connection of an engine without pool_pre_ping (the app's own,

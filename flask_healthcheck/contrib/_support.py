@@ -1,7 +1,8 @@
-"""How long a ready-made service's network calls may take."""
+"""What the ready-made services share: optional imports and timeouts."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,3 +37,17 @@ def network_timeout(config: Mapping[str, Any], limit: float | None = None) -> fl
 def milliseconds(seconds: float) -> float:
     """A latency for :func:`~flask_healthcheck.observe`, in ``"ms"``."""
     return round(seconds * 1000, 3)
+
+
+def optional_import(module: str, extra: str, name: str | None = None) -> Any:
+    """Import ``module``, or fail with the extra that installs it.
+
+    Imported when a check runs, not when the package is: an app that does
+    not use a service needs none of its libraries.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeError(
+            f"{name or module} is not installed: install flask-healthchecks[{extra}]"
+        ) from None
