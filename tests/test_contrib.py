@@ -154,6 +154,7 @@ def test_http_own_timeout_wins_when_shorter(
         (("ftp://example.com/",), {}, "http:// or https:// URL"),
         (("http:///path",), {}, "with a host"),
         (("http://h/",), {"timeout": 0}, "timeout of http()"),
+        (("http://h/a b?token=x",), {}, "contains spaces or control characters"),
         (("http://h/",), {"expect_status": "200"}, "expect_status of http()"),
         (("http://h/",), {"expect_status": []}, "expect_status of http()"),
     ],

@@ -116,10 +116,16 @@ def http(
     :param headers: more request headers, such as an ``Authorization``.
     """
     parts = urlsplit(url)
+    # Not quoted in the messages: the URL may hold a password or a token.
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             "http() needs an http:// or https:// URL with a host, such as"
             " 'http://127.0.0.1:9200/_cluster/health'."
+        )
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(
+            "The URL given to http() contains spaces or control characters;"
+            " quote them, such as %20 for a space."
         )
     if timeout is not None:
         timeout = validate_timeout("timeout of http()", timeout)
@@ -148,13 +154,13 @@ def http(
                 body = e.read(MAX_BODY)
             status, reason = e.code, e.reason
             answer_headers = dict(e.headers.items())
-        except (TimeoutError, URLError, OSError, HTTPException) as e:
-            reason = e.reason if isinstance(e, URLError) else e
-            if isinstance(reason, TimeoutError):
+        except (OSError, HTTPException) as e:
+            cause = e.reason if isinstance(e, URLError) else e
+            if isinstance(cause, TimeoutError):
                 raise TimeoutError(
                     f"GET {safe_url}: no answer within {seconds:.3g} s"
                 ) from None
-            raise ConnectionError(f"GET {safe_url} failed: {reason}") from None
+            raise ConnectionError(f"GET {safe_url} failed: {cause}") from None
         elapsed = time.perf_counter() - start
         observe(milliseconds(elapsed), "ms")
         if status not in statuses:

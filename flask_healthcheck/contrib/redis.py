@@ -37,18 +37,21 @@ def _pool(app: Flask, config: Mapping[str, Any]) -> ConnectionPool:
     }
     client = app.extensions.get("redis")
     existing = getattr(client, "connection_pool", None)
+    pool: ConnectionPool
     if existing is not None:
-        return redis.ConnectionPool(  # type: ignore[no-any-return]
+        pool = redis.ConnectionPool(
             connection_class=existing.connection_class,
             **{**existing.connection_kwargs, **options},
         )
+        return pool
     url = config.get("REDIS_URL")
     if not url:
         raise RuntimeError(
             "no Redis configured: set REDIS_URL, such as 'redis://localhost:6379/0'"
         )
     try:
-        return redis.ConnectionPool.from_url(str(url), **options)  # type: ignore[no-any-return]
+        pool = redis.ConnectionPool.from_url(str(url), **options)
+        return pool
     except ValueError:
         # The message would quote the URL, password and all.
         raise RuntimeError(
