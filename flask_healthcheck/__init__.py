@@ -6,11 +6,14 @@ from . import signals
 from .checks import CheckResult, HealthReport
 from .errors import ConfigurationError
 from .extension import HealthCheck
+from .services import observe, time_left
 
 __all__ = [
     "CheckResult",
     "ConfigurationError",
     "HealthCheck",
     "HealthReport",
+    "observe",
     "signals",
+    "time_left",
 ]

@@ -10,11 +10,18 @@ from typing import Any, TypeVar, overload
 from flask import Flask, current_app
 
 from . import contrib
-from .checks import Check, HealthReport, Parameter, call_kind, injected_parameters
+from .checks import (
+    Check,
+    CheckResult,
+    HealthReport,
+    Parameter,
+    call_kind,
+    injected_parameters,
+)
 from .config import DEFAULTS, Settings, read_settings, validate_timeout
 from .errors import ConfigurationError
 from .runner import BackgroundRefresh, Runner
-from .services import Service, check_dependencies
+from .services import Service, check_dependencies, observation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -139,8 +146,17 @@ def _longest_timeout(checks: Iterable[Check], settings: Settings) -> float:
     )
 
 
-def _build_only(**services: Any) -> None:
-    """Building the services (done before the call) is the whole check."""
+def _build_only(**services: Any) -> CheckResult | None:
+    """Building the services (done before the call) is the whole check.
+
+    What the service reported with :func:`~flask_healthcheck.observe` while
+    it was built (a ping's latency, free bytes) is the observed value.
+    """
+    for name in services:
+        seen = observation(name)
+        if seen is not None:
+            return CheckResult(observed_value=seen.value, observed_unit=seen.unit)
+    return None
 
 
 def _service_check(name: str) -> Check:

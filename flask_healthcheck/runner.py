@@ -279,7 +279,7 @@ class Runner:
         started_at = time.time()
         start = time.perf_counter()
         try:
-            scope = Scope(self.app, services)
+            scope = Scope(self.app, services, deadline=execution.deadline)
             try:
                 value = scope.call(
                     check.func, check.kind, scope.arguments(check.parameters)

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,71 @@ _NOT_AWAITABLE = frozenset({bool, type(None)})
 
 #: Names every check and factory can ask for without registering them.
 BUILTIN_NAMES = ("app", "config")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A value a service factory measured while it was built."""
+
+    value: Any
+    unit: str | None = None
+
+
+#: The scope calling a factory or check in this context, and the name of the
+#: service being built (``None`` while the check itself runs).
+_current: ContextVar[tuple[Scope, str | None] | None] = ContextVar(
+    "flask_healthcheck_scope", default=None
+)
+
+
+def observe(value: Any, unit: str | None = None) -> None:
+    """Report a value measured by the service factory being built.
+
+    The check named after the service (``HEALTHCHECK_SERVICES``, or a
+    service in ``services=[...]``) reports it as its observed value, so a
+    factory that pings a server can report the latency without a check of
+    its own::
+
+        @health.service("cache")
+        def cache(config):
+            client = connect(config["CACHE_URL"])
+            start = time.perf_counter()
+            client.ping()
+            observe((time.perf_counter() - start) * 1000, "ms")
+            return client
+
+    Calls outside a factory that a health run builds (a check, or the
+    factory called by the app itself) are ignored, so a factory can be
+    shared with app code.
+
+    :param value: what was measured, such as a latency or free bytes.
+    :param unit: the unit of ``value``, such as ``"ms"`` or ``"bytes"``.
+    """
+    current = _current.get()
+    if current is not None:
+        scope, name = current
+        if name is not None:
+            scope.observations[name] = Observation(value, unit)
+
+
+def observation(name: str) -> Observation | None:
+    """What service ``name`` observed while built for the check being run."""
+    current = _current.get()
+    return None if current is None else current[0].observations.get(name)
+
+
+def time_left() -> float | None:
+    """Seconds before the check being run times out, or None outside one.
+
+    Factories and checks use it to give every network call a timeout below
+    the check's own: a call that gives up by itself frees its thread and
+    reports a precise error, where one abandoned at the timeout keeps its
+    thread until the call returns, and the check is not run again until then.
+    """
+    current = _current.get()
+    if current is None or current[0].deadline is None:
+        return None
+    return max(0.0, current[0].deadline - time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -104,9 +171,19 @@ class Scope:
     loop owned by the scope.
     """
 
-    def __init__(self, app: Flask, services: Mapping[str, Service]) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        services: Mapping[str, Service],
+        *,
+        deadline: float | None = None,
+    ) -> None:
         self.app = app
         self.services = services
+        #: ``time.monotonic()`` at which the check times out, for :func:`time_left`.
+        self.deadline = deadline
+        #: What the factories built here reported with :func:`observe`, by name.
+        self.observations: dict[str, Observation] = {}
         self._built: dict[str, Any] = {"app": app, "config": app.config}
         self._stack: contextlib.ExitStack | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,16 +221,33 @@ class Scope:
     def get(self, name: str) -> Any:
         if name not in self._built:
             service = self.services[name]
-            value = self.call(
-                service.factory, service.kind, self.arguments(service.parameters)
-            )
+            arguments = self.arguments(service.parameters)
+            value = self.call(service.factory, service.kind, arguments, service=name)
             self._built[name] = value
         return self._built[name]
 
     def call(
+        self,
+        func: Callable[..., Any],
+        kind: CallKind,
+        kwargs: dict[str, Any],
+        *,
+        service: str | None = None,
+    ) -> Any:
+        """Call a factory or check, sync or async, entering generators.
+
+        :param service: the name of the service ``func`` builds, under which
+            :func:`observe` records; None for a check.
+        """
+        token = _current.set((self, service))
+        try:
+            return self._call(func, kind, kwargs)
+        finally:
+            _current.reset(token)
+
+    def _call(
         self, func: Callable[..., Any], kind: CallKind, kwargs: dict[str, Any]
     ) -> Any:
-        """Call a factory or check, sync or async, entering generators."""
         if kind == "generator":
             return self._teardowns().enter_context(_teardown_generator(func(**kwargs)))
         if kind == "async_generator":

@@ -8,6 +8,18 @@ from flask.testing import FlaskClient
 
 from flask_healthcheck import HealthCheck
 
+from .helpers import FAULT_TIMES, LocalHTTPServer
+from .server_fixtures import (  # noqa: F401 - fixtures
+    blackhole,
+    postgres_server,
+    postgres_url,
+    redis_server,
+    redis_url,
+    refused_port,
+    running_postgres,
+    running_redis,
+)
+
 
 @pytest.fixture
 def app() -> Iterator[Flask]:
@@ -27,3 +39,20 @@ def health(app: Flask) -> HealthCheck:
 @pytest.fixture
 def client(app: Flask, health: HealthCheck) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalHTTPServer]:
+    """An HTTP server on 127.0.0.1 for this test; see :class:`LocalHTTPServer`."""
+    with LocalHTTPServer() as server:
+        yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How long each fault took to be reported, for the release notes."""
+    if FAULT_TIMES:
+        terminalreporter.section("time until a fault is reported")
+        for fault, seconds, timeout in FAULT_TIMES:
+            terminalreporter.write_line(
+                f"{fault:<48} {seconds * 1000:8.1f} ms  (check timeout {timeout:g} s)"
+            )

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, g
 
-from flask_healthcheck import HealthCheck
+from flask_healthcheck import HealthCheck, observe, time_left
 
 
 def test_factories_get_parameters_injected(app: Flask, health: HealthCheck) -> None:
@@ -237,3 +237,46 @@ def test_each_check_gets_a_fresh_g_and_a_teardown(
         health.run()
         assert len(torn_down) == 5
     assert seen == [None] * 5
+
+
+def test_a_service_check_reports_what_its_factory_observed(app: Flask) -> None:
+    health = HealthCheck(app, services=["cache"])
+
+    @health.service("cache")
+    def cache() -> Iterator[str]:
+        observe(1.5, "ms")
+        yield "client"
+
+    health.add_check(lambda cache: True, name="uses_cache")
+    with app.app_context():
+        first, second = health.run().checks
+    assert (first.name, first.observed_value, first.observed_unit) == (
+        "cache",
+        1.5,
+        "ms",
+    )
+    # Only the check named after the service reports it.
+    assert second.observed_value is None
+
+
+def test_observe_outside_a_health_run_is_ignored() -> None:
+    observe(1, "ms")
+    assert time_left() is None
+
+
+def test_time_left_counts_down_to_the_checks_timeout(
+    app: Flask, health: HealthCheck
+) -> None:
+    seen: list[float | None] = []
+
+    @health.service("budget")
+    async def budget() -> float | None:
+        return time_left()
+
+    @health.check(timeout=2.0)
+    def timed(budget: float | None) -> None:
+        seen.extend((budget, time_left()))
+
+    with app.app_context():
+        assert health.run().status == "pass"
+    assert all(left is not None and 1.5 < left <= 2.0 for left in seen), seen

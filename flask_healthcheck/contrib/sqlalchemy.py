@@ -1,50 +1,176 @@
 """``cursor_backend`` / ``sqlalchemy``: a live database connection.
 
-The engine is made once per app and URL (pooled, ``pool_pre_ping``); each
-run takes a connection, runs ``SELECT 1`` and gives it back.
+Where the engine comes from, in order:
+
+1. Flask-SQLAlchemy, when it is initialised on the app: its ``db.engine``,
+   so the check uses the pool and options the app itself uses.
+2. Otherwise an engine made once per app and URL from
+   ``SQLALCHEMY_DATABASE_URI`` or ``DATABASE_URL``, with ``pool_pre_ping``
+   so a pooled connection that died with a database restart is replaced
+   instead of failing the check.
+
+Each run takes a connection, runs ``SELECT 1`` (``FROM DUAL`` where the
+dialect needs it), reports that round trip in milliseconds with
+:func:`~flask_healthcheck.observe` and gives the connection back after the
+check. Connecting is bounded below the check's timeout: while a health
+check connects, the driver's connect timeout (and on our own engine its
+read timeout, where the driver has one) is lowered to fit the time left.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-_engines: weakref.WeakKeyDictionary[Flask, dict[str, Any]] = weakref.WeakKeyDictionary()
+from ..services import observe, time_left
+from ._support import milliseconds, network_timeout, optional_import
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Dialect, Engine
+
+_engines: weakref.WeakKeyDictionary[Flask, dict[str, Engine]] = (
+    weakref.WeakKeyDictionary()
+)
 _lock = threading.Lock()
 
-
-def database_url(config: Any) -> str:
-    url = config.get("SQLALCHEMY_DATABASE_URI") or config.get("DATABASE_URL")
-    if not url:
-        raise RuntimeError(
-            "no database configured: set SQLALCHEMY_DATABASE_URI or DATABASE_URL"
-        )
-    return str(url)
+#: Config keys naming the database, in the order they are looked up.
+URL_KEYS = ("SQLALCHEMY_DATABASE_URI", "DATABASE_URL")
 
 
-def _engine(app: Flask, url: str) -> Any:
-    try:
-        import sqlalchemy
-    except ImportError:
-        raise RuntimeError(
-            "SQLAlchemy is not installed: install flask-healthchecks[sqlalchemy]"
-        ) from None
+def database_url(config: Mapping[str, Any]) -> str:
+    """The URL to connect to, from ``SQLALCHEMY_DATABASE_URI`` or ``DATABASE_URL``."""
+    return _configured_url(config)[1]
+
+
+def _configured_url(config: Mapping[str, Any]) -> tuple[str, str]:
+    """The config key naming the database, and the URL.
+
+    ``DATABASE_URL`` is a convention shared with other tools, where
+    ``postgres://`` is common; SQLAlchemy only knows ``postgresql://``.
+    """
+    for key in URL_KEYS:
+        url = config.get(key)
+        if url:
+            url = str(url)
+            if key == "DATABASE_URL" and url.startswith("postgres://"):
+                url = "postgresql://" + url[len("postgres://") :]
+            return key, url
+    raise RuntimeError(
+        "no database configured: set SQLALCHEMY_DATABASE_URI or DATABASE_URL,"
+        " or initialise Flask-SQLAlchemy on the app"
+    )
+
+
+def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
+    """Flask-SQLAlchemy's engine if it is set up on ``app``, else our own."""
+    sqlalchemy = optional_import("sqlalchemy", "sqlalchemy", "SQLAlchemy")
+    extension = app.extensions.get("sqlalchemy")
+    if extension is not None and hasattr(extension, "engine"):
+        engine: Engine = extension.engine
+        with _lock:
+            if not sqlalchemy.event.contains(engine, "do_connect", _limit_connect):
+                sqlalchemy.event.listen(engine, "do_connect", _limit_connect)
+        return engine
+    key, url = _configured_url(config)
     with _lock:
         engines = _engines.setdefault(app, {})
         if url not in engines:
-            engines[url] = sqlalchemy.create_engine(url, pool_pre_ping=True)
+            try:
+                engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+            except sqlalchemy.exc.ArgumentError:
+                # The message would quote the URL, password and all.
+                raise RuntimeError(
+                    f"{key} is not a valid SQLAlchemy URL such as"
+                    " 'postgresql+psycopg://user:password@host/database'"
+                ) from None
+            sqlalchemy.event.listen(engine, "do_connect", _limit_connect_and_read)
+            engines[url] = engine
         return engines[url]
 
 
-def cursor_backend(app: Flask, config: Any) -> Iterator[Any]:
-    """A connection that has just answered ``SELECT 1``."""
-    import sqlalchemy
+def cursor_backend(app: Flask, config: Any) -> Iterator[Connection]:
+    """A connection that has just answered ``SELECT 1``.
 
-    engine = _engine(app, database_url(config))
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT 1"))
-        yield connection
+    A generator factory: the connection goes back to the pool after the
+    check. The round trip of ``SELECT 1`` is the observed value, in ms.
+    """
+    sqlalchemy = optional_import("sqlalchemy", "sqlalchemy", "SQLAlchemy")
+    engine = engine_for(app, config)
+    select_one = sqlalchemy.select(sqlalchemy.literal_column("1"))
+    # A pooled connection of an engine without pool_pre_ping (the app's own,
+    # through Flask-SQLAlchemy) fails once after a database restart; the
+    # failure invalidates the pool, so one more try gets a new connection.
+    for last_try in (False, True):
+        with engine.connect() as connection:
+            start = time.perf_counter()
+            try:
+                connection.execute(select_one)
+            except sqlalchemy.exc.DBAPIError as e:
+                if last_try or not e.connection_invalidated:
+                    raise
+                continue
+            observe(milliseconds(time.perf_counter() - start), "ms")
+            yield connection
+            return
+
+
+def _timeout_parameters(
+    dialect: Dialect, seconds: float, *, read: bool
+) -> dict[str, float]:
+    """The connect parameters that bound a driver's waits to ``seconds``.
+
+    :param read: also bound reads (on our own engine only: on the app's,
+        the connection goes on to serve queries that may take longer).
+    """
+    driver = dialect.driver
+    if driver in ("psycopg", "psycopg2"):
+        # libpq counts whole seconds and waits at least 2.
+        return {"connect_timeout": max(2, int(seconds))}
+    if driver == "pymysql":
+        if read:
+            return dict.fromkeys(
+                ("connect_timeout", "read_timeout", "write_timeout"), seconds
+            )
+        return {"connect_timeout": seconds}
+    if driver == "mysqldb":
+        whole = max(1, int(seconds))
+        if read:
+            return dict.fromkeys(
+                ("connect_timeout", "read_timeout", "write_timeout"), whole
+            )
+        return {"connect_timeout": whole}
+    if driver == "pg8000" and read:
+        return {"timeout": seconds}
+    return {}
+
+
+def _lower_timeouts(dialect: Dialect, cparams: dict[str, Any], *, read: bool) -> None:
+    if time_left() is None:
+        return  # Not a health check connecting: the app's settings stand.
+    seconds = network_timeout({})
+    for key, value in _timeout_parameters(dialect, seconds, read=read).items():
+        try:
+            current = float(cparams[key])
+        except (KeyError, TypeError, ValueError):
+            current = None
+        if current is None or current <= 0 or current > value:
+            cparams[key] = value
+
+
+def _limit_connect(
+    dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
+) -> None:
+    """``do_connect`` listener for the app's engine: connect timeouts only."""
+    _lower_timeouts(dialect, cparams, read=False)
+
+
+def _limit_connect_and_read(
+    dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
+) -> None:
+    """``do_connect`` listener for our own engine: connect and read timeouts."""
+    _lower_timeouts(dialect, cparams, read=True)

@@ -1,0 +1,381 @@
+"""Ready-made services that need no server of their own: HTTP, disk, SQLite.
+
+The real PostgreSQL and Redis servers are in ``test_real_servers.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck
+from flask_healthcheck.contrib import DiskUsage, HTTPResult, disk, http
+from flask_healthcheck.contrib.sqlalchemy import (
+    _timeout_parameters,
+    database_url,
+    engine_for,
+)
+
+from .helpers import LocalHTTPServer
+
+
+def run_one(app: Flask, name: str) -> CheckResult:
+    """Run the checks of ``app`` and return the result of check ``name``."""
+    with app.app_context():
+        report = app.extensions["healthcheck"].extension.run()
+    (result,) = (r for r in report.checks if r.name == name)
+    assert isinstance(result, CheckResult)
+    return result
+
+
+# -- http() ------------------------------------------------------------------
+
+
+def test_http_passes_and_reports_the_response_time(
+    app: Flask, http_server: LocalHTTPServer
+) -> None:
+    health = HealthCheck(app, services=["search"])
+    health.add_service("search", http(http_server.url("/_cluster/health")))
+    seen: list[HTTPResult] = []
+    health.add_check(lambda search: seen.append(search), name="green")
+    result = run_one(app, "search")
+    assert result.status == "pass", result.error
+    assert result.observed_unit == "ms"
+    assert 0 < result.observed_value < 1000
+    with app.app_context():
+        assert health.run().status == "pass"
+    assert seen[0].json() == {"status": "green"}
+    assert seen[0].status == 200
+    assert http_server.requests[0].headers["User-Agent"] == "flask-healthcheck"
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "status"),
+    [
+        ("/status/204", {}, "pass"),
+        ("/redirect", {}, "pass"),
+        ("/status/404", {}, "fail"),
+        ("/status/503", {}, "fail"),
+        ("/status/503", {"expect_status": 503}, "pass"),
+        ("/status/200", {"expect_status": [201, 202]}, "fail"),
+    ],
+)
+def test_http_status(
+    app: Flask,
+    http_server: LocalHTTPServer,
+    path: str,
+    options: dict[str, Any],
+    status: str,
+) -> None:
+    HealthCheck(app, services=["site"]).add_service(
+        "site", http(http_server.url(path), **options)
+    )
+    result = run_one(app, "site")
+    assert result.status == status
+    if status == "fail":
+        assert result.error is not None
+        assert result.error.startswith(f"HTTPStatusError: GET {http_server.url(path)}")
+    # A redirect is an answer: it is not followed.
+    assert len(http_server.requests) == 1
+
+
+def test_http_credentials_never_appear_in_errors(
+    app: Flask, http_server: LocalHTTPServer
+) -> None:
+    url = http_server.url("/status/500?token=t0ken-value")
+    url = url.replace("http://", "http://admin:pa55-word@")
+    HealthCheck(app, services=["site"]).add_service("site", http(url))
+    result = run_one(app, "site")
+    assert result.status == "fail"
+    assert result.error == (
+        f"HTTPStatusError: GET {http_server.url('/status/500')} answered 500"
+        " Internal Server Error, expected 2xx or 3xx"
+    )
+    request = http_server.requests[0]
+    # Sent as Basic authentication, not as part of the URL.
+    assert request.headers["Authorization"] == "Basic YWRtaW46cGE1NS13b3Jk"
+    assert request.path == "/status/500?token=t0ken-value"
+
+
+def test_http_to_a_closed_port_fails_at_once(app: Flask) -> None:
+    HealthCheck(app, services=["site"]).add_service(
+        "site", http("http://127.0.0.1:1/health")
+    )
+    result = run_one(app, "site")
+    assert result.status == "fail"
+    assert result.error is not None
+    assert result.error.startswith(
+        "ConnectionError: GET http://127.0.0.1:1/health failed:"
+    )
+    assert result.duration < 1
+
+
+def test_http_gives_up_before_the_checks_timeout(
+    app: Flask, http_server: LocalHTTPServer
+) -> None:
+    app.config["HEALTHCHECK_TIMEOUT"] = 0.5
+    health = HealthCheck(app, services=["slow"])
+    health.add_service("slow", http(http_server.url("/slow"), headers={"X-Delay": "2"}))
+    result = run_one(app, "slow")
+    assert result.status == "fail"
+    assert result.error is not None
+    # The call gave up by itself (its own message), not the runner.
+    assert result.error.startswith("TimeoutError: GET")
+    assert re.search(r"no answer within 0\.[34]\d* s", result.error)
+    assert result.duration < 0.5
+
+
+def test_http_own_timeout_wins_when_shorter(
+    app: Flask, http_server: LocalHTTPServer
+) -> None:
+    health = HealthCheck(app, services=["slow"])
+    health.add_service(
+        "slow",
+        http(http_server.url("/slow"), timeout=0.2, headers={"X-Delay": "2"}),
+    )
+    start = time.perf_counter()
+    result = run_one(app, "slow")
+    assert result.status == "fail"
+    assert time.perf_counter() - start < 1
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "message"),
+    [
+        (("ftp://example.com/",), {}, "http:// or https:// URL"),
+        (("http:///path",), {}, "with a host"),
+        (("http://h/",), {"timeout": 0}, "timeout of http()"),
+        (("http://h/a b?token=x",), {}, "contains spaces or control characters"),
+        (("http://h/",), {"expect_status": "200"}, "expect_status of http()"),
+        (("http://h/",), {"expect_status": []}, "expect_status of http()"),
+    ],
+)
+def test_http_bad_arguments_fail_at_registration(
+    args: tuple[Any, ...], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        http(*args, **options)
+
+
+# -- disk() ------------------------------------------------------------------
+
+
+def test_disk_passes_and_reports_free_bytes(app: Flask, tmp_path: Path) -> None:
+    health = HealthCheck(app, services=["scratch"])
+    health.add_service("scratch", disk(tmp_path, min_free=1))
+    seen: list[DiskUsage] = []
+    health.add_check(lambda scratch: seen.append(scratch), name="uses")
+    result = run_one(app, "scratch")
+    assert result.status == "pass", result.error
+    assert result.observed_unit == "bytes"
+    free = shutil.disk_usage(tmp_path).free
+    assert abs(result.observed_value - free) < 100 * 1024**2
+    with app.app_context():
+        health.run()
+    assert seen[0].total >= seen[0].free > 0
+
+
+@pytest.mark.parametrize(
+    "options", [{"min_free": 2**62}, {"min_free_ratio": 1.0}], ids=str
+)
+def test_disk_fails_below_the_minimum(
+    app: Flask, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    HealthCheck(app, services=["scratch"]).add_service(
+        "scratch", disk(tmp_path, **options)
+    )
+    result = run_one(app, "scratch")
+    assert result.status == "fail"
+    assert result.error is not None
+    assert result.error.startswith("DiskSpaceError: ")
+    assert f"free on {tmp_path}" in result.error
+
+
+def test_disk_fails_for_a_missing_path(app: Flask, tmp_path: Path) -> None:
+    HealthCheck(app, services=["volume"]).add_service(
+        "volume", disk(tmp_path / "unmounted")
+    )
+    result = run_one(app, "volume")
+    assert result.status == "fail"
+    assert result.error is not None
+    assert result.error.startswith("FileNotFoundError")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"min_free": -1}, "min_free of disk()"),
+        ({"min_free": 1.5}, "min_free of disk()"),
+        ({"min_free_ratio": 10}, "min_free_ratio of disk()"),
+    ],
+)
+def test_disk_bad_arguments_fail_at_registration(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        disk("/", **options)
+
+
+# -- sqlalchemy / cursor_backend without a server -----------------------------
+
+
+def test_sqlalchemy_reports_the_select_latency(app: Flask, tmp_path: Path) -> None:
+    app.config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'app.db'}"
+    HealthCheck(app, services=["sqlalchemy"])
+    result = run_one(app, "sqlalchemy")
+    assert result.status == "pass", result.error
+    assert result.observed_unit == "ms"
+    assert 0 < result.observed_value < result.duration * 1000
+
+
+def test_sqlalchemy_engine_is_made_once_per_app(app: Flask, tmp_path: Path) -> None:
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
+    health = HealthCheck(app)
+    engines = []
+    health.add_check(
+        lambda cursor_backend: engines.append(cursor_backend.engine), name="db"
+    )
+    with app.app_context():
+        health.run()
+        health.run()
+        assert engines[0] is engines[1] is engine_for(app, app.config)
+    other = Flask("other")
+    other.config.update(app.config)
+    with other.app_context():
+        assert engine_for(other, other.config) is not engines[0]
+    assert engines[0].pool.__class__.__name__ == "QueuePool"
+    assert engines[0].pool._pre_ping
+
+
+def test_flask_sqlalchemys_engine_is_used(app: Flask, tmp_path: Path) -> None:
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
+    db = SQLAlchemy(app)
+    health = HealthCheck(app, services=["sqlalchemy"])
+    engines = []
+    health.add_check(lambda sqlalchemy: engines.append(sqlalchemy.engine), name="db")
+    with app.app_context():
+        report = health.run()
+        assert report.status == "pass"
+        assert engines == [db.engine]
+
+
+def test_flask_sqlalchemy_with_a_broken_database_fails(
+    app: Flask, tmp_path: Path
+) -> None:
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'no' / 'app.db'}"
+    SQLAlchemy(app)
+    HealthCheck(app, services=["sqlalchemy"])
+    result = run_one(app, "sqlalchemy")
+    assert result.status == "fail"
+    assert result.error is not None
+    assert result.error.startswith("OperationalError:")
+
+
+def test_sqlalchemy_not_installed_says_what_to_install(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+    HealthCheck(app, services=["cursor_backend"])
+    result = run_one(app, "cursor_backend")
+    assert result.status == "fail"
+    assert result.error == (
+        "RuntimeError: SQLAlchemy is not installed:"
+        " install flask-healthchecks[sqlalchemy]"
+    )
+
+
+def test_sqlalchemy_unset_says_what_to_set(app: Flask) -> None:
+    HealthCheck(app, services=["sqlalchemy"])
+    result = run_one(app, "sqlalchemy")
+    assert result.error is not None
+    assert "set SQLALCHEMY_DATABASE_URI or DATABASE_URL" in result.error
+
+
+def test_a_malformed_database_url_is_not_quoted(app: Flask) -> None:
+    app.config["DATABASE_URL"] = "postgresql+psycopg:/user:hunter22@/db:x:y"
+    app.config["SQLALCHEMY_DATABASE_URI"] = "::not a url with pw hunter22"
+    HealthCheck(app, services=["sqlalchemy"])
+    result = run_one(app, "sqlalchemy")
+    assert result.status == "fail"
+    assert result.error is not None
+    assert "hunter22" not in result.error
+    assert "is not a valid SQLAlchemy URL" in result.error
+
+
+@pytest.mark.parametrize(
+    ("config", "url"),
+    [
+        ({"DATABASE_URL": "postgres://u:p@h/d"}, "postgresql://u:p@h/d"),
+        ({"SQLALCHEMY_DATABASE_URI": "sqlite://", "DATABASE_URL": "x"}, "sqlite://"),
+        ({"SQLALCHEMY_DATABASE_URI": "", "DATABASE_URL": "sqlite://"}, "sqlite://"),
+    ],
+)
+def test_database_url(config: dict[str, str], url: str) -> None:
+    assert database_url(config) == url
+
+
+@pytest.mark.parametrize(
+    ("driver", "read", "expected"),
+    [
+        ("psycopg", True, {"connect_timeout": 2}),
+        ("psycopg2", False, {"connect_timeout": 2}),
+        ("pg8000", True, {"timeout": 1.5}),
+        ("pg8000", False, {}),
+        ("pymysql", False, {"connect_timeout": 1.5}),
+        (
+            "pymysql",
+            True,
+            {"connect_timeout": 1.5, "read_timeout": 1.5, "write_timeout": 1.5},
+        ),
+        ("mysqldb", False, {"connect_timeout": 1}),
+        ("pysqlite", True, {}),
+    ],
+)
+def test_driver_timeouts(driver: str, read: bool, expected: dict[str, float]) -> None:
+    dialect: Any = SimpleNamespace(driver=driver)
+    assert _timeout_parameters(dialect, 1.5, read=read) == expected
+
+
+# -- redis without a server -----------------------------------------------------
+
+
+def test_redis_unset_says_what_to_set(app: Flask) -> None:
+    HealthCheck(app, services=["redis"])
+    result = run_one(app, "redis")
+    assert result.error == (
+        "RuntimeError: no Redis configured: set REDIS_URL,"
+        " such as 'redis://localhost:6379/0'"
+    )
+
+
+def test_redis_not_installed_says_what_to_install(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    monkeypatch.setitem(sys.modules, "redis", None)
+    HealthCheck(app, services=["redis"])
+    result = run_one(app, "redis")
+    assert result.error == (
+        "RuntimeError: redis is not installed: install flask-healthchecks[redis]"
+    )
+
+
+def test_redis_on_a_closed_port_fails_at_once(app: Flask) -> None:
+    app.config["REDIS_URL"] = "redis://:pw-in-url@127.0.0.1:1/0"
+    HealthCheck(app, services=["redis"])
+    result = run_one(app, "redis")
+    assert result.status == "fail"
+    assert result.error is not None
+    assert result.error.startswith("ConnectionError:")
+    assert "pw-in-url" not in result.error
+    assert result.duration < 1
