@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -12,6 +13,7 @@ from flask import Flask, current_app
 from . import contrib
 from .checks import Check, HealthReport, Parameter, call_kind, injected_parameters
 from .config import DEFAULTS, Settings, read_settings, validate_timeout
+from .endpoints import Endpoint, check_name_clashes, check_url_clashes, make_endpoint
 from .errors import ConfigurationError
 from .runner import BackgroundRefresh, Runner
 from .services import Service, check_dependencies
@@ -24,10 +26,11 @@ EXTENSION_KEY = "healthcheck"
 
 @dataclass
 class _Registry:
-    """Checks and services, either shared by all apps or one app's own."""
+    """Checks, services and endpoints, either shared by all apps or one app's own."""
 
     services: dict[str, Service] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
     #: Bumped on every change, so validation reruns only when needed.
     version: int = 0
 
@@ -42,6 +45,11 @@ class _Registry:
                 f" name='...' to register another one."
             )
         self.checks[check.name] = check
+        self.version += 1
+
+    def add_endpoint(self, endpoint: Endpoint) -> None:
+        check_url_clashes([*self.endpoints.values(), endpoint])
+        self.endpoints[endpoint.url] = endpoint
         self.version += 1
 
 
@@ -72,6 +80,15 @@ class HealthCheckState:
             **self.own.services,
         }
 
+    def endpoints(self) -> list[Endpoint]:
+        """The main endpoint, then the configured, shared and own extra ones."""
+        return [
+            Endpoint(self.settings.url, None, "HEALTHCHECK_URL"),
+            *self.settings.endpoints,
+            *self.extension.registry.endpoints.values(),
+            *self.own.endpoints.values(),
+        ]
+
     def checks(self) -> tuple[Check, ...]:
         """Every check of this app, validated; raises ``ConfigurationError``."""
         versions = (self.extension.registry.version, self.own.version)
@@ -98,6 +115,7 @@ class HealthCheckState:
                     f" name='...'."
                 )
             checks[check.name] = check
+        check_name_clashes(self.endpoints(), checks)
         services = self.services()
         for check in checks.values():
             check_dependencies(f"check {check.name!r}", check.parameters, services)
@@ -210,6 +228,10 @@ class HealthCheck:
         url: str | None = None,
     ) -> None:
         self.registry = _Registry()
+        #: The apps initialised so far, held weakly (as Flask-SQLAlchemy holds
+        #: its engines), so that an endpoint added after ``init_app`` reaches
+        #: their URL maps without this object keeping any app alive.
+        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
         self._overrides: dict[str, Any] = {
             "HEALTHCHECK_SERVICES": services,
             "HEALTHCHECK_CALLABLE": callable,
@@ -225,9 +247,15 @@ class HealthCheck:
         Reads ``HEALTHCHECK_URL``, ``HEALTHCHECK_SERVICES``,
         ``HEALTHCHECK_CALLABLE``, ``HEALTHCHECK_TIMEOUT``,
         ``HEALTHCHECK_CACHE_TTL``, ``HEALTHCHECK_SHOW_DETAILS``,
-        ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS`` and
-        ``HEALTHCHECK_INTERVAL``; set them before calling it. A bad value
-        raises :class:`ConfigurationError` naming the key.
+        ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS``,
+        ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
+        ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
+        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION`` and
+        ``HEALTHCHECK_HTML_REFRESH``; set them before calling it. A bad value,
+        or two endpoints with one URL, raises :class:`ConfigurationError`
+        naming the key.
+
+        Also adds the ``flask health`` command to ``app.cli``.
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
@@ -236,14 +264,19 @@ class HealthCheck:
             )
         for key, value in DEFAULTS.items():
             app.config.setdefault(
-                key, value.copy() if isinstance(value, list) else value
+                key, value.copy() if isinstance(value, (list, dict)) else value
             )
         settings = read_settings(app.config, self._overrides)
         state = HealthCheckState(self, app, settings)
-        app.extensions[EXTENSION_KEY] = state
+        endpoints = state.endpoints()
+        check_url_clashes(endpoints)
+        from .cli import health_command
         from .views import make_blueprint
 
-        app.register_blueprint(make_blueprint(settings))
+        app.register_blueprint(make_blueprint(endpoints))
+        app.extensions[EXTENSION_KEY] = state
+        app.cli.add_command(health_command)
+        self._apps.add(app)
 
     # -- registration ---------------------------------------------------------
 
@@ -350,6 +383,31 @@ class HealthCheck:
             component_type=component_type,
         )
         self._registry_for(app).add_check(check)
+
+    def add_endpoint(
+        self, url: str, tags: Iterable[str], *, app: Flask | None = None
+    ) -> None:
+        """Serve the checks carrying any of ``tags`` at ``url`` too.
+
+        Like ``HEALTHCHECK_ENDPOINTS``; for ``app`` only if given. It also
+        answers ``<url>/<check name>`` for one check. Works before and after
+        :meth:`init_app`: apps already set up get the route on their URL map
+        at once (so call it before the app serves its first request, as with
+        any route). A URL that is already taken raises
+        :class:`ConfigurationError`.
+
+        :param url: a path such as ``"/livez"``.
+        :param tags: the tags that select the checks, such as ``["live"]``.
+        """
+        endpoint = make_endpoint(url, tags)
+        apps = [app] if app is not None else list(self._apps)
+        for target in apps:
+            check_url_clashes([*self._state(target).endpoints(), endpoint])
+        self._registry_for(app).add_endpoint(endpoint)
+        from .views import add_routes
+
+        for target in apps:
+            add_routes(target, endpoint)
 
     def _registry_for(self, app: Flask | None) -> _Registry:
         return self.registry if app is None else self._state(app).own
