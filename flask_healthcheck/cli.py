@@ -73,9 +73,11 @@ def health_command(
             state = get_state(app)
             checks = state.select(tags=tags or None)
             if tags and not checks:
+                which = ", ".join(map(repr, tags))
                 raise click.UsageError(
-                    f"No check has the tag {', '.join(map(repr, tags))}; a probe"
-                    f" on it would always pass."
+                    f"No check has the tag{'s' if len(tags) > 1 else ''} {which};"
+                    f" a probe on {'them' if len(tags) > 1 else 'it'} would always"
+                    f" pass."
                 )
             report = state.runner.run(checks, use_cache=False)
     except ConfigurationError as e:
@@ -137,7 +139,9 @@ def table(report: HealthReport, *, verbose: bool = False) -> str:
         for i, cell in enumerate(row):
             text = cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
             if i == 1 and number > 0:
-                text = click.style(text, fg=_COLOURS[cell], bold=cell != "pass")
+                # Bold only what needs attention; pass stays plain green.
+                bold = True if cell != "pass" else None
+                text = click.style(text, fg=_COLOURS[cell], bold=bold)
             elif number == 0:
                 text = click.style(text, bold=True)
             cells.append(text)
