@@ -89,6 +89,28 @@ class HealthCheckState:
             *self.own.endpoints.values(),
         ]
 
+    def check_clashes(
+        self, *, endpoint: Endpoint | None = None, check: str | None = None
+    ) -> None:
+        """Raise :class:`ConfigurationError` if two URLs would mean one thing,
+        with ``endpoint`` or a check named ``check`` added.
+
+        Called by ``init_app`` and on registration, so a clash fails at
+        start-up; checks are validated once more at the first run.
+        """
+        endpoints = self.endpoints()
+        if endpoint is not None:
+            endpoints.append(endpoint)
+        check_url_clashes(endpoints)
+        names = [
+            *self.settings.services,
+            *self.extension.registry.checks,
+            *self.own.checks,
+        ]
+        if check is not None:
+            names.append(check)
+        check_name_clashes(endpoints, names)
+
     def checks(self) -> tuple[Check, ...]:
         """Every check of this app, validated; raises ``ConfigurationError``."""
         versions = (self.extension.registry.version, self.own.version)
@@ -268,12 +290,11 @@ class HealthCheck:
             )
         settings = read_settings(app.config, self._overrides)
         state = HealthCheckState(self, app, settings)
-        endpoints = state.endpoints()
-        check_url_clashes(endpoints)
+        state.check_clashes()
         from .cli import health_command
         from .views import make_blueprint
 
-        app.register_blueprint(make_blueprint(endpoints))
+        app.register_blueprint(make_blueprint(state.endpoints()))
         app.extensions[EXTENSION_KEY] = state
         app.cli.add_command(health_command)
         self._apps.add(app)
@@ -382,6 +403,8 @@ class HealthCheck:
             tags=tags,
             component_type=component_type,
         )
+        for target in [app] if app is not None else list(self._apps):
+            self._state(target).check_clashes(check=check.name)
         self._registry_for(app).add_check(check)
 
     def add_endpoint(
@@ -402,7 +425,7 @@ class HealthCheck:
         endpoint = make_endpoint(url, tags)
         apps = [app] if app is not None else list(self._apps)
         for target in apps:
-            check_url_clashes([*self._state(target).endpoints(), endpoint])
+            self._state(target).check_clashes(endpoint=endpoint)
         self._registry_for(app).add_endpoint(endpoint)
         from .views import add_routes
 

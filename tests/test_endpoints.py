@@ -306,21 +306,50 @@ def test_an_extension_endpoint_clashing_with_an_apps_config(app: Flask) -> None:
     assert "healthcheck" not in app.extensions
 
 
-def test_a_check_named_like_an_endpoint_sub_path_is_a_configuration_error(
+NESTED = {"/health/live": ["live"]}
+CLASH = (
+    "The check 'live' clashes with the endpoint '/health/live'"
+    " (HEALTHCHECK_ENDPOINTS): '/health/live' is also the URL of that check"
+    " under the endpoint '/health' (HEALTHCHECK_URL)."
+)
+
+
+def test_a_check_named_like_an_endpoint_sub_path_fails_at_registration(
     app: Flask,
 ) -> None:
-    app.config["HEALTHCHECK_ENDPOINTS"] = {"/health/live": ["live"]}
+    app.config["HEALTHCHECK_ENDPOINTS"] = NESTED
     health = HealthCheck(app)
+    with pytest.raises(ConfigurationError) as info:
+        health.add_check(lambda: True, name="live")
+    assert str(info.value).startswith(CLASH)
+    assert app.test_client().get("/health").status_code == 200
+
+
+def test_a_check_registered_before_init_app_clashes_at_init_app(app: Flask) -> None:
+    health = HealthCheck()
     health.add_check(lambda: True, name="live")
+    app.config["HEALTHCHECK_ENDPOINTS"] = NESTED
+    with pytest.raises(ConfigurationError, match="The check 'live' clashes"):
+        health.init_app(app)
+
+
+def test_an_endpoint_added_on_a_check_name_clashes_at_once(app: Flask) -> None:
+    health = HealthCheck(app, services=["memory_backend"])
+    with pytest.raises(ConfigurationError, match="check 'memory_backend' clashes"):
+        health.add_endpoint("/health/memory_backend", tags=["x"])
+    assert app.test_client().get("/health/memory_backend").status_code == 200
+
+
+def test_a_clash_with_the_seed_callable_fails_the_first_run(app: Flask) -> None:
+    def live() -> bool:
+        return True
+
+    app.config["HEALTHCHECK_ENDPOINTS"] = NESTED
+    health = HealthCheck(app, callable=live)
     with app.app_context(), pytest.raises(ConfigurationError) as info:
         health.run()
-    assert str(info.value).startswith(
-        "The check 'live' clashes with the endpoint '/health/live'"
-        " (HEALTHCHECK_ENDPOINTS): '/health/live' is also the URL of that check"
-        " under the endpoint '/health' (HEALTHCHECK_URL)."
-    )
-    response = app.test_client().get("/health")
-    assert response.status_code == 500
+    assert str(info.value).startswith(CLASH)
+    assert app.test_client().get("/health").status_code == 500
 
 
 def test_a_nested_endpoint_without_a_clash_works(app: Flask) -> None:
