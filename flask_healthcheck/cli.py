@@ -145,7 +145,7 @@ def table(report: HealthReport, *, verbose: bool = False) -> str:
             elif number == 0:
                 text = click.style(text, bold=True)
             cells.append(text)
-        lines.append("  ".join(cells))
+        lines.append("  ".join(cells).rstrip())
     overall = click.style(report.status, fg=_COLOURS[report.status], bold=True)
     count = len(report.checks)
     lines.append(f"\nHealth: {overall} ({count} check{'s' if count != 1 else ''})")

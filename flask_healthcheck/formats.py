@@ -206,6 +206,7 @@ def html_page(report: HealthReport, context: RenderContext) -> str:
         title=context.settings.service_id,
         description=context.settings.description,
         version=context.settings.version,
+        release=context.settings.release_id,
     )
 
 

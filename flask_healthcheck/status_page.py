@@ -132,6 +132,7 @@ footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
 {%- if hidden %}Per-check details are hidden. {% endif %}
 {%- if refresh %}This page reloads every {{ refresh }} s.{% endif %}
 {%- if version %} Version {{ version }}.{% endif %}
+{%- if release %} Release {{ release }}.{% endif %}
 </footer>
 </main>
 </body>
@@ -181,6 +182,7 @@ def render_status_page(
     title: str | None = None,
     description: str | None = None,
     version: str | None = None,
+    release: str | None = None,
 ) -> str:
     """The page for ``report``: a banner, and a row per check with details.
 
@@ -207,6 +209,7 @@ def render_status_page(
         hidden=not details,
         refresh=refresh,
         version=version,
+        release=release,
     )
 
 
@@ -229,4 +232,5 @@ def render_error_page(
         hidden=False,
         refresh=0,
         version=None,
+        release=None,
     )

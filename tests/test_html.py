@@ -171,12 +171,13 @@ def test_service_identity_shows_when_configured(app: Flask) -> None:
         app,
         HEALTHCHECK_SERVICE_ID="orders-api",
         HEALTHCHECK_DESCRIPTION="Order taking",
-        HEALTHCHECK_VERSION="1.4.2",
+        HEALTHCHECK_VERSION="1",
+        HEALTHCHECK_RELEASE_ID="1.4.2-9f3c2a1",
     )
     response, parsed = page(app)
     assert "<title>Healthy · orders-api</title>" in response.text
     assert "Order taking" in parsed.text
-    assert "Version 1.4.2." in " ".join(parsed.text)
+    assert "Version 1. Release 1.4.2-9f3c2a1." in " ".join(parsed.text)
 
 
 @pytest.mark.parametrize(
