@@ -1,6 +1,6 @@
-"""The routes: HTTP in, a report out. Running is the runner's job and
-rendering is :mod:`~flask_healthcheck.formats`'; a view picks the checks
-from the URL and the query, and the format from ``Accept``.
+"""The routes: HTTP in, a report out. A view picks the checks from the URL
+and the query, and the format from ``Accept``; running them is the
+runner's job, rendering the report that of :mod:`~flask_healthcheck.formats`.
 
 Routes known at ``init_app`` (the main URL, ``HEALTHCHECK_ENDPOINTS`` and
 endpoints added to the extension before) go on a blueprint built for that
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, request
 
@@ -23,6 +24,9 @@ from .config import Settings
 from .endpoints import Endpoint, describe
 from .errors import ConfigurationError
 from .redact import describe_exception
+
+if TYPE_CHECKING:
+    from .extension import HealthCheckState
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -96,6 +100,15 @@ def _routes(endpoint: Endpoint, taken: Container[str]) -> list[tuple[str, str, V
     ]
 
 
+class _Refused(Exception):
+    """The request names checks that don't exist: a 4xx, not a run."""
+
+    def __init__(self, code: int, errors: dict[str, str]) -> None:
+        super().__init__(code, errors)
+        self.code = code
+        self.errors = errors
+
+
 def respond(endpoint: Endpoint, check: str | None) -> Response:
     """Run the endpoint's checks (or one of them) and answer in the
     format the client accepts."""
@@ -103,41 +116,48 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
 
     state = get_state()
     mimetype = negotiate()
-    context = formats.RenderContext(
-        details=details_allowed(state.settings), settings=state.settings
-    )
+    render = formats.FORMATS[mimetype]
+    details = details_allowed(state.settings)
+    checks: Sequence[Check] = ()
     try:
-        selected = state.select(tags=endpoint.tags)
-        if check is not None:
-            selected = tuple(c for c in selected if c.name == check)
-            if not selected:
-                return _refuse(
-                    mimetype,
-                    404,
-                    {"check": f"unknown check {describe(check)}"},
-                    context,
-                )
-        exclude = {name for name in request.args.getlist("exclude") if name}
-        unknown = exclude.difference(c.name for c in state.checks())
-        if unknown:
-            return _refuse(mimetype, 400, {"exclude": _unknown(unknown)}, context)
-        checks = [c for c in selected if c.name not in exclude]
+        checks = select(state, endpoint, check)
         report = state.run(checks)
+    except _Refused as refused:
+        context = formats.RenderContext(details, state.settings)
+        return Response(
+            render.render_error(refused.code, refused.errors, context),
+            status=refused.code,
+            mimetype=mimetype,
+            headers=HEADERS,
+        )
     except ConfigurationError as e:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
-        checks = []
-    context = formats.RenderContext(
-        details=context.details,
-        settings=context.settings,
-        component_types=component_types(checks),
-    )
+    context = formats.RenderContext(details, state.settings, component_types(checks))
     return Response(
-        formats.FORMATS[mimetype].render(report, context),
+        render.render(report, context),
         status=status_code(report, state.settings),
         mimetype=mimetype,
         headers=HEADERS,
     )
+
+
+def select(
+    state: HealthCheckState, endpoint: Endpoint, check: str | None
+) -> Sequence[Check]:
+    """The endpoint's checks, or the one named in the URL, less
+    ``?exclude=``. Raises :class:`_Refused` for a name that is no check."""
+    selected = state.select(tags=endpoint.tags)
+    if check is not None:
+        selected = tuple(c for c in selected if c.name == check)
+        if not selected:
+            raise _Refused(404, {"check": f"unknown check {describe(check)}"})
+    # Empty values (``?exclude=``) are ignored, repeated ones count once.
+    exclude = {name for name in request.args.getlist("exclude") if name}
+    unknown = exclude.difference(c.name for c in state.checks())
+    if unknown:
+        raise _Refused(400, {"exclude": _unknown(unknown)})
+    return [c for c in selected if c.name not in exclude]
 
 
 def negotiate() -> str:
@@ -176,21 +196,6 @@ def _unknown(names: set[str]) -> str:
     if len(names) > len(shown):
         text += f" and {len(names) - len(shown)} more"
     return f"unknown check{'s' if len(names) > 1 else ''} {text}"
-
-
-def _refuse(
-    mimetype: str,
-    code: int,
-    errors: Mapping[str, str],
-    context: formats.RenderContext,
-) -> Response:
-    """A 4xx in the negotiated format, ``input_errors`` saying why."""
-    return Response(
-        formats.FORMATS[mimetype].render_error(code, errors, context),
-        status=code,
-        mimetype=mimetype,
-        headers=HEADERS,
-    )
 
 
 def status_code(report: HealthReport, settings: Settings) -> int:
