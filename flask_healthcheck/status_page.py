@@ -192,6 +192,8 @@ def render_status_page(
     """
     checked = _utc(report.started_at).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary = f"Status: {report.status} · checked {checked}"
+    if title:
+        summary = f"{title} · {summary}"
     if details:
         failing = sum(result.status != "pass" for result in report.checks)
         count = len(report.checks)

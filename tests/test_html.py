@@ -177,6 +177,7 @@ def test_service_identity_shows_when_configured(app: Flask) -> None:
     response, parsed = page(app)
     assert "<title>Healthy · orders-api</title>" in response.text
     assert "Order taking" in parsed.text
+    assert any(line.startswith("orders-api · Status: pass") for line in parsed.text)
     assert "Version 1. Release 1.4.2-9f3c2a1." in " ".join(parsed.text)
 
 
