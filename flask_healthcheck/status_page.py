@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, StrictUndefined
 
@@ -20,6 +21,8 @@ from .checks import CheckResult, HealthReport
 
 #: The banner's headline for each status.
 HEADLINES = {"pass": "Healthy", "warn": "Degraded", "fail": "Unhealthy"}
+#: The banner's colour for each status (and ``other`` for refusals).
+COLOURS = {"pass": "#1a7f37", "warn": "#e3a008", "fail": "#cf222e", "other": "#59636e"}
 
 _TEMPLATE = """\
 <!doctype html>
@@ -31,12 +34,14 @@ _TEMPLATE = """\
 <meta http-equiv="refresh" content="{{ refresh }}">
 {%- endif %}
 <meta name="robots" content="noindex">
+<link rel="icon" href="{{ icon }}">
 <title>{{ headline }}{% if title %} · {{ title }}{% endif %}</title>
 <style>
 :root {
   color-scheme: light dark;
   --bg: #f6f8fa; --fg: #1f2328; --muted: #59636e; --card: #ffffff;
   --line: #d1d9e0;
+  {%- for name, colour in colours.items() %} --{{ name }}: {{ colour }};{% endfor %}
 }
 @media (prefers-color-scheme: dark) {
   :root {
@@ -53,10 +58,10 @@ main { max-width: 56rem; margin: 0 auto; padding: 1rem; }
 .banner { border-radius: 0.75rem; padding: 1.25rem 1.5rem; color: #ffffff; }
 .banner h1 { margin: 0; font-size: 1.75rem; line-height: 1.2; }
 .banner p { margin: 0.25rem 0 0; }
-.banner.pass, .badge.pass { background: #1a7f37; }
-.banner.warn, .badge.warn { background: #e3a008; color: #1f2328; }
-.banner.fail, .badge.fail { background: #cf222e; }
-.banner.other { background: #59636e; }
+.banner.pass, .badge.pass { background: var(--pass); }
+.banner.warn, .badge.warn { background: var(--warn); color: #1f2328; }
+.banner.fail, .badge.fail { background: var(--fail); }
+.banner.other { background: var(--other); }
 .description { color: var(--muted); margin: 0.75rem 0 0; }
 table {
   width: 100%; margin-top: 1rem; border-collapse: collapse;
@@ -65,14 +70,15 @@ table {
 th, td { padding: 0.6rem 0.9rem; text-align: left; vertical-align: top; }
 th { color: var(--muted); font-weight: 600; font-size: 0.875rem; }
 tbody tr { border-top: 1px solid var(--line); }
-tr.pass td:first-child { box-shadow: inset 4px 0 #1a7f37; }
-tr.warn td:first-child { box-shadow: inset 4px 0 #e3a008; }
-tr.fail td:first-child { box-shadow: inset 4px 0 #cf222e; }
+tr.pass td:first-child { box-shadow: inset 4px 0 var(--pass); }
+tr.warn td:first-child { box-shadow: inset 4px 0 var(--warn); }
+tr.fail td:first-child { box-shadow: inset 4px 0 var(--fail); }
 .name { font-weight: 600; overflow-wrap: anywhere; }
 .error, .observed {
   display: block; font-weight: 400; font-size: 0.875rem; overflow-wrap: anywhere;
 }
-.error { color: #cf222e; }
+.error { color: var(--fail); }
+tr.warn .error { color: #9a6700; }
 .observed { color: var(--muted); }
 .badge {
   display: inline-block; min-width: 3.5rem; padding: 0.1rem 0.5rem;
@@ -140,7 +146,17 @@ footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
 """
 
 _environment = Environment(autoescape=True, undefined=StrictUndefined)
-_page = _environment.from_string(_TEMPLATE)
+_page = _environment.from_string(_TEMPLATE, globals={"colours": COLOURS})
+
+
+def _icon(css: str) -> str:
+    """A dot of the status colour as a ``data:`` URL: the browser tab shows
+    the status, and the browser asks the app for no ``/favicon.ico``."""
+    svg = (
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
+        f"<circle cx='8' cy='8' r='7' fill='{COLOURS[css]}'/></svg>"
+    )
+    return "data:image/svg+xml," + quote(svg, safe=":/='")
 
 
 def _utc(timestamp: float) -> datetime:
@@ -204,6 +220,7 @@ def render_status_page(
         title=title,
         headline=HEADLINES[report.status],
         css=report.status,
+        icon=_icon(report.status),
         summary=summary,
         description=description,
         rows=[_row(result, report) for result in report.checks] if details else [],
@@ -227,6 +244,7 @@ def render_error_page(
         title=title,
         headline=phrase,
         css="other",
+        icon=_icon("other"),
         summary=f"HTTP {code}",
         description=None,
         rows=[],

@@ -72,7 +72,8 @@ def test_a_failing_page_is_red_and_answers_the_failure_status(app: Flask) -> Non
     assert response.status_code == 503
     assert parsed.find("header", **{"class": "banner fail"})
     assert "Unhealthy" in parsed.text
-    assert ".banner.fail, .badge.fail { background: #cf222e; }" in response.text
+    assert "--fail: #cf222e;" in response.text
+    assert ".banner.fail, .badge.fail { background: var(--fail); }" in response.text
 
 
 def test_without_details_only_the_banner_shows(app: Flask) -> None:
@@ -139,11 +140,14 @@ def test_the_page_is_self_contained(app: Flask) -> None:
     make(app, HEALTHCHECK_SHOW_DETAILS=True)
     response, parsed = page(app)
     assert not parsed.find("script")
-    assert not parsed.find("link")
     assert not parsed.find("img")
+    # The one link is the icon, inline, so the browser fetches nothing more.
+    (icon,) = parsed.find("link")
+    assert icon["rel"] == "icon"
+    assert (icon["href"] or "").startswith("data:image/svg+xml,")
     for _, attrs in parsed.tags:
         assert "src" not in attrs
-        assert "href" not in attrs
+        assert (attrs.get("href") or "data:").startswith("data:")
     assert "url(" not in response.text
     assert "@import" not in response.text
 
