@@ -36,6 +36,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Details for people on this machine only; probes see the bare status.
         HEALTHCHECK_SHOW_DETAILS=lambda request: request.remote_addr == "127.0.0.1",
         HEALTHCHECK_TIMEOUT=3.0,
+        # Kubernetes probes: /livez has no checks (the process answers),
+        # /readyz runs the checks tagged "ready".
+        HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]},
+        HEALTHCHECK_SERVICE_ID="example-notes",
     )
     if config:
         app.config.update(config)

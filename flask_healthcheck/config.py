@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.utils import ImportStringError, import_string
 
+from .endpoints import Endpoint, validate_endpoints, validate_url
 from .errors import ConfigurationError
 
 #: Defaults set with ``app.config.setdefault`` in ``init_app``.
@@ -22,6 +23,12 @@ DEFAULTS: dict[str, Any] = {
     "HEALTHCHECK_FAILURE_STATUS": 500,
     "HEALTHCHECK_WARN_STATUS": 200,
     "HEALTHCHECK_INTERVAL": 0.0,
+    "HEALTHCHECK_ENDPOINTS": {},
+    "HEALTHCHECK_SERVICE_ID": None,
+    "HEALTHCHECK_VERSION": None,
+    "HEALTHCHECK_RELEASE_ID": None,
+    "HEALTHCHECK_DESCRIPTION": None,
+    "HEALTHCHECK_HTML_REFRESH": 10,
 }
 
 
@@ -38,6 +45,15 @@ class Settings:
     failure_status: int
     warn_status: int
     interval: float
+    #: Extra endpoints from ``HEALTHCHECK_ENDPOINTS``, in config order.
+    endpoints: tuple[Endpoint, ...] = ()
+    #: What health+json says about the service (``serviceId`` and so on).
+    service_id: str | None = None
+    version: str | None = None
+    release_id: str | None = None
+    description: str | None = None
+    #: Seconds between reloads of the HTML page; 0 for none.
+    html_refresh: int = 10
 
 
 def _describe(value: Any) -> str:
@@ -73,14 +89,23 @@ def _status_code(key: str, value: Any, low: int) -> int:
     return value
 
 
-def _url(key: str, value: Any) -> str:
-    if isinstance(value, str) and value.startswith("/"):
-        if value == "/" or not value.endswith("/"):
-            return value
+def _optional_text(key: str, value: Any, example: str) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
     raise ConfigurationError(
-        f"{key} must be a path starting with '/' and not ending with '/',"
-        f" such as '/health', got {_describe(value)}."
+        f"{key} must be a non-empty string such as {example!r}, or None,"
+        f" got {_describe(value)}."
     )
+
+
+def _refresh(key: str, value: Any) -> int:
+    # A whole number: browsers ignore the fraction of a refresh interval.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(
+            f"{key} must be a whole number of seconds, 0 or more (0 turns"
+            f" the reload off), such as 10, got {_describe(value)}."
+        )
+    return value
 
 
 def validate_services(key: str, value: Any) -> tuple[str, ...]:
@@ -134,7 +159,7 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
         return overrides[key] if overrides.get(key) is not None else config[key]
 
     return Settings(
-        url=_url("HEALTHCHECK_URL", get("HEALTHCHECK_URL")),
+        url=validate_url("HEALTHCHECK_URL", get("HEALTHCHECK_URL")),
         services=validate_services("HEALTHCHECK_SERVICES", get("HEALTHCHECK_SERVICES")),
         callable=validate_callable("HEALTHCHECK_CALLABLE", get("HEALTHCHECK_CALLABLE")),
         timeout=validate_timeout("HEALTHCHECK_TIMEOUT", config["HEALTHCHECK_TIMEOUT"]),
@@ -152,5 +177,25 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
         ),
         interval=_number(
             "HEALTHCHECK_INTERVAL", config["HEALTHCHECK_INTERVAL"], positive=False
+        ),
+        endpoints=validate_endpoints(
+            "HEALTHCHECK_ENDPOINTS", config["HEALTHCHECK_ENDPOINTS"]
+        ),
+        service_id=_optional_text(
+            "HEALTHCHECK_SERVICE_ID", config["HEALTHCHECK_SERVICE_ID"], "orders-api"
+        ),
+        version=_optional_text(
+            "HEALTHCHECK_VERSION", config["HEALTHCHECK_VERSION"], "1.4.2"
+        ),
+        release_id=_optional_text(
+            "HEALTHCHECK_RELEASE_ID", config["HEALTHCHECK_RELEASE_ID"], "1.4.2-9f3c2a1"
+        ),
+        description=_optional_text(
+            "HEALTHCHECK_DESCRIPTION",
+            config["HEALTHCHECK_DESCRIPTION"],
+            "Order taking and payment",
+        ),
+        html_refresh=_refresh(
+            "HEALTHCHECK_HTML_REFRESH", config["HEALTHCHECK_HTML_REFRESH"]
         ),
     )

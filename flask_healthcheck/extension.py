@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -19,6 +20,7 @@ from .checks import (
     injected_parameters,
 )
 from .config import DEFAULTS, Settings, read_settings, validate_timeout
+from .endpoints import Endpoint, check_name_clashes, check_url_clashes, make_endpoint
 from .errors import ConfigurationError
 from .runner import BackgroundRefresh, Runner
 from .services import Service, check_dependencies, observation
@@ -31,10 +33,11 @@ EXTENSION_KEY = "healthcheck"
 
 @dataclass
 class _Registry:
-    """Checks and services, either shared by all apps or one app's own."""
+    """Checks, services and endpoints, either shared by all apps or one app's own."""
 
     services: dict[str, Service] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
     #: Bumped on every change, so validation reruns only when needed.
     version: int = 0
 
@@ -49,6 +52,11 @@ class _Registry:
                 f" name='...' to register another one."
             )
         self.checks[check.name] = check
+        self.version += 1
+
+    def add_endpoint(self, endpoint: Endpoint) -> None:
+        check_url_clashes([*self.endpoints.values(), endpoint])
+        self.endpoints[endpoint.url] = endpoint
         self.version += 1
 
 
@@ -79,6 +87,37 @@ class HealthCheckState:
             **self.own.services,
         }
 
+    def endpoints(self) -> list[Endpoint]:
+        """The main endpoint, then the configured, shared and own extra ones."""
+        return [
+            Endpoint(self.settings.url, None, "HEALTHCHECK_URL"),
+            *self.settings.endpoints,
+            *self.extension.registry.endpoints.values(),
+            *self.own.endpoints.values(),
+        ]
+
+    def check_clashes(
+        self, *, endpoint: Endpoint | None = None, check: str | None = None
+    ) -> None:
+        """Raise :class:`ConfigurationError` if two URLs would mean one thing,
+        with ``endpoint`` or a check named ``check`` added.
+
+        Called by ``init_app`` and on registration, so a clash fails at
+        start-up; checks are validated once more at the first run.
+        """
+        endpoints = self.endpoints()
+        if endpoint is not None:
+            endpoints.append(endpoint)
+        check_url_clashes(endpoints)
+        names = [
+            *self.settings.services,
+            *self.extension.registry.checks,
+            *self.own.checks,
+        ]
+        if check is not None:
+            names.append(check)
+        check_name_clashes(endpoints, names)
+
     def checks(self) -> tuple[Check, ...]:
         """Every check of this app, validated; raises ``ConfigurationError``."""
         versions = (self.extension.registry.version, self.own.version)
@@ -105,6 +144,7 @@ class HealthCheckState:
                     f" name='...'."
                 )
             checks[check.name] = check
+        check_name_clashes(self.endpoints(), checks)
         services = self.services()
         for check in checks.values():
             check_dependencies(f"check {check.name!r}", check.parameters, services)
@@ -226,6 +266,10 @@ class HealthCheck:
         url: str | None = None,
     ) -> None:
         self.registry = _Registry()
+        #: The apps initialised so far, held weakly (as Flask-SQLAlchemy holds
+        #: its engines), so that an endpoint added after ``init_app`` reaches
+        #: their URL maps without this object keeping any app alive.
+        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
         self._overrides: dict[str, Any] = {
             "HEALTHCHECK_SERVICES": services,
             "HEALTHCHECK_CALLABLE": callable,
@@ -241,9 +285,15 @@ class HealthCheck:
         Reads ``HEALTHCHECK_URL``, ``HEALTHCHECK_SERVICES``,
         ``HEALTHCHECK_CALLABLE``, ``HEALTHCHECK_TIMEOUT``,
         ``HEALTHCHECK_CACHE_TTL``, ``HEALTHCHECK_SHOW_DETAILS``,
-        ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS`` and
-        ``HEALTHCHECK_INTERVAL``; set them before calling it. A bad value
-        raises :class:`ConfigurationError` naming the key.
+        ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS``,
+        ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
+        ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
+        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION`` and
+        ``HEALTHCHECK_HTML_REFRESH``; set them before calling it. A bad value,
+        or two endpoints with one URL, raises :class:`ConfigurationError`
+        naming the key.
+
+        Also adds the ``flask health`` command to ``app.cli``.
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
@@ -252,14 +302,18 @@ class HealthCheck:
             )
         for key, value in DEFAULTS.items():
             app.config.setdefault(
-                key, value.copy() if isinstance(value, list) else value
+                key, value.copy() if isinstance(value, (list, dict)) else value
             )
         settings = read_settings(app.config, self._overrides)
         state = HealthCheckState(self, app, settings)
-        app.extensions[EXTENSION_KEY] = state
+        state.check_clashes()
+        from .cli import health_command
         from .views import make_blueprint
 
-        app.register_blueprint(make_blueprint(settings))
+        app.register_blueprint(make_blueprint(state.endpoints()))
+        app.extensions[EXTENSION_KEY] = state
+        app.cli.add_command(health_command)
+        self._apps.add(app)
 
     # -- registration ---------------------------------------------------------
 
@@ -365,7 +419,34 @@ class HealthCheck:
             tags=tags,
             component_type=component_type,
         )
+        for target in [app] if app is not None else list(self._apps):
+            self._state(target).check_clashes(check=check.name)
         self._registry_for(app).add_check(check)
+
+    def add_endpoint(
+        self, url: str, tags: Iterable[str], *, app: Flask | None = None
+    ) -> None:
+        """Serve the checks carrying any of ``tags`` at ``url`` too.
+
+        Like ``HEALTHCHECK_ENDPOINTS``; for ``app`` only if given. It also
+        answers ``<url>/<check name>`` for one check. Works before and after
+        :meth:`init_app`: apps already set up get the route on their URL map
+        at once (so call it before the app serves its first request, as with
+        any route). A URL that is already taken raises
+        :class:`ConfigurationError`.
+
+        :param url: a path such as ``"/livez"``.
+        :param tags: the tags that select the checks, such as ``["live"]``.
+        """
+        endpoint = make_endpoint(url, tags)
+        apps = [app] if app is not None else list(self._apps)
+        for target in apps:
+            self._state(target).check_clashes(endpoint=endpoint)
+        self._registry_for(app).add_endpoint(endpoint)
+        from .views import add_routes
+
+        for target in apps:
+            add_routes(target, endpoint)
 
     def _registry_for(self, app: Flask | None) -> _Registry:
         return self.registry if app is None else self._state(app).own

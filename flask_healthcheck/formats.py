@@ -1,14 +1,53 @@
-"""Turning a report into response bodies. Views negotiate; this renders."""
+"""Turning a report into response bodies. Views negotiate; this renders.
+
+One renderer per media type, listed in :data:`FORMATS`. Every renderer gets
+the same :class:`RenderContext`, so whether details show is decided once,
+by the view, and no format can show more than another.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
-from .checks import HealthReport
+from .checks import CheckResult, HealthReport
+from .config import Settings
+from .status_page import render_error_page, render_status_page
 
 #: The seed's ``status`` values: a warn still serves traffic.
 _ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a renderer may use besides the report."""
+
+    #: Whether per-check results may be shown (``HEALTHCHECK_SHOW_DETAILS``).
+    details: bool
+    #: The app's settings: service identity, the HTML refresh interval.
+    settings: Settings
+    #: The ``component_type`` of each check that has one, by check name
+    #: (health+json's ``componentType``; results don't carry it).
+    component_types: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Format:
+    """A media type and its two renderers."""
+
+    mimetype: str
+    #: Renders a report.
+    render: Callable[[HealthReport, RenderContext], str]
+    #: Renders a request the view refused: the HTTP status and
+    #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``).
+    render_error: Callable[[int, Mapping[str, str], RenderContext], str]
+
+
+# -- the seed envelope ---------------------------------------------------------
 
 
 def check_details(report: HealthReport) -> dict[str, dict[str, Any]]:
@@ -44,3 +83,144 @@ def envelope(report: HealthReport, *, details: bool) -> str:
             "input_errors": {},
         }
     )
+
+
+def envelope_error(errors: Mapping[str, str]) -> str:
+    """A failure envelope whose ``input_errors`` say what was wrong."""
+    return json.dumps(
+        {
+            "status": "failure",
+            "error": "",
+            "data": [],
+            "pagination": {},
+            "input_errors": dict(errors),
+        }
+    )
+
+
+def _render_envelope(report: HealthReport, context: RenderContext) -> str:
+    return envelope(report, details=context.details)
+
+
+def _render_envelope_error(
+    code: int, errors: Mapping[str, str], context: RenderContext
+) -> str:
+    return envelope_error(errors)
+
+
+# -- application/health+json ---------------------------------------------------
+
+
+def iso_time(timestamp: float) -> str:
+    """``2024-05-01T12:00:00.123Z``: ISO 8601 in UTC, as the draft shows."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_value(value: Any) -> Any:
+    """A check's observed value as JSON can carry it: what ``json.dumps``
+    can't write, or would write as invalid JSON (NaN), becomes a string."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
+
+
+def _check_object(
+    result: CheckResult, report: HealthReport, context: RenderContext
+) -> dict[str, Any]:
+    started_at = result.started_at or report.started_at
+    item: dict[str, Any] = {"status": result.status, "time": iso_time(started_at)}
+    if not context.details:
+        return item
+    component_type = context.component_types.get(result.name)
+    if component_type:
+        item["componentType"] = component_type
+    if result.observed_value is not None:
+        item["observedValue"] = _json_value(result.observed_value)
+        if result.observed_unit:
+            item["observedUnit"] = result.observed_unit
+    else:
+        item["observedValue"] = round(result.duration * 1000, 1)
+        item["observedUnit"] = "ms"
+    if result.error:
+        item["output"] = result.error
+    return item
+
+
+def _service_fields(settings: Settings) -> dict[str, str]:
+    fields = {
+        "version": settings.version,
+        "releaseId": settings.release_id,
+        "serviceId": settings.service_id,
+        "description": settings.description,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def health_document(report: HealthReport, context: RenderContext) -> dict[str, Any]:
+    """The report as draft-inadarei-api-health-check-06 describes it.
+
+    ``checks`` is keyed by check name, each an array of one object with
+    ``status`` and ``time``; with details also ``observedValue`` (the
+    check's own, or its duration in ms), ``observedUnit``, ``output`` (the
+    redacted error) and ``componentType``.
+    """
+    return {
+        "status": report.status,
+        **_service_fields(context.settings),
+        "checks": {
+            result.name: [_check_object(result, report, context)]
+            for result in report.checks
+        },
+    }
+
+
+def health_json(report: HealthReport, context: RenderContext) -> str:
+    return json.dumps(health_document(report, context))
+
+
+def health_json_error(
+    code: int, errors: Mapping[str, str], context: RenderContext
+) -> str:
+    """A ``fail`` document whose ``output`` says what was wrong."""
+    return json.dumps(
+        {
+            "status": "fail",
+            **_service_fields(context.settings),
+            "output": "; ".join(errors.values()),
+        }
+    )
+
+
+# -- text/html -----------------------------------------------------------------
+
+
+def html_page(report: HealthReport, context: RenderContext) -> str:
+    """The status page for people; see :mod:`flask_healthcheck.status_page`."""
+    return render_status_page(
+        report,
+        details=context.details,
+        refresh=context.settings.html_refresh,
+        title=context.settings.service_id,
+        description=context.settings.description,
+        version=context.settings.version,
+        release=context.settings.release_id,
+    )
+
+
+def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
+    return render_error_page(code, errors, title=context.settings.service_id)
+
+
+#: Every format by media type; the first is the default for ``*/*``, a
+#: missing or malformed ``Accept``, or one that matches nothing here.
+FORMATS: dict[str, Format] = {
+    format.mimetype: format
+    for format in (
+        Format("application/json", _render_envelope, _render_envelope_error),
+        Format("application/health+json", health_json, health_json_error),
+        Format("text/html", html_page, html_error),
+    )
+}

@@ -1,56 +1,201 @@
-"""The blueprint: HTTP in, a report out. Running is the runner's job."""
+"""The routes: HTTP in, a report out. A view picks the checks from the URL
+and the query, and the format from ``Accept``; running them is the
+runner's job, rendering the report that of :mod:`~flask_healthcheck.formats`.
+
+Routes known at ``init_app`` (the main URL, ``HEALTHCHECK_ENDPOINTS`` and
+endpoints added to the extension before) go on a blueprint built for that
+app. A blueprint can't gain rules once registered, so an endpoint added
+after ``init_app`` goes straight onto the app's URL map, under the same
+``healthcheck.`` endpoint names.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable, Container, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, request
 
 from . import formats
-from .checks import CheckResult, HealthReport
+from .checks import Check, CheckResult, HealthReport
 from .config import Settings
+from .endpoints import Endpoint, describe
 from .errors import ConfigurationError
 from .redact import describe_exception
 
+if TYPE_CHECKING:
+    from .extension import HealthCheckState
+
 logger = logging.getLogger("flask_healthcheck")
 
+#: The blueprint's name, so endpoint names are ``healthcheck.<name>``.
+BLUEPRINT_NAME = "healthcheck"
 
-def make_blueprint(settings: Settings) -> Blueprint:
+#: Headers on every response: probes and dashboards must never see a stale
+#: answer from a cache, and one URL serves several formats.
+HEADERS = {"Cache-Control": "no-store", "Vary": "Accept"}
+
+#: Unknown names echoed back in ``input_errors`` at most; the rest counted.
+MAX_NAMES_SHOWN = 5
+
+View = Callable[..., Response]
+
+
+def make_blueprint(endpoints: Iterable[Endpoint]) -> Blueprint:
     """A new blueprint per app: its rules come from that app's config."""
-    blueprint = Blueprint("healthcheck", __name__)
-    blueprint.add_url_rule(
-        settings.url,
-        "health",
-        health_view,
-        methods=["GET"],
-        provide_automatic_options=False,
-    )
+    blueprint = Blueprint(BLUEPRINT_NAME, __name__)
+    taken: set[str] = set()
+    for endpoint in endpoints:
+        for rule, name, view in _routes(endpoint, taken):
+            taken.add(name)
+            blueprint.add_url_rule(
+                rule, name, view, methods=["GET"], provide_automatic_options=False
+            )
     return blueprint
 
 
-def health_view() -> Response:
+def add_routes(app: Flask, endpoint: Endpoint) -> None:
+    """Route an endpoint added after the blueprint was registered."""
+    taken = {
+        name.removeprefix(f"{BLUEPRINT_NAME}.")
+        for name in app.view_functions
+        if name.startswith(f"{BLUEPRINT_NAME}.")
+    }
+    for rule, name, view in _routes(endpoint, taken):
+        app.add_url_rule(
+            rule,
+            f"{BLUEPRINT_NAME}.{name}",
+            view,
+            methods=["GET"],
+            provide_automatic_options=False,
+        )
+
+
+def _routes(endpoint: Endpoint, taken: Container[str]) -> list[tuple[str, str, View]]:
+    """The endpoint's URL, and ``<url>/<name>`` for one check.
+
+    Endpoint names: ``health`` and ``health_check`` for the main URL, and
+    ``endpoint_livez`` and ``endpoint_livez_check`` for ``/livez``.
+    """
+    if endpoint.tags is None:
+        name = "health"
+    else:
+        name = "endpoint" + re.sub(r"\W", "_", endpoint.url, flags=re.ASCII)
+    unique, number = name, 1
+    while unique in taken or f"{unique}_check" in taken:
+        number += 1
+        unique = f"{name}_{number}"
+
+    def view(check: str | None = None) -> Response:
+        return respond(endpoint, check)
+
+    view.__name__ = unique
+    base = endpoint.url.rstrip("/")
+    return [
+        (endpoint.url, unique, view),
+        # ``path`` so that ``/health/a/b`` also answers an envelope 404.
+        (f"{base}/<path:check>", f"{unique}_check", view),
+    ]
+
+
+class _Refused(Exception):
+    """The request names checks that don't exist: a 4xx, not a run."""
+
+    def __init__(self, code: int, errors: dict[str, str]) -> None:
+        super().__init__(code, errors)
+        self.code = code
+        self.errors = errors
+
+
+def respond(endpoint: Endpoint, check: str | None) -> Response:
+    """Run the endpoint's checks (or one of them) and answer in the
+    format the client accepts."""
     from .extension import get_state
 
     state = get_state()
+    mimetype = negotiate()
+    render = formats.FORMATS[mimetype]
+    details = details_allowed(state.settings)
+    checks: Sequence[Check] = ()
     try:
-        report = state.run()
+        checks = select(state, endpoint, check)
+        report = state.run(checks)
+    except _Refused as refused:
+        context = formats.RenderContext(details, state.settings)
+        return Response(
+            render.render_error(refused.code, refused.errors, context),
+            status=refused.code,
+            mimetype=mimetype,
+            headers=HEADERS,
+        )
     except ConfigurationError as e:
         logger.error("The health configuration is wrong: %s", e)
-        report = HealthReport.from_results(
-            [
-                CheckResult(
-                    name="configuration", status="fail", error=describe_exception(e)
-                )
-            ]
-        )
-    details = details_allowed(state.settings)
-    body = formats.envelope(report, details=details)
+        report = configuration_failure(e)
+    context = formats.RenderContext(details, state.settings, component_types(checks))
     return Response(
-        body,
+        render.render(report, context),
         status=status_code(report, state.settings),
-        mimetype="application/json",
-        headers={"Cache-Control": "no-store"},
+        mimetype=mimetype,
+        headers=HEADERS,
     )
+
+
+def select(
+    state: HealthCheckState, endpoint: Endpoint, check: str | None
+) -> Sequence[Check]:
+    """The endpoint's checks, or the one named in the URL, less
+    ``?exclude=``. Raises :class:`_Refused` for a name that is no check."""
+    selected = state.select(tags=endpoint.tags)
+    if check is not None:
+        selected = tuple(c for c in selected if c.name == check)
+        if not selected:
+            raise _Refused(404, {"check": f"unknown check {describe(check)}"})
+    # Empty values (``?exclude=``) are ignored, repeated ones count once.
+    exclude = {name for name in request.args.getlist("exclude") if name}
+    unknown = exclude.difference(c.name for c in state.checks())
+    if unknown:
+        raise _Refused(400, {"exclude": _unknown(unknown)})
+    return [c for c in selected if c.name not in exclude]
+
+
+def negotiate() -> str:
+    """The media type to answer with, by ``Accept`` and its q-values.
+
+    The seed envelope, listed first, wins for ``*/*`` and ties, and is the
+    answer to a missing, malformed or unmatched ``Accept``: clients that
+    never asked for a format keep getting the seed's bytes.
+    """
+    offered = list(formats.FORMATS)
+    return (
+        request.accept_mimetypes.best_match(offered, default=offered[0]) or (offered[0])
+    )
+
+
+def configuration_failure(error: ConfigurationError) -> HealthReport:
+    """A report with one failing ``configuration`` check: a mistake in the
+    health setup must look unhealthy, not crash the endpoint."""
+    return HealthReport.from_results(
+        [
+            CheckResult(
+                name="configuration", status="fail", error=describe_exception(error)
+            )
+        ]
+    )
+
+
+def component_types(checks: Iterable[Check]) -> dict[str, str]:
+    """``componentType`` by check name, for health+json."""
+    return {c.name: c.component_type for c in checks if c.component_type}
+
+
+def _unknown(names: set[str]) -> str:
+    shown = sorted(names)[:MAX_NAMES_SHOWN]
+    text = ", ".join(describe(name) for name in shown)
+    if len(names) > len(shown):
+        text += f" and {len(names) - len(shown)} more"
+    return f"unknown check{'s' if len(names) > 1 else ''} {text}"
 
 
 def status_code(report: HealthReport, settings: Settings) -> int:

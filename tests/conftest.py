@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -19,6 +20,9 @@ from .server_fixtures import (  # noqa: F401 - fixtures
     running_postgres,
     running_redis,
 )
+
+if TYPE_CHECKING:
+    from .browser import Browser
 
 
 @pytest.fixture
@@ -56,3 +60,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(
                 f"{fault:<48} {seconds * 1000:8.1f} ms  (check timeout {timeout:g} s)"
             )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session (1280x800; tests that need
+    another size call ``set_window_size``). Skipped when Chromium is not
+    installed, and failed instead when ``CI`` is set, so a CI image that
+    lost its apt step can't go green silently.
+
+    Imported here, not at the top, so only the browser tests need selenium.
+    """
+    from .browser import DESKTOP, Browser, require_chromium
+
+    chromium, chromedriver = require_chromium()
+    with Browser(chromium, chromedriver, window_size=DESKTOP) as b:
+        yield b

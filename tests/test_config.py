@@ -203,3 +203,114 @@ def test_duplicate_check_names_are_rejected(app: Flask) -> None:
         pytest.raises(ConfigurationError, match="Two checks are named"),
     ):
         health.run()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "HEALTHCHECK_ENDPOINTS",
+            ["/livez"],
+            "HEALTHCHECK_ENDPOINTS must be a dict of URL paths to lists of tags,"
+            " such as {'/livez': ['live'], '/readyz': ['ready']}, got ['/livez'].",
+        ),
+        (
+            "HEALTHCHECK_ENDPOINTS",
+            {"livez": ["live"]},
+            "Each URL in HEALTHCHECK_ENDPOINTS must be a path starting with '/'"
+            " and not ending with '/', without '<', '>', '?', '#' or spaces, such"
+            " as '/health', got 'livez'.",
+        ),
+        (
+            "HEALTHCHECK_ENDPOINTS",
+            {"/livez/<name>": ["live"]},
+            "got '/livez/<name>'.",
+        ),
+        (
+            "HEALTHCHECK_ENDPOINTS",
+            {"/livez": "live"},
+            "HEALTHCHECK_ENDPOINTS['/livez'] must be a non-empty list of tags such"
+            " as ['live'], got 'live'.",
+        ),
+        (
+            "HEALTHCHECK_ENDPOINTS",
+            {"/livez": []},
+            "HEALTHCHECK_ENDPOINTS['/livez'] must be a non-empty list of tags",
+        ),
+        (
+            "HEALTHCHECK_ENDPOINTS",
+            {"/livez": ["live", ""]},
+            "got ['live', ''].",
+        ),
+        (
+            "HEALTHCHECK_SERVICE_ID",
+            42,
+            "HEALTHCHECK_SERVICE_ID must be a non-empty string such as"
+            " 'orders-api', or None, got 42.",
+        ),
+        (
+            "HEALTHCHECK_VERSION",
+            1.2,
+            "HEALTHCHECK_VERSION must be a non-empty string such as '1.4.2',"
+            " or None, got 1.2.",
+        ),
+        ("HEALTHCHECK_RELEASE_ID", "", "HEALTHCHECK_RELEASE_ID must be a non-empty"),
+        (
+            "HEALTHCHECK_DESCRIPTION",
+            ["x"],
+            "HEALTHCHECK_DESCRIPTION must be a non-empty string",
+        ),
+        (
+            "HEALTHCHECK_HTML_REFRESH",
+            2.5,
+            "HEALTHCHECK_HTML_REFRESH must be a whole number of seconds, 0 or more"
+            " (0 turns the reload off), such as 10, got 2.5.",
+        ),
+        ("HEALTHCHECK_HTML_REFRESH", -1, "got -1."),
+        ("HEALTHCHECK_HTML_REFRESH", True, "got True."),
+        ("HEALTHCHECK_URL", "/health?x=1", "without '<', '>', '?', '#' or spaces"),
+    ],
+)
+def test_bad_endpoint_and_format_config_names_key_value_and_form(
+    app: Flask, key: str, value: Any, message: str
+) -> None:
+    app.config[key] = value
+    with pytest.raises(ConfigurationError) as info:
+        HealthCheck(app)
+    assert message in str(info.value)
+    assert key in str(info.value)
+
+
+def test_endpoint_and_format_defaults_are_set_on_the_config(app: Flask) -> None:
+    HealthCheck(app)
+    assert app.config["HEALTHCHECK_ENDPOINTS"] == {}
+    assert app.config["HEALTHCHECK_SERVICE_ID"] is None
+    assert app.config["HEALTHCHECK_VERSION"] is None
+    assert app.config["HEALTHCHECK_RELEASE_ID"] is None
+    assert app.config["HEALTHCHECK_DESCRIPTION"] is None
+    assert app.config["HEALTHCHECK_HTML_REFRESH"] == 10
+
+
+def test_endpoint_defaults_are_not_shared_between_apps() -> None:
+    first, second = Flask("first"), Flask("second")
+    HealthCheck(first)
+    HealthCheck(second)
+    first.config["HEALTHCHECK_ENDPOINTS"]["/x"] = ["x"]
+    assert second.config["HEALTHCHECK_ENDPOINTS"] == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "tags", "message"),
+    [
+        ("livez", ["live"], "The URL of an endpoint in add_endpoint() must be a path"),
+        ("/livez/", ["live"], "not ending with '/'"),
+        ("/livez", "live", "The tags of endpoint '/livez' must be a non-empty list"),
+        ("/livez", [], "got []."),
+    ],
+)
+def test_bad_add_endpoint_arguments_fail_at_once(
+    url: str, tags: Any, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        HealthCheck().add_endpoint(url, tags=tags)
+    assert message in str(info.value)

@@ -53,3 +53,16 @@ def test_a_missing_table_fails_and_alerts(example: Flask, caplog: Any) -> None:
 def test_index_lists_notes(example: Flask) -> None:
     body = example.test_client().get("/").json
     assert body is not None and body["notes"] == []
+
+
+def test_probe_endpoints(example: Flask) -> None:
+    client = example.test_client()
+    remote = {"REMOTE_ADDR": "10.1.2.3"}
+    assert client.get("/livez", environ_base=remote).data == SUCCESS
+    assert client.get("/readyz", environ_base=remote).data == SUCCESS
+    engine: sa.Engine = example.extensions["example_engine"]
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE notes"))
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 500
+    assert client.get("/readyz/disk_space").status_code == 200

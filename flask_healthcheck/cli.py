@@ -1,0 +1,152 @@
+"""``flask health``: run the checks once, for Docker ``HEALTHCHECK`` and
+Kubernetes exec probes, and for people at a terminal.
+
+Exit status 0 for pass or warn (a warn still serves traffic), 1 for fail
+and 2 for a configuration error or a bad option, so a probe can tell "the
+service is down" from "the probe is set up wrong".
+
+The command is added to ``app.cli`` by ``init_app`` and is also a
+``flask.commands`` entry point. The entry point is what ``flask --app X
+health`` finds first: it loads the app itself, so a ``ConfigurationError``
+raised while the app is created exits 2 with the message, not a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import click
+from flask import Flask, current_app
+from flask.cli import ScriptInfo
+
+from . import formats
+from .checks import CheckResult, HealthReport
+from .errors import ConfigurationError
+from .status_page import format_duration
+from .views import component_types
+
+#: Exit statuses.
+EXIT_PASS, EXIT_FAIL, EXIT_CONFIGURATION = 0, 1, 2
+
+_COLOURS = {"pass": "green", "warn": "yellow", "fail": "red"}
+
+
+@click.command("health")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Run only the checks with this tag (repeatable: any of them).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the application/health+json document, with details.",
+)
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Also show observed values and tags."
+)
+@click.pass_context
+def health_command(
+    ctx: click.Context, tags: tuple[str, ...], as_json: bool, verbose: bool
+) -> None:
+    """Run the health checks once and report.
+
+    Exits 0 when healthy (pass or warn), 1 when a check fails, 2 when the
+    health configuration is wrong.
+    """
+    from .extension import EXTENSION_KEY, get_state
+
+    try:
+        app = _load_app(ctx)
+        if EXTENSION_KEY not in app.extensions:
+            click.echo(
+                f"Error: the app {app.name!r} does not use flask-healthcheck:"
+                " create a HealthCheck(app) or call init_app(app) in it.",
+                err=True,
+            )
+            ctx.exit(EXIT_CONFIGURATION)
+        with app.app_context():
+            state = get_state(app)
+            checks = state.select(tags=tags or None)
+            if tags and not checks:
+                which = ", ".join(map(repr, tags))
+                raise click.UsageError(
+                    f"No check has the tag{'s' if len(tags) > 1 else ''} {which};"
+                    f" a probe on {'them' if len(tags) > 1 else 'it'} would always"
+                    f" pass."
+                )
+            report = state.runner.run(checks, use_cache=False)
+    except ConfigurationError as e:
+        click.echo(f"Error: the health configuration is wrong: {e}", err=True)
+        ctx.exit(EXIT_CONFIGURATION)
+    if as_json:
+        context = formats.RenderContext(
+            details=True,
+            settings=state.settings,
+            component_types=component_types(checks),
+        )
+        click.echo(json.dumps(formats.health_document(report, context), indent=2))
+    else:
+        click.echo(table(report, verbose=verbose))
+    ctx.exit(EXIT_PASS if report.healthy else EXIT_FAIL)
+
+
+def _load_app(ctx: click.Context) -> Flask:
+    """The current app, or the one ``--app`` names (as entry point)."""
+    if current_app:
+        return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return ctx.ensure_object(ScriptInfo).load_app()
+
+
+def _cells(result: CheckResult, verbose: bool) -> list[str]:
+    cells = [
+        result.name,
+        result.status,
+        format_duration(result.duration),
+        result.error or "",
+    ]
+    if verbose:
+        observed = ""
+        if result.observed_value is not None:
+            unit = f" {result.observed_unit}" if result.observed_unit else ""
+            observed = f"{result.observed_value}{unit}"
+        cells[3:3] = [
+            observed,
+            ",".join(sorted(result.tags)),
+            "yes" if result.critical else "no",
+        ]
+    return cells
+
+
+def table(report: HealthReport, *, verbose: bool = False) -> str:
+    """Aligned columns, the status coloured (click strips the colour when
+    stdout is not a terminal), and a last line with the overall status."""
+    header = ["CHECK", "STATUS", "DURATION", "ERROR"]
+    if verbose:
+        header[3:3] = ["OBSERVED", "TAGS", "CRITICAL"]
+    rows: list[Sequence[str]] = [header]
+    rows += [_cells(result, verbose) for result in report.checks]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {header.index("DURATION")}
+    widths[-1] = 0  # the last column needs no padding
+    lines = []
+    for number, row in enumerate(rows):
+        cells = []
+        for i, cell in enumerate(row):
+            text = cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            if i == 1 and number > 0:
+                # Bold only what needs attention; pass stays plain green.
+                bold = True if cell != "pass" else None
+                text = click.style(text, fg=_COLOURS[cell], bold=bold)
+            elif number == 0:
+                text = click.style(text, bold=True)
+            cells.append(text)
+        lines.append("  ".join(cells).rstrip())
+    overall = click.style(report.status, fg=_COLOURS[report.status], bold=True)
+    count = len(report.checks)
+    lines.append(f"\nHealth: {overall} ({count} check{'s' if count != 1 else ''})")
+    return "\n".join(lines)

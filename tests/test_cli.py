@@ -1,0 +1,230 @@
+"""``flask health``: the table, ``--json``, ``--tag``, colour and exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask import Flask
+from flask.cli import ScriptInfo
+
+from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck
+from flask_healthcheck.cli import health_command
+
+SECRET = "pa55word-in-config"
+
+
+def make(app: Flask, **config: Any) -> HealthCheck:
+    app.config.update(config)
+    app.config["REDIS_URL"] = f"redis://:{SECRET}@cache:6379/0"
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database", tags=["ready", "live"])
+    health.add_check(
+        lambda: CheckResult(observed_value=42, observed_unit="%"),
+        name="disk_space",
+        tags=["ready"],
+        component_type="system",
+    )
+    return health
+
+
+def add_failure(health: HealthCheck) -> None:
+    def cache(config: Any) -> bool:
+        raise ConnectionError(f"cannot reach {config['REDIS_URL']}")
+
+    health.add_check(cache, tags=["ready"])
+
+
+def invoke(app: Flask, *args: str, color: bool = False) -> Result:
+    return app.test_cli_runner().invoke(args=["health", *args], color=color)
+
+
+def test_a_table_for_people(app: Flask) -> None:
+    make(app)
+    result = invoke(app)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["CHECK", "STATUS", "DURATION", "ERROR"]
+    assert lines[1].split()[:2] == ["database", "pass"]
+    assert lines[2].split()[:2] == ["disk_space", "pass"]
+    # Aligned: every column starts at the same place on every line.
+    assert lines[0].index("STATUS") == lines[1].index("pass") == lines[2].index("pass")
+    ends = {line.index(" ms") + 3 for line in lines[1:3]}
+    assert ends == {lines[0].index("DURATION") + len("DURATION")}
+    assert lines[-1] == "Health: pass (2 checks)"
+    assert "\x1b[" not in result.output  # no colour: not a terminal
+
+
+def test_a_failure_exits_1_with_the_redacted_error(app: Flask) -> None:
+    add_failure(make(app))
+    result = invoke(app)
+    assert result.exit_code == 1
+    line = next(line for line in result.stdout.splitlines() if "cache" in line)
+    assert line.split()[:2] == ["cache", "fail"]
+    assert line.endswith("ConnectionError: cannot reach redis://:***@cache:6379/0")
+    assert SECRET not in result.output
+    assert result.stdout.splitlines()[-1] == "Health: fail (3 checks)"
+
+
+def test_colour_when_the_output_is_a_terminal(app: Flask) -> None:
+    add_failure(make(app))
+    result = invoke(app, color=True)
+    assert "\x1b[32mpass" in result.output  # green
+    assert "\x1b[31m\x1b[1mfail" in result.output  # bold red
+
+
+def test_tag_selects_checks(app: Flask) -> None:
+    add_failure(make(app))
+    result = invoke(app, "--tag", "live")
+    assert result.exit_code == 0
+    assert "database" in result.stdout
+    assert "cache" not in result.stdout
+    result = invoke(app, "--tag", "live", "--tag", "ready")
+    assert result.exit_code == 1
+
+
+def test_a_tag_no_check_has_is_a_usage_error(app: Flask) -> None:
+    make(app)
+    result = invoke(app, "--tag", "liev")
+    assert result.exit_code == 2
+    assert "No check has the tag 'liev'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_json_prints_health_json_with_details(app: Flask) -> None:
+    add_failure(make(app, HEALTHCHECK_SERVICE_ID="orders-api"))
+    result = invoke(app, "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["status"] == "fail"
+    assert document["serviceId"] == "orders-api"
+    assert list(document["checks"]) == ["database", "disk_space", "cache"]
+    (disk,) = document["checks"]["disk_space"]
+    assert (disk["observedValue"], disk["observedUnit"]) == (42, "%")
+    assert disk["componentType"] == "system"
+    (cache,) = document["checks"]["cache"]
+    assert cache["output"] == "ConnectionError: cannot reach redis://:***@cache:6379/0"
+    assert SECRET not in result.output
+
+
+def test_verbose_shows_observed_values_and_tags(app: Flask) -> None:
+    health = make(app)
+    health.add_check(lambda: False, name="search", critical=False)
+    result = invoke(app, "--verbose")
+    assert result.exit_code == 0  # warn still serves
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "CHECK",
+        "STATUS",
+        "DURATION",
+        "OBSERVED",
+        "TAGS",
+        "CRITICAL",
+        "ERROR",
+    ]
+    assert "42 %" in lines[2] and "ready" in lines[2]
+    assert "live,ready" in lines[1]
+    assert lines[3].split()[:2] == ["search", "fail"]
+    assert " no " in lines[3]
+    assert lines[-1] == "Health: warn (3 checks)"
+
+
+def test_runs_fresh_every_time_without_the_cache(app: Flask) -> None:
+    health = make(app, HEALTHCHECK_CACHE_TTL=60.0)
+    state = {"up": True}
+    health.add_check(lambda: state["up"], name="flappy")
+    assert invoke(app).exit_code == 0
+    state["up"] = False
+    assert invoke(app).exit_code == 1
+
+
+def test_a_configuration_error_exits_2_on_stderr(app: Flask) -> None:
+    HealthCheck(app, services=["databse"])
+    result = invoke(app)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "Error: the health configuration is wrong: check 'databse' needs 'databse'"
+    )
+    assert result.stdout == ""
+
+
+def test_an_app_without_the_extension_exits_2() -> None:
+    app = Flask("plain")
+    result = CliRunner().invoke(health_command, obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 2
+    assert "does not use flask-healthcheck" in result.stderr
+
+
+def test_a_configuration_error_while_loading_the_app_exits_2() -> None:
+    def create_app() -> Flask:
+        app = Flask("broken")
+        app.config["HEALTHCHECK_TIMEOUT"] = "ten"
+        HealthCheck(app)
+        return app
+
+    result = CliRunner().invoke(health_command, obj=ScriptInfo(create_app=create_app))
+    assert result.exit_code == 2
+    assert "HEALTHCHECK_TIMEOUT must be a number" in result.stderr
+
+
+def test_help_lists_the_options(app: Flask) -> None:
+    HealthCheck(app)
+    result = invoke(app, "--help")
+    assert result.exit_code == 0
+    for option in ("--tag", "--json", "--verbose"):
+        assert option in result.output
+
+
+APP_MODULE = """
+from flask import Flask
+from flask_healthcheck import HealthCheck
+
+app = Flask(__name__)
+app.config["HEALTHCHECK_TIMEOUT"] = {timeout}
+health = HealthCheck(app)
+health.add_check(lambda: {passes}, name="database", tags=["live"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("timeout", "passes", "code", "expect"),
+    [
+        ("1.0", "True", 0, "Health: pass (1 check)"),
+        ("'1s'", "True", 2, "HEALTHCHECK_TIMEOUT must be a number"),
+    ],
+)
+def test_flask_app_health_in_a_real_process(
+    tmp_path: Path, timeout: str, passes: str, code: int, expect: str
+) -> None:
+    """What a Docker ``HEALTHCHECK CMD flask --app ... health`` runs."""
+    (tmp_path / "probe_app.py").write_text(
+        textwrap.dedent(APP_MODULE.format(timeout=timeout, passes=passes))
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("FLASK_APP", None)
+    process = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "probe_app", "health"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == code, process.stderr
+    assert expect in (process.stdout if code < 2 else process.stderr)
+    if code == 2:
+        assert "Traceback" not in process.stderr
+
+
+def test_configuration_error_is_the_public_one() -> None:
+    # The CLI catches what init_app raises; the two must be the same class.
+    from flask_healthcheck import errors
+
+    assert ConfigurationError is errors.ConfigurationError
