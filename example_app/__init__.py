@@ -1,7 +1,8 @@
 """An example app: ``flask --app example_app run``, then open /health.
 
 The app keeps notes in an SQLite database in its instance folder (or in the
-database ``DATABASE_URL`` names). Its health endpoint checks that database,
+database ``DATABASE_URL`` names, such as a real PostgreSQL); with
+``REDIS_URL`` set it checks that Redis too. Its health endpoint checks that database,
 that the schema is in place and that the disk has room, and logs an alert
 when a check fails. The seed's three examples are mounted under ``/seed/``.
 """
@@ -41,8 +42,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]},
         HEALTHCHECK_SERVICE_ID="example-notes",
     )
+    if os.environ.get("REDIS_URL"):
+        # A real Redis to check as well: the ready-made ``redis`` service.
+        app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if config:
         app.config.update(config)
+    if app.config.get("REDIS_URL"):
+        app.config["HEALTHCHECK_SERVICES"] = ["redis"]
 
     engine = sa.create_engine(app.config["DATABASE_URL"])
     notes.metadata.create_all(engine)

@@ -66,3 +66,24 @@ def test_probe_endpoints(example: Flask) -> None:
     assert client.get("/livez").status_code == 200
     assert client.get("/readyz").status_code == 500
     assert client.get("/readyz/disk_space").status_code == 200
+
+
+def test_real_postgresql_and_redis_when_configured(
+    postgres_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": postgres_url.replace(
+                "postgresql://", "postgresql+psycopg://"
+            ),
+            "REDIS_URL": redis_url,
+        }
+    )
+    response = app.test_client().get(
+        "/health", environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
+    assert response.status_code == 200, response.json
+    checks = response.json["data"]["checks"]  # type: ignore[index]
+    assert set(checks) == {"redis", "schema_ready", "disk_space"}
+    app.extensions["example_engine"].dispose()
