@@ -61,14 +61,13 @@ class CheckResult:
         every check of every run, and ``outcome`` is already validated.
         """
         result = object.__new__(cls)
-        result.__dict__.update(
-            outcome.__dict__,
-            name=name,
-            duration=duration,
-            tags=tags,
-            critical=critical,
-            started_at=started_at,
-        )
+        fields = outcome.__dict__.copy()
+        fields["name"] = name
+        fields["duration"] = duration
+        fields["tags"] = tags
+        fields["critical"] = critical
+        fields["started_at"] = started_at
+        object.__setattr__(result, "__dict__", fields)
         return result
 
     def __post_init__(self) -> None:

@@ -21,6 +21,7 @@ from typing import TypeVar
 from blinker import NamedSignal
 from flask import Flask
 from flask.ctx import AppContext
+from flask.signals import appcontext_tearing_down
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, interpret
@@ -215,22 +216,20 @@ class Runner:
         """
         app = self.app
         context: AppContext | None = None
+        with batch.lock:
+            execution = batch.pending.popleft() if batch.pending else None
         try:
-            while True:
-                with batch.lock:
-                    if not batch.pending:
-                        return
-                    execution = batch.pending.popleft()
+            while execution is not None:
                 if context is None:
                     context = app.app_context()
                     context.push()
                 else:  # the previous check's teardown; the last one's is at pop
-                    app.do_teardown_appcontext(None)
-                    context.g = app.app_ctx_globals_class()
+                    _tear_down(app, context)
                 self._execute(execution, services)
                 with batch.lock:
                     batch.remaining -= 1
                     last = batch.remaining == 0
+                    execution = batch.pending.popleft() if batch.pending else None
                 if last:
                     ready()
                     batch.finished.set()
@@ -239,6 +238,16 @@ class Runner:
                 context.pop()
 
     def _wait(self, execution: _Execution, overdue: bool) -> CheckResult:
+        if execution.result is None:
+            self._wait_for_result(execution, overdue)
+        result = execution.result
+        if result is not None:
+            if execution.escaped is not None:
+                raise execution.escaped
+            return result
+        return self._timed_out(execution, overdue)
+
+    def _wait_for_result(self, execution: _Execution, overdue: bool) -> None:
         with self._finished:
             while execution.result is None:
                 remaining = execution.deadline - time.monotonic()
@@ -249,11 +258,8 @@ class Runner:
                     self._finished.wait(remaining)
                 finally:
                     self._waiters -= 1
-        result = execution.result
-        if result is not None:
-            if execution.escaped is not None:
-                raise execution.escaped
-            return result
+
+    def _timed_out(self, execution: _Execution, overdue: bool) -> CheckResult:
         now = time.monotonic()
         if overdue:
             error = (
@@ -311,7 +317,7 @@ class Runner:
             critical=check.critical,
             started_at=started_at,
         )
-        with self._finished:
+        with self._lock:  # the lock of ``_finished``
             execution.result = result
             if self._running.get(check.name) is execution:
                 del self._running[check.name]
@@ -359,6 +365,14 @@ class Runner:
                 receiver(self.app, **kwargs)
             except Exception:
                 logger.exception("A subscriber of the %r signal raised.", signal.name)
+
+
+def _tear_down(app: Flask, context: AppContext) -> None:
+    """What popping the context does for a check, short of popping it."""
+    if app.teardown_appcontext_funcs or appcontext_tearing_down.receivers:
+        app.do_teardown_appcontext(None)
+    if context.g.__dict__:
+        context.g = app.app_ctx_globals_class()
 
 
 def _put_bounded(mapping: OrderedDict[K, V], key: K, value: V) -> None:
