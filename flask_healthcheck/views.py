@@ -153,6 +153,8 @@ def select(
         if not selected:
             raise _Refused(404, {"check": f"unknown check {describe(check)}"})
     # Empty values (``?exclude=``) are ignored, repeated ones count once.
+    if not request.query_string:  # what probes send: nothing to parse
+        return selected
     exclude = {name for name in request.args.getlist("exclude") if name}
     unknown = exclude.difference(c.name for c in state.checks())
     if unknown:
@@ -168,6 +170,8 @@ def negotiate() -> str:
     never asked for a format keep getting the seed's bytes.
     """
     offered = list(formats.FORMATS)
+    if request.headers.get("Accept", "*/*") == "*/*":  # what most probes send
+        return offered[0]
     return (
         request.accept_mimetypes.best_match(offered, default=offered[0]) or (offered[0])
     )
