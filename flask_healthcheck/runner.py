@@ -118,11 +118,14 @@ class Runner:
     def run(self, checks: Sequence[Check], *, use_cache: bool = True) -> HealthReport:
         """A report on ``checks``: cached, joined from a run in flight, or new."""
         key = tuple(check.name for check in checks)
+        use_cache = use_cache and self.cache_ttl > 0
+        # A dict read is atomic: a cache hit takes no lock, so threads
+        # answering from the cache never queue behind each other.
+        if use_cache and (cached := self._cached(key)) is not None:
+            return cached
         with self._lock:
-            if use_cache and self.cache_ttl > 0:
-                cached = self._cache.get(key)
-                if cached is not None and time.monotonic() - cached[0] < self.cache_ttl:
-                    return cached[1]
+            if use_cache and (cached := self._cached(key)) is not None:
+                return cached
             flight = self._flights.get(key)
             leader = flight is None
             if flight is None:
@@ -146,6 +149,12 @@ class Runner:
             flight.done.set()
         self._notify(key, report)
         return report
+
+    def _cached(self, key: tuple[str, ...]) -> HealthReport | None:
+        entry = self._cache.get(key)
+        if entry is not None and time.monotonic() - entry[0] < self.cache_ttl:
+            return entry[1]
+        return None
 
     # -- running --------------------------------------------------------------
 
