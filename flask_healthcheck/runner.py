@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -112,6 +113,17 @@ class Runner:
         )
         self._check_status: dict[str, Status] = {}
         self._overall_status: OrderedDict[tuple[str, ...], Status] = OrderedDict()
+        _live_runners.add(self)
+
+    def _after_fork(self) -> None:
+        """Start afresh in a forked child: the parent's threads are gone, and
+        a lock one of them held at the fork would stay held forever."""
+        self.pool = WorkerPool(f"healthcheck-{self.app.name}")
+        self._lock = threading.Lock()
+        self._finished = threading.Condition(self._lock)
+        self._waiters = 0
+        self._running = {}
+        self._flights = {}
 
     # -- public ---------------------------------------------------------------
 
@@ -391,6 +403,22 @@ def _put_bounded(mapping: OrderedDict[K, V], key: K, value: V) -> None:
         mapping.popitem(last=False)
 
 
+#: Every runner of this process, so a forked child can reset them all.
+_live_runners: weakref.WeakSet[Runner] = weakref.WeakSet()
+_live_refreshers: weakref.WeakSet[BackgroundRefresh] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for runner in list(_live_runners):
+        runner._after_fork()
+    for refresher in list(_live_refreshers):
+        refresher._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class BackgroundRefresh:
     """Runs every check every ``interval`` seconds in one daemon thread.
 
@@ -411,6 +439,7 @@ class BackgroundRefresh:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._pid = 0
+        _live_refreshers.add(self)
 
     @property
     def running(self) -> bool:

@@ -7,8 +7,10 @@ loose enough for a busy two-core CI machine.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -256,3 +258,30 @@ def test_pool_threads_are_reused(app: Flask, health: HealthCheck) -> None:
         for _ in range(5):
             health.run()
     assert pool.thread_count <= 5
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_afresh(app: Flask, release: threading.Event) -> None:
+    """A pre-fork server may fork while a check runs: the child must not
+    wait for (or report as still running) a thread that only the parent has."""
+    health = HealthCheck(app)
+    health.add_check(lambda: release.wait(10), name="hung", timeout=0.2)
+    with app.app_context():
+        assert health.run().checks[0].error == "timed out after 0.2 s"
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave at once
+        try:
+            with app.app_context():
+                error = health.run().checks[0].error or ""
+            os.write(write_end, error.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 1000).decode() == "timed out after 0.2 s"
+    os.close(read_end)
+    with app.app_context():  # the parent still knows its own check is running
+        assert "still running" in (health.run().checks[0].error or "")
