@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import ConfigurationError
@@ -168,9 +168,6 @@ class Check:
     component_type: str | None = None
     parameters: tuple[Parameter, ...] = ()
     kind: CallKind = "plain"
-
-    def with_name(self, name: str) -> Check:
-        return replace(self, name=name)
 
 
 _PASSED = CheckResult(status="pass")

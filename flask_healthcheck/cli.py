@@ -23,8 +23,7 @@ from flask.cli import ScriptInfo
 from . import formats
 from .checks import CheckResult, HealthReport
 from .errors import ConfigurationError
-from .status_page import format_duration
-from .views import component_types
+from .status_page import format_duration, format_observed
 
 #: Exit statuses.
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIGURATION = 0, 1, 2
@@ -87,7 +86,7 @@ def health_command(
         context = formats.RenderContext(
             details=True,
             settings=state.settings,
-            component_types=component_types(checks),
+            component_types=state.component_types(),
         )
         click.echo(json.dumps(formats.health_document(report, context), indent=2))
     else:
@@ -110,12 +109,8 @@ def _cells(result: CheckResult, verbose: bool) -> list[str]:
         result.error or "",
     ]
     if verbose:
-        observed = ""
-        if result.observed_value is not None:
-            unit = f" {result.observed_unit}" if result.observed_unit else ""
-            observed = f"{result.observed_value}{unit}"
         cells[3:3] = [
-            observed,
+            format_observed(result) or "",
             ",".join(sorted(result.tags)),
             "yes" if result.critical else "no",
         ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.utils import ImportStringError, import_string
 
-from .endpoints import Endpoint, validate_endpoints, validate_url
+from .endpoints import Endpoint, describe, validate_endpoints, validate_url
 from .errors import ConfigurationError
 
 #: Defaults set with ``app.config.setdefault`` in ``init_app``.
@@ -56,21 +56,16 @@ class Settings:
     html_refresh: int = 10
 
 
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _number(key: str, value: Any, *, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(
-            f"{key} must be a number of seconds, got {_describe(value)}."
+            f"{key} must be a number of seconds, got {describe(value)}."
         )
     number = float(value)
     if math.isnan(number) or number < 0 or (positive and number == 0):
         bound = "greater than 0" if positive else "0 or more"
         raise ConfigurationError(
-            f"{key} must be a number of seconds {bound}, got {_describe(value)}."
+            f"{key} must be a number of seconds {bound}, got {describe(value)}."
         )
     return number
 
@@ -84,7 +79,7 @@ def _status_code(key: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 599:
         raise ConfigurationError(
             f"{key} must be an HTTP status code from {low} to 599,"
-            f" got {_describe(value)}."
+            f" got {describe(value)}."
         )
     return value
 
@@ -94,7 +89,7 @@ def _optional_text(key: str, value: Any, example: str) -> str | None:
         return value
     raise ConfigurationError(
         f"{key} must be a non-empty string such as {example!r}, or None,"
-        f" got {_describe(value)}."
+        f" got {describe(value)}."
     )
 
 
@@ -103,7 +98,7 @@ def _refresh(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError(
             f"{key} must be a whole number of seconds, 0 or more (0 turns"
-            f" the reload off), such as 10, got {_describe(value)}."
+            f" the reload off), such as 10, got {describe(value)}."
         )
     return value
 
@@ -113,13 +108,13 @@ def validate_services(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise ConfigurationError(
             f"{key} must be a list of service names such as ['database'],"
-            f" got {_describe(value)}."
+            f" got {describe(value)}."
         )
     for name in value:
         if not isinstance(name, str) or not name.isidentifier():
             raise ConfigurationError(
                 f"{key} must be a list of service names (Python identifiers such as"
-                f" 'database'), got {_describe(name)} in {_describe(value)}."
+                f" 'database'), got {describe(name)} in {describe(value)}."
             )
     return tuple(value)
 
@@ -139,7 +134,7 @@ def validate_callable(key: str, value: Any) -> Callable[..., Any] | None:
             return imported  # type: ignore[no-any-return]
     raise ConfigurationError(
         f"{key} must be a function returning True or False, an import string"
-        f" such as 'myapp.health:check', or None, got {_describe(value)}."
+        f" such as 'myapp.health:check', or None, got {describe(value)}."
     )
 
 
@@ -148,7 +143,7 @@ def _show_details(key: str, value: Any) -> bool | Callable[[Any], bool]:
         return value  # type: ignore[no-any-return]
     raise ConfigurationError(
         f"{key} must be True, False or a function taking the request and"
-        f" returning a bool, got {_describe(value)}."
+        f" returning a bool, got {describe(value)}."
     )
 
 

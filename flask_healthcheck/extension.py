@@ -77,6 +77,7 @@ class HealthCheckState:
         self.background = BackgroundRefresh(self.runner, self.checks, settings.interval)
         self._validated: tuple[int, int] | None = None
         self._checks: tuple[Check, ...] = ()
+        self._component_types: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def services(self) -> dict[str, Service]:
@@ -124,8 +125,17 @@ class HealthCheckState:
         if self._validated != versions:
             with self._lock:
                 self._checks = self._build_checks()
+                self._component_types = {
+                    c.name: c.component_type for c in self._checks if c.component_type
+                }
                 self._validated = versions
         return self._checks
+
+    def component_types(self) -> dict[str, str]:
+        """health+json's ``componentType`` by check name, for checks with one,
+        as of the last :meth:`checks` that validated (empty before that): a
+        response about a configuration error still renders."""
+        return self._component_types
 
     def _build_checks(self) -> tuple[Check, ...]:
         checks: dict[str, Check] = {}
@@ -459,7 +469,8 @@ class HealthCheck:
         Needs an app context. Raises :class:`ConfigurationError` if the
         health configuration is wrong.
         """
-        return self._state().runner.run(self._state().checks(), use_cache=False)
+        state = self._state()
+        return state.runner.run(state.checks(), use_cache=False)
 
     def start(self, app: Flask | None = None) -> None:
         """Start the background refresh now instead of at the first request."""

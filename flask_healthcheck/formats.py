@@ -74,26 +74,24 @@ def envelope(report: HealthReport, *, details: bool) -> str:
         data = {"checks": check_details(report)}
     else:
         data = {} if status == "success" else []
+    return _envelope_json(status, data)
+
+
+def envelope_error(errors: Mapping[str, str]) -> str:
+    """A failure envelope whose ``input_errors`` say what was wrong."""
+    return _envelope_json("failure", [], dict(errors))
+
+
+def _envelope_json(
+    status: str, data: Any, input_errors: dict[str, str] | None = None
+) -> str:
     return json.dumps(
         {
             "status": status,
             "error": "",
             "data": data,
             "pagination": {},
-            "input_errors": {},
-        }
-    )
-
-
-def envelope_error(errors: Mapping[str, str]) -> str:
-    """A failure envelope whose ``input_errors`` say what was wrong."""
-    return json.dumps(
-        {
-            "status": "failure",
-            "error": "",
-            "data": [],
-            "pagination": {},
-            "input_errors": dict(errors),
+            "input_errors": input_errors or {},
         }
     )
 

@@ -141,8 +141,8 @@ def check_dependencies(
         for param in params:
             if param.name in BUILTIN_NAMES:
                 continue
-            service = services.get(param.name)
-            if service is None:
+            found = services.get(param.name)
+            if found is None:
                 if param.optional:
                     continue
                 asked = chain[1:] if service else chain
@@ -158,7 +158,7 @@ def check_dependencies(
                 raise ConfigurationError(
                     f"{owner} depends on a cycle of services: {cycle}."
                 )
-            visit(service.parameters, (*chain, param.name))
+            visit(found.parameters, (*chain, param.name))
 
     visit(parameters, (service,) if service else ())
 

@@ -170,7 +170,8 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def _observed(result: CheckResult) -> str | None:
+def format_observed(result: CheckResult) -> str | None:
+    """``30.8 %``: the check's observed value and unit, or None."""
     if result.observed_value is None:
         return None
     unit = f" {result.observed_unit}" if result.observed_unit else ""
@@ -186,7 +187,7 @@ def _row(result: CheckResult, report: HealthReport) -> dict[str, Any]:
         "time": moment.strftime("%H:%M:%S UTC"),
         "iso": moment.isoformat(timespec="seconds"),
         "error": result.error,
-        "observed": _observed(result),
+        "observed": format_observed(result),
     }
 
 

@@ -133,7 +133,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     except ConfigurationError as e:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
-    context = formats.RenderContext(details, state.settings, component_types(checks))
+    context = formats.RenderContext(details, state.settings, state.component_types())
     return Response(
         render.render(report, context),
         status=status_code(report, state.settings),
@@ -187,11 +187,6 @@ def configuration_failure(error: ConfigurationError) -> HealthReport:
             )
         ]
     )
-
-
-def component_types(checks: Iterable[Check]) -> dict[str, str]:
-    """``componentType`` by check name, for health+json."""
-    return {c.name: c.component_type for c in checks if c.component_type}
 
 
 def _unknown(names: set[str]) -> str:

@@ -151,6 +151,16 @@ def test_cycles_name_the_chain(app: Flask) -> None:
         health.run()
 
 
+def test_an_unused_service_with_an_unknown_parameter_names_itself_once(
+    app: Flask,
+) -> None:
+    health = HealthCheck(app)
+    health.add_service("orphan", lambda missing: missing)
+    with app.app_context(), pytest.raises(ConfigurationError) as info:
+        health.run()
+    assert str(info.value).startswith("service 'orphan' needs 'missing',")
+
+
 def test_neither_option_still_validates_registered_services(app: Flask) -> None:
     health = HealthCheck(app)
     health.add_service("orphan", lambda missing: missing)

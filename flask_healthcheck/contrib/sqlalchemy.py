@@ -131,19 +131,11 @@ def _timeout_parameters(
     if driver in ("psycopg", "psycopg2"):
         # libpq counts whole seconds and waits at least 2.
         return {"connect_timeout": max(2, int(seconds))}
-    if driver == "pymysql":
-        if read:
-            return dict.fromkeys(
-                ("connect_timeout", "read_timeout", "write_timeout"), seconds
-            )
-        return {"connect_timeout": seconds}
-    if driver == "mysqldb":
-        whole = max(1, int(seconds))
-        if read:
-            return dict.fromkeys(
-                ("connect_timeout", "read_timeout", "write_timeout"), whole
-            )
-        return {"connect_timeout": whole}
+    if driver in ("pymysql", "mysqldb"):
+        keys = ("connect_timeout", "read_timeout", "write_timeout")
+        # mysqlclient counts whole seconds.
+        value = seconds if driver == "pymysql" else max(1, int(seconds))
+        return dict.fromkeys(keys if read else keys[:1], value)
     if driver == "pg8000" and read:
         return {"timeout": seconds}
     return {}
