@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import signals
-from .checks import CheckResult, HealthReport
+from .checks import CheckResult, HealthReport, Status
 from .errors import ConfigurationError
 from .extension import HealthCheck
 from .services import observe, time_left
@@ -14,6 +14,7 @@ __all__ = [
     "HealthCheck",
     "HealthReport",
     "observe",
+    "Status",
     "signals",
     "time_left",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from .config import validate_timeout
 from .errors import ConfigurationError
 
 Status = Literal["pass", "warn", "fail"]
@@ -44,32 +45,6 @@ class CheckResult:
     #: Unix time at which the check started.
     started_at: float = 0.0
 
-    @classmethod
-    def completed(
-        cls,
-        outcome: CheckResult,
-        *,
-        name: str,
-        duration: float,
-        tags: frozenset[str],
-        critical: bool,
-        started_at: float,
-    ) -> CheckResult:
-        """``outcome`` with what the runner knows filled in.
-
-        Skips the frozen ``__init__`` (a setattr per field): this runs for
-        every check of every run, and ``outcome`` is already validated.
-        """
-        result = object.__new__(cls)
-        fields = outcome.__dict__.copy()
-        fields["name"] = name
-        fields["duration"] = duration
-        fields["tags"] = tags
-        fields["critical"] = critical
-        fields["started_at"] = started_at
-        object.__setattr__(result, "__dict__", fields)
-        return result
-
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(
@@ -85,8 +60,9 @@ class HealthReport:
     #: ``"fail"`` if a critical check failed, ``"warn"`` if a check warned or a
     #: non-critical one failed, else ``"pass"``.
     status: Status
-    #: One result per check, in registration order.
-    checks: list[CheckResult] = field(default_factory=list)
+    #: One result per check, in registration order. A tuple: one report is
+    #: shared by the requests, subscribers and threads that see it.
+    checks: tuple[CheckResult, ...] = ()
     #: Unix time at which the run started.
     started_at: float = 0.0
 
@@ -101,7 +77,7 @@ class HealthReport:
     ) -> HealthReport:
         return cls(
             status=overall_status(results),
-            checks=list(results),
+            checks=tuple(results),
             started_at=time.time() if started_at is None else started_at,
         )
 
@@ -189,4 +165,43 @@ def interpret(value: Any) -> CheckResult:
         return _RETURNED_FALSE
     return CheckResult(
         status="fail", error=f"check returned a false {type(value).__name__}"
+    )
+
+
+def make_check(
+    func: Callable[..., Any],
+    name: str | None = None,
+    *,
+    timeout: float | None = None,
+    critical: bool = True,
+    tags: Iterable[str] = (),
+    component_type: str | None = None,
+) -> Check:
+    """Validate a check's options; errors name the check and the option."""
+    if not callable(func):
+        raise ConfigurationError(f"A check must be a function, got {func!r}.")
+    if name is None:
+        name = getattr(func, "__name__", "") or ""
+        if name == "<lambda>":
+            name = "callable"
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ConfigurationError(
+            f"A check name must be a non-empty string without '/', got {name!r}."
+        )
+    if timeout is not None:
+        timeout = validate_timeout(f"timeout of check {name!r}", timeout)
+    if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
+        raise ConfigurationError(
+            f"tags of check {name!r} must be a list of strings such as"
+            f" ['ready'], got {tags!r}."
+        )
+    return Check(
+        name=name,
+        func=func,
+        timeout=timeout,
+        critical=bool(critical),
+        tags=frozenset(tags),
+        component_type=component_type,
+        parameters=injected_parameters(func),
+        kind=call_kind(func),
     )

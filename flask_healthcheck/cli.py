@@ -23,6 +23,7 @@ from flask.cli import ScriptInfo
 from . import formats
 from .checks import CheckResult, HealthReport
 from .errors import ConfigurationError
+from .state import EXTENSION_KEY, get_state
 from .status_page import format_duration, format_observed
 
 #: Exit statuses.
@@ -57,8 +58,6 @@ def health_command(
     Exits 0 when healthy (pass or warn), 1 when a check fails, 2 when the
     health configuration is wrong.
     """
-    from .extension import EXTENSION_KEY, get_state
-
     try:
         app = _load_app(ctx)
         if EXTENSION_KEY not in app.extensions:
@@ -78,7 +77,7 @@ def health_command(
                     f" a probe on {'them' if len(tags) > 1 else 'it'} would always"
                     f" pass."
                 )
-            report = state.runner.run(checks, use_cache=False)
+            report = state.run(checks, fresh=True)
     except ConfigurationError as e:
         click.echo(f"Error: the health configuration is wrong: {e}", err=True)
         ctx.exit(EXIT_CONFIGURATION)

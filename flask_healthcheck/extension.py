@@ -1,256 +1,22 @@
-"""The extension object and the state it keeps for each app."""
+"""The extension object: registration and ``init_app``."""
 
 from __future__ import annotations
 
-import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
-from flask import Flask, current_app
+from flask import Flask
 
-from . import contrib
-from .checks import (
-    Check,
-    CheckResult,
-    HealthReport,
-    Parameter,
-    call_kind,
-    injected_parameters,
-)
-from .config import DEFAULTS, Settings, read_settings, validate_timeout
-from .endpoints import Endpoint, check_name_clashes, check_url_clashes, make_endpoint
-from .errors import ConfigurationError
-from .runner import BackgroundRefresh, Runner
-from .services import Service, check_dependencies, observation
+from .checks import HealthReport, make_check
+from .cli import health_command
+from .config import DEFAULTS, read_settings
+from .endpoints import make_endpoint
+from .services import Service
+from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
+from .views import add_routes, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: The key of the per-app state in ``app.extensions``.
-EXTENSION_KEY = "healthcheck"
-
-
-@dataclass
-class _Registry:
-    """Checks, services and endpoints, either shared by all apps or one app's own."""
-
-    services: dict[str, Service] = field(default_factory=dict)
-    checks: dict[str, Check] = field(default_factory=dict)
-    endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    #: Bumped on every change, so validation reruns only when needed.
-    version: int = 0
-
-    def add_service(self, service: Service) -> None:
-        self.services[service.name] = service
-        self.version += 1
-
-    def add_check(self, check: Check) -> None:
-        if check.name in self.checks:
-            raise ConfigurationError(
-                f"A check named {check.name!r} is already registered; pass"
-                f" name='...' to register another one."
-            )
-        self.checks[check.name] = check
-        self.version += 1
-
-    def add_endpoint(self, endpoint: Endpoint) -> None:
-        check_url_clashes([*self.endpoints.values(), endpoint])
-        self.endpoints[endpoint.url] = endpoint
-        self.version += 1
-
-
-class HealthCheckState:
-    """What the extension keeps for one app, in ``app.extensions["healthcheck"]``."""
-
-    def __init__(self, extension: HealthCheck, app: Flask, settings: Settings) -> None:
-        self.extension = extension
-        self.settings = settings
-        #: Services and checks registered for this app only.
-        self.own = _Registry()
-        self.runner = Runner(
-            app,
-            self.services,
-            default_timeout=settings.timeout,
-            cache_ttl=settings.cache_ttl,
-        )
-        self.background = BackgroundRefresh(self.runner, self.checks, settings.interval)
-        self._validated: tuple[int, int] | None = None
-        self._checks: tuple[Check, ...] = ()
-        self._component_types: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def services(self) -> dict[str, Service]:
-        """Every service this app can inject: ready-made, shared, then own."""
-        return {
-            **contrib.services(),
-            **self.extension.registry.services,
-            **self.own.services,
-        }
-
-    def endpoints(self) -> list[Endpoint]:
-        """The main endpoint, then the configured, shared and own extra ones."""
-        return [
-            Endpoint(self.settings.url, None, "HEALTHCHECK_URL"),
-            *self.settings.endpoints,
-            *self.extension.registry.endpoints.values(),
-            *self.own.endpoints.values(),
-        ]
-
-    def check_clashes(
-        self, *, endpoint: Endpoint | None = None, check: str | None = None
-    ) -> None:
-        """Raise :class:`ConfigurationError` if two URLs would mean one thing,
-        with ``endpoint`` or a check named ``check`` added.
-
-        Called by ``init_app`` and on registration, so a clash fails at
-        start-up; checks are validated once more at the first run.
-        """
-        endpoints = self.endpoints()
-        if endpoint is not None:
-            endpoints.append(endpoint)
-        check_url_clashes(endpoints)
-        names = [
-            *self.settings.services,
-            *self.extension.registry.checks,
-            *self.own.checks,
-        ]
-        if check is not None:
-            names.append(check)
-        check_name_clashes(endpoints, names)
-
-    def checks(self) -> tuple[Check, ...]:
-        """Every check of this app, validated; raises ``ConfigurationError``."""
-        versions = (self.extension.registry.version, self.own.version)
-        if self._validated != versions:
-            with self._lock:
-                self._checks = self._build_checks()
-                self._component_types = {
-                    c.name: c.component_type for c in self._checks if c.component_type
-                }
-                self._validated = versions
-        return self._checks
-
-    def component_types(self) -> dict[str, str]:
-        """health+json's ``componentType`` by check name, for checks with one,
-        as of the last :meth:`checks` that validated (empty before that): a
-        response about a configuration error still renders."""
-        return self._component_types
-
-    def _build_checks(self) -> tuple[Check, ...]:
-        checks: dict[str, Check] = {}
-        seed = [_service_check(name) for name in self.settings.services]
-        if self.settings.callable is not None:
-            seed.append(make_check(self.settings.callable))
-        for check in (
-            *seed,
-            *self.extension.registry.checks.values(),
-            *self.own.checks.values(),
-        ):
-            if check.name in checks:
-                raise ConfigurationError(
-                    f"Two checks are named {check.name!r} (a service in"
-                    f" HEALTHCHECK_SERVICES is a check of that name); rename one with"
-                    f" name='...'."
-                )
-            checks[check.name] = check
-        check_name_clashes(self.endpoints(), checks)
-        services = self.services()
-        for check in checks.values():
-            check_dependencies(f"check {check.name!r}", check.parameters, services)
-        for name, service in services.items():
-            check_dependencies(f"service {name!r}", service.parameters, services, name)
-        return tuple(checks.values())
-
-    def select(
-        self, *, tags: Iterable[str] | None = None, exclude: Iterable[str] = ()
-    ) -> tuple[Check, ...]:
-        """The checks carrying any of ``tags`` (all if None), less ``exclude``."""
-        wanted = None if tags is None else frozenset(tags)
-        left_out = frozenset(exclude)
-        return tuple(
-            check
-            for check in self.checks()
-            if check.name not in left_out and (wanted is None or check.tags & wanted)
-        )
-
-    def run(self, checks: Sequence[Check] | None = None) -> HealthReport:
-        """A report on ``checks`` (default: all), from the background run if on."""
-        if checks is None:
-            checks = self.checks()
-        if self.settings.interval > 0:
-            self.background.start()
-            self.background.first_run.wait(_longest_timeout(checks, self.settings) + 1)
-            latest = self.background.latest
-            if latest is not None:
-                wanted = {check.name for check in checks}
-                results = [r for r in latest.checks if r.name in wanted]
-                if len(results) == len(wanted):
-                    return HealthReport.from_results(results, latest.started_at)
-        return self.runner.run(checks)
-
-
-def _longest_timeout(checks: Iterable[Check], settings: Settings) -> float:
-    return max(
-        (c.timeout or settings.timeout for c in checks), default=settings.timeout
-    )
-
-
-def _build_only(**services: Any) -> CheckResult | None:
-    """Building the services (done before the call) is the whole check.
-
-    What the service reported with :func:`~flask_healthcheck.observe` while
-    it was built (a ping's latency, free bytes) is the observed value.
-    """
-    for name in services:
-        seen = observation(name)
-        if seen is not None:
-            return CheckResult(observed_value=seen.value, observed_unit=seen.unit)
-    return None
-
-
-def _service_check(name: str) -> Check:
-    """The seed's ``services`` option: a check that builds one service."""
-    return Check(name=name, func=_build_only, parameters=(Parameter(name, False),))
-
-
-def make_check(
-    func: Callable[..., Any],
-    name: str | None = None,
-    *,
-    timeout: float | None = None,
-    critical: bool = True,
-    tags: Iterable[str] = (),
-    component_type: str | None = None,
-) -> Check:
-    """Validate a check's options; errors name the check and the option."""
-    if not callable(func):
-        raise ConfigurationError(f"A check must be a function, got {func!r}.")
-    if name is None:
-        name = getattr(func, "__name__", "") or ""
-        if name == "<lambda>":
-            name = "callable"
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ConfigurationError(
-            f"A check name must be a non-empty string without '/', got {name!r}."
-        )
-    if timeout is not None:
-        timeout = validate_timeout(f"timeout of check {name!r}", timeout)
-    if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
-        raise ConfigurationError(
-            f"tags of check {name!r} must be a list of strings such as"
-            f" ['ready'], got {tags!r}."
-        )
-    return Check(
-        name=name,
-        func=func,
-        timeout=timeout,
-        critical=bool(critical),
-        tags=frozenset(tags),
-        component_type=component_type,
-        parameters=injected_parameters(func),
-        kind=call_kind(func),
-    )
 
 
 class HealthCheck:
@@ -275,7 +41,7 @@ class HealthCheck:
         callable: Callable[..., Any] | None = None,  # noqa: A002 - seed name
         url: str | None = None,
     ) -> None:
-        self.registry = _Registry()
+        self._registry = Registry()
         #: The apps initialised so far, held weakly (as Flask-SQLAlchemy holds
         #: its engines), so that an endpoint added after ``init_app`` reaches
         #: their URL maps without this object keeping any app alive.
@@ -315,12 +81,13 @@ class HealthCheck:
                 key, value.copy() if isinstance(value, (list, dict)) else value
             )
         settings = read_settings(app.config, self._overrides)
-        state = HealthCheckState(self, app, settings)
+        state = HealthCheckState(app, settings, self._registry)
         state.check_clashes()
-        from .cli import health_command
-        from .views import make_blueprint
-
         app.register_blueprint(make_blueprint(state.endpoints()))
+        if settings.interval > 0:
+            # The refresh starts with the app's first request of any kind, in
+            # the process that serves it (a pre-fork server's worker).
+            app.before_request(state.refresher.start_unless_stopped)
         app.extensions[EXTENSION_KEY] = state
         app.cli.add_command(health_command)
         self._apps.add(app)
@@ -430,7 +197,7 @@ class HealthCheck:
             component_type=component_type,
         )
         for target in [app] if app is not None else list(self._apps):
-            self._state(target).check_clashes(check=check.name)
+            get_state(target).check_clashes(check=check.name)
         self._registry_for(app).add_check(check)
 
     def add_endpoint(
@@ -451,57 +218,54 @@ class HealthCheck:
         endpoint = make_endpoint(url, tags)
         apps = [app] if app is not None else list(self._apps)
         for target in apps:
-            self._state(target).check_clashes(endpoint=endpoint)
+            get_state(target).check_clashes(endpoint=endpoint)
         self._registry_for(app).add_endpoint(endpoint)
-        from .views import add_routes
-
         for target in apps:
             add_routes(target, endpoint)
 
-    def _registry_for(self, app: Flask | None) -> _Registry:
-        return self.registry if app is None else self._state(app).own
+    def _registry_for(self, app: Flask | None) -> Registry:
+        return self._registry if app is None else get_state(app).own
 
     # -- running --------------------------------------------------------------
 
-    def run(self) -> HealthReport:
-        """Run every check of the current app now and return the report.
+    def run(
+        self, *, tags: Iterable[str] | None = None, exclude: Iterable[str] = ()
+    ) -> HealthReport:
+        """Run the current app's checks now and return the report.
 
-        Needs an app context. Raises :class:`ConfigurationError` if the
-        health configuration is wrong.
+        Needs an app context. Every selected check runs now, or is joined if
+        it is running already; the signals the run causes are delivered
+        before this returns.
+
+        :param tags: run only the checks carrying any of these tags.
+        :param exclude: names of checks to leave out.
+        :raises ConfigurationError: if the health configuration is wrong.
+
+        .. versionchanged:: 0.2.0
+            Added ``tags`` and ``exclude``.
         """
-        state = self._state()
-        return state.runner.run(state.checks(), use_cache=False)
+        state = get_state()
+        return state.run(state.select(tags=tags, exclude=exclude), fresh=True)
 
     def start(self, app: Flask | None = None) -> None:
-        """Start the background refresh now instead of at the first request."""
-        state = self._state(app)
-        if state.settings.interval <= 0:
-            raise ConfigurationError(
-                "HEALTHCHECK_INTERVAL must be a number of seconds greater than 0"
-                " for the background refresh to start."
-            )
-        state.checks()
-        state.background.start()
+        """Start the background refresh of ``app`` (or the current app) now
+        instead of at its first request."""
+        get_state(app).start()
 
     def stop(self, app: Flask | None = None) -> None:
-        """Stop the background refresh of ``app`` (or the current app)."""
-        self._state(app).background.stop()
+        """Stop the background refresh of ``app`` (or the current app)
+        until :meth:`start`: requests no longer start it."""
+        get_state(app).refresher.stop()
 
-    def _state(self, app: Flask | None = None) -> HealthCheckState:
-        return get_state(app)
+    def wait_for_signals(self, app: Flask | None = None, timeout: float = 5.0) -> bool:
+        """Wait until the signals of every run so far are delivered.
 
+        Probes never wait for subscribers: their signals are delivered on a
+        thread of the app's own, in order. Tests that probe over HTTP and
+        then look at what a subscriber did call this first.
 
-def get_state(app: Flask | None = None) -> HealthCheckState:
-    """The extension's state for ``app``, or for the current app."""
-    if app is None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        state = app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError(
-            "The current Flask app is not registered with this 'HealthCheck'"
-            " instance. Did you forget to call 'init_app', or did you create"
-            " multiple 'HealthCheck' instances?"
-        ) from None
-    assert isinstance(state, HealthCheckState)
-    return state
+        :param app: the app; the current app if not given.
+        :param timeout: seconds to wait at the most.
+        :return: False if deliveries were still running after ``timeout``.
+        """
+        return get_state(app).signals.flush(timeout)

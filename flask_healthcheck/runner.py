@@ -1,43 +1,36 @@
-"""Running checks: concurrently, with timeouts, single flight and a cache.
+"""Running checks: concurrently, with timeouts, one run per check at a time.
 
-Data flows one way: a view (or the CLI, or the background thread) asks the
-app's :class:`Runner` for a report on a selection of checks; the runner
-builds each check's services in a worker thread inside an app context and
-turns what happened into :class:`CheckResult` objects; then it tells the
-signal subscribers.
+Everything here is per check, not per URL: a request for any selection of
+checks reuses each check's latest result while it is fresh enough, joins a
+run of that check already in flight, and starts only the checks that have
+neither. A check that hangs keeps its thread until it returns, and is not
+started again meanwhile; every request waits for it only until its deadline.
+
+Each result that becomes a check's latest is turned, under the runner's
+lock, into the signals and log lines it causes, and queued for delivery in
+that order; delivering them is another thread's job.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from functools import partial
 
-from blinker import NamedSignal
 from flask import Flask
-from flask.ctx import AppContext
-from flask.signals import appcontext_tearing_down
 
 from . import signals
-from .checks import Check, CheckResult, HealthReport, Status, interpret
+from .checks import Check, CheckResult, HealthReport, Status, interpret, overall_status
 from .pool import WorkerPool
 from .redact import config_secrets, describe_exception, redact
 from .services import Scope, Service
+from .signals import Delivery
 
 logger = logging.getLogger("flask_healthcheck")
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-#: How many selections (endpoint, tag, exclude combinations) keep a cached
-#: report and a previous status. Bounded so query strings can't grow memory.
-MAX_SELECTIONS = 64
 
 #: While checks of a run wait for a thread, the threads running it double
 #: this often (seconds).
@@ -45,292 +38,202 @@ RAMP_SECONDS = 0.001
 
 
 class _Execution:
-    """One check running in a worker thread; shared by runs that overlap."""
+    """One run of one check, shared by every request that joins it."""
 
-    __slots__ = ("check", "timeout", "started", "deadline", "result", "escaped")
+    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined")
 
     def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
         self.timeout = timeout
         self.started = now
         self.deadline = now + timeout
-        #: Set once, by the thread that ran the check, under the runner's lock.
+        #: Set once, under the runner's lock: by the thread that ran the
+        #: check, or by a request that gave up on it at its deadline.
         self.result: CheckResult | None = None
-        #: A SystemExit or KeyboardInterrupt raised by the check, re-raised in
-        #: the thread that asked for the run rather than swallowed.
-        self.escaped: BaseException | None = None
+        #: Set when ``result`` is; made by the first request that has to wait.
+        self.joined: threading.Event | None = None
 
 
 class _Batch:
-    """The checks a run starts, handed out to the threads that run them."""
+    """The checks one request starts, handed out to the threads that run
+    them: quick checks run one after another on one thread (a thread
+    hand-off costs more than they do), slow ones soon get a thread each."""
 
-    __slots__ = ("lock", "pending", "remaining", "started", "finished")
+    __slots__ = ("lock", "pending", "remaining", "threads", "started", "finished")
 
-    def __init__(self) -> None:
+    def __init__(self, executions: list[_Execution]) -> None:
         self.lock = threading.Lock()
-        self.pending: deque[_Execution] = deque()
-        #: Checks not finished yet, and threads that have begun draining.
-        self.remaining = 0
+        self.pending = deque(executions)
+        self.remaining = len(executions)
+        #: Threads asked for, and threads that have begun taking checks.
+        self.threads = 0
         self.started = 0
         self.finished = threading.Event()
 
 
-class _Flight:
-    """A run in progress that concurrent requests for the same checks join."""
+@dataclass
+class _Slot:
+    """What the runner knows of one check."""
 
-    __slots__ = ("done", "report", "error")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.report: HealthReport | None = None
-        self.error: BaseException | None = None
+    #: The run in flight, if any.
+    running: _Execution | None = None
+    #: The latest result, and ``time.monotonic()`` when it was had.
+    latest: CheckResult | None = None
+    latest_at: float = 0.0
 
 
 class Runner:
-    """Runs checks for one app. Thread-safe; one per app."""
+    """Runs the checks of one app. Thread-safe; one per app.
+
+    :param services: returns the app's service map for a run.
+    :param deliver: queues deliveries (signals, log lines) in order; called
+        under the runner's lock, so it must not block.
+    """
 
     def __init__(
         self,
         app: Flask,
         services: Callable[[], Mapping[str, Service]],
+        deliver: Callable[[list[Delivery]], int],
         *,
         default_timeout: float,
-        cache_ttl: float,
     ) -> None:
         self.app = app
         self._services = services
+        self._deliver = deliver
         self.default_timeout = default_timeout
-        self.cache_ttl = cache_ttl
-        self.pool = WorkerPool(f"healthcheck-{app.name}")
-        self._lock = threading.Lock()
-        #: Notified whenever a check finishes; guards ``_running`` and results.
-        self._finished = threading.Condition(self._lock)
-        self._waiters = 0
-        self._running: dict[str, _Execution] = {}
-        self._flights: dict[tuple[str, ...], _Flight] = {}
-        self._cache: OrderedDict[tuple[str, ...], tuple[float, HealthReport]] = (
-            OrderedDict()
-        )
-        self._check_status: dict[str, Status] = {}
-        self._overall_status: OrderedDict[tuple[str, ...], Status] = OrderedDict()
-        _live_runners.add(self)
+        self._reset()
 
-    def _after_fork(self) -> None:
-        """Start afresh in a forked child: the parent's threads are gone, and
-        a lock one of them held at the fork would stay held forever."""
+    def _reset(self) -> None:
         self.pool = WorkerPool(f"healthcheck-{self.app.name}")
         self._lock = threading.Lock()
-        self._finished = threading.Condition(self._lock)
-        self._waiters = 0
-        self._running = {}
-        self._flights = {}
+        self._slots: dict[str, _Slot] = {}
+        #: The app's status over every check's latest result, for ``health_changed``.
+        self._status: Status | None = None
+
+    def after_fork_in_child(self) -> None:
+        """Start afresh in a forked child: the parent's threads are gone, a
+        lock one of them held at the fork would stay held forever, and its
+        results are not this process's to serve."""
+        self._reset()
 
     # -- public ---------------------------------------------------------------
 
-    def run(self, checks: Sequence[Check], *, use_cache: bool = True) -> HealthReport:
-        """A report on ``checks``: cached, joined from a run in flight, or new."""
-        key = tuple(check.name for check in checks)
-        use_cache = use_cache and self.cache_ttl > 0
-        # A dict read is atomic: a cache hit takes no lock, so threads
-        # answering from the cache never queue behind each other.
-        if use_cache and (cached := self._cached(key)) is not None:
-            return cached
-        with self._lock:
-            if use_cache and (cached := self._cached(key)) is not None:
-                return cached
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if not leader:
-            flight.done.wait()
-            if flight.error is not None:
-                raise flight.error
-            assert flight.report is not None
-            return flight.report
-        try:
-            report = flight.report = self._run_checks(checks)
-        except BaseException as e:
-            flight.error = e
-            raise
-        finally:
-            with self._lock:
-                del self._flights[key]
-                if flight.report is not None and self.cache_ttl > 0:
-                    _put_bounded(self._cache, key, (time.monotonic(), flight.report))
-            flight.done.set()
-        self._notify(key, report)
-        return report
+    def run(
+        self, checks: Sequence[Check], *, max_age: float = 0.0
+    ) -> tuple[HealthReport, int]:
+        """A report on ``checks`` and the number of its last delivery.
 
-    def _cached(self, key: tuple[str, ...]) -> HealthReport | None:
-        entry = self._cache.get(key)
-        if entry is not None and time.monotonic() - entry[0] < self.cache_ttl:
-            return entry[1]
-        return None
-
-    # -- running --------------------------------------------------------------
-
-    def _run_checks(self, checks: Sequence[Check]) -> HealthReport:
+        Each check's latest result is reused while younger than ``max_age``
+        seconds; a run of it in flight is joined; otherwise it starts now.
+        Returns once every result is in or its check's deadline has passed.
+        """
         started_at = time.time()
-        services = self._services()
-        executions: list[tuple[_Execution, bool]] = []
-        batch = _Batch()
+        plan: list[CheckResult | _Execution] = []
+        mine: list[_Execution] = []
+        deliveries: list[Delivery] = []
         with self._lock:
             now = time.monotonic()
             for check in checks:
-                execution = self._running.get(check.name)
-                if execution is None:
+                slot = self._slots.get(check.name)
+                if slot is None:
+                    slot = self._slots[check.name] = _Slot()
+                if slot.latest is not None and now - slot.latest_at < max_age:
+                    plan.append(slot.latest)
+                elif (execution := slot.running) is None:
                     timeout = check.timeout or self.default_timeout
-                    execution = _Execution(check, timeout, now)
-                    self._running[check.name] = execution
-                    batch.pending.append(execution)
-                # One still running from an earlier run is joined, not restarted.
-                executions.append((execution, now > execution.deadline))
-        if batch.pending:
-            self._drain_concurrently(batch, services)
-        results = [self._wait(execution, overdue) for execution, overdue in executions]
-        return HealthReport.from_results(results, started_at)
+                    execution = slot.running = _Execution(check, timeout, now)
+                    mine.append(execution)
+                    plan.append(execution)
+                elif now >= execution.deadline:
+                    # Hung since an earlier run: report it, don't start it again.
+                    result = _still_running(execution, now)
+                    self._record(check, result, None, deliveries)
+                    plan.append(result)
+                else:
+                    plan.append(execution)
+            if deliveries:
+                self._deliver(deliveries)
+        batch = _Batch(mine) if mine else None
+        if batch is not None:
+            self._start(batch)
+        results = [
+            item if isinstance(item, CheckResult) else self._wait(item) for item in plan
+        ]
+        report = HealthReport.from_results(results, started_at)
+        deliveries = []
+        with self._lock:
+            self._status_changed(deliveries)
+            deliveries.append(
+                partial(signals.send, signals.health_checked, self.app, report=report)
+            )
+            number = self._deliver(deliveries)
+        return report, number
 
-    def _drain_concurrently(
-        self, batch: _Batch, services: Mapping[str, Service]
-    ) -> None:
-        """Run a batch on as many threads as keep every check going.
+    # -- starting -------------------------------------------------------------
 
-        One thread starts; each :data:`RAMP_SECONDS` that checks are still
-        waiting while every thread is busy, the threads double. Quick checks
-        run one after another on one thread (a thread hand-off costs more
-        than they do); slow ones soon each have their own, so a run costs
-        about its slowest check.
-        """
-        batch.remaining = len(batch.pending)
-        self.pool.max_threads = max(self.pool.max_threads, batch.remaining)
-
-        def drain(ready: Callable[[], None]) -> None:
-            with batch.lock:
-                batch.started += 1
-            self._drain(batch, services, ready)
-
-        self.pool.submit(drain)
-        threads = 1
-        # Once every check has a thread, each is waited for until its deadline.
+    def _start(self, batch: _Batch) -> None:
+        """Hand ``batch`` to one thread, and double the threads every
+        :data:`RAMP_SECONDS` while its checks wait and every thread is busy,
+        until each check has begun. Quick checks thus cost one hand-off per
+        request; slow or hung ones each get their own thread at once."""
+        self._add_threads(batch, 1)
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
                 waiting = len(batch.pending)
-                # Threads that have not started yet are no sign of slow checks.
-                stalled = batch.started == threads
+                # Threads that have not begun yet are no sign of slow checks.
+                stalled = batch.started == batch.threads
             if not waiting:
                 return
             if stalled:
-                more = min(waiting, threads)
-                for _ in range(more):
-                    self.pool.submit(drain)
-                threads += more
+                self._add_threads(batch, min(waiting, batch.threads))
 
-    def _drain(
-        self, batch: _Batch, services: Mapping[str, Service], ready: Callable[[], None]
-    ) -> None:
-        """Run checks of ``batch`` until none is left; in a worker thread.
+    def _add_threads(self, batch: _Batch, count: int) -> None:
+        batch.threads += count
+        for _ in range(count):
+            self.pool.submit(partial(self._drain, batch))
 
-        The thread pushes one app context and gives each check a fresh ``g``,
-        running the app's teardown functions after each check (pushing a
-        context per check would cost more than a quick check itself).
-        """
-        app = self.app
-        context: AppContext | None = None
+    def _drain(self, batch: _Batch) -> None:
+        """Run checks of ``batch`` until none is left; in a pool thread."""
         with batch.lock:
-            execution = batch.pending.popleft() if batch.pending else None
-        try:
-            while execution is not None:
-                if context is None:
-                    context = app.app_context()
-                    context.push()
-                else:  # the previous check's teardown; the last one's is at pop
-                    _tear_down(app, context)
-                self._execute(execution, services)
-                with batch.lock:
-                    batch.remaining -= 1
-                    last = batch.remaining == 0
-                    execution = batch.pending.popleft() if batch.pending else None
-                if last:
-                    ready()
+            batch.started += 1
+        while True:
+            with batch.lock:
+                if not batch.pending:
+                    return
+                execution = batch.pending.popleft()
+            self._execute(execution)
+            with batch.lock:
+                batch.remaining -= 1
+                if batch.remaining == 0:
                     batch.finished.set()
-        finally:
-            if context is not None:
-                context.pop()
 
-    def _wait(self, execution: _Execution, overdue: bool) -> CheckResult:
-        if execution.result is None:
-            self._wait_for_result(execution, overdue)
-        result = execution.result
-        if result is not None:
-            if execution.escaped is not None:
-                raise execution.escaped
-            return result
-        return self._timed_out(execution, overdue)
+    # -- running one check ----------------------------------------------------
 
-    def _wait_for_result(self, execution: _Execution, overdue: bool) -> None:
-        with self._finished:
-            while execution.result is None:
-                remaining = execution.deadline - time.monotonic()
-                if overdue or remaining <= 0:
-                    break
-                self._waiters += 1
-                try:
-                    self._finished.wait(remaining)
-                finally:
-                    self._waiters -= 1
-
-    def _timed_out(self, execution: _Execution, overdue: bool) -> CheckResult:
-        now = time.monotonic()
-        if overdue:
-            error = (
-                f"still running after {now - execution.started:.1f} s (timed out"
-                f" after {execution.timeout:g} s); not started again"
-            )
-        else:
-            error = f"timed out after {execution.timeout:g} s"
-        check = execution.check
-        return CheckResult(
-            name=check.name,
-            status="fail",
-            duration=execution.timeout,
-            error=error,
-            tags=check.tags,
-            critical=check.critical,
-            started_at=time.time() - (now - execution.started),
-        )
-
-    def _execute(self, execution: _Execution, services: Mapping[str, Service]) -> None:
-        """Run one check inside the worker's app context; never raises."""
+    def _execute(self, execution: _Execution) -> None:
+        """Run one check in an app context of its own, then the app's
+        teardown: what either raises, or how long either takes, is this
+        check's. Never raises."""
         check = execution.check
         started_at = time.time()
         start = time.perf_counter()
+        error: BaseException | None = None
         try:
-            scope = Scope(self.app, services, deadline=execution.deadline)
-            try:
-                value = scope.call(
-                    check.func, check.kind, scope.arguments(check.parameters)
-                )
-            finally:
-                try:
-                    scope.close()
-                except Exception:
-                    logger.exception(
-                        "Tearing down the services of check %r failed.", check.name
+            with self.app.app_context():
+                with Scope(
+                    self.app, self._services(), deadline=execution.deadline
+                ) as scope:
+                    value = scope.call(
+                        check.func, check.kind, scope.arguments(check.parameters)
                     )
             outcome = interpret(value)
-            if outcome is value and outcome.error:
+            if outcome.error:
                 # A message the check wrote itself may quote a secret.
                 outcome = replace(outcome, error=redact(outcome.error, self._secrets()))
-        except Exception as e:
-            self._log_failure(check.name, e)
-            outcome = CheckResult(
-                status="fail", error=describe_exception(e, self._secrets())
-            )
-        except BaseException as e:
-            execution.escaped = e
-            outcome = CheckResult(status="fail", error=describe_exception(e))
-        result = CheckResult.completed(
+        except BaseException as e:  # SystemExit in a check must not end a worker
+            error = e
+            outcome = CheckResult(status="fail", error=self._describe(e))
+        result = replace(
             outcome,
             name=check.name,
             duration=time.perf_counter() - start,
@@ -338,147 +241,149 @@ class Runner:
             critical=check.critical,
             started_at=started_at,
         )
-        with self._lock:  # the lock of ``_finished``
-            execution.result = result
-            if self._running.get(check.name) is execution:
-                del self._running[check.name]
-            if self._waiters:
-                self._finished.notify_all()
+        self._finish(execution, result, error)
+
+    def _finish(
+        self, execution: _Execution, result: CheckResult, error: BaseException | None
+    ) -> None:
+        deliveries: list[Delivery] = []
+        with self._lock:
+            slot = self._slots.get(execution.check.name)
+            if slot is not None and slot.running is execution:
+                slot.running = None
+            if execution.result is None:
+                execution.result = result
+                self._record(execution.check, result, error, deliveries)
+            else:  # a request gave up on it at its deadline
+                deliveries.append(
+                    partial(
+                        logger.info,
+                        "Health check %r finished %.1f s after it timed out (%s).",
+                        execution.check.name,
+                        result.duration - execution.timeout,
+                        result.status,
+                    )
+                )
+            if execution.joined is not None:
+                execution.joined.set()
+            if deliveries:
+                self._deliver(deliveries)
+
+    def _describe(self, error: BaseException) -> str:
+        try:
+            return describe_exception(error, self._secrets())
+        except BaseException:  # an exception whose ``__str__`` raises
+            return f"{type(error).__name__} (its message could not be read)"
 
     def _secrets(self) -> frozenset[str]:
         return config_secrets(self.app.config)
 
-    def _log_failure(self, name: str, error: Exception) -> None:
-        # A traceback when a check starts failing; one line while it goes on.
-        if self._check_status.get(name) != "fail":
-            logger.warning("Health check %r failed.", name, exc_info=error)
-        else:
-            logger.info(
-                "Health check %r is still failing: %s", name, type(error).__name__
-            )
+    # -- waiting --------------------------------------------------------------
 
-    # -- signals --------------------------------------------------------------
-
-    def _notify(self, key: tuple[str, ...], report: HealthReport) -> None:
+    def _wait(self, execution: _Execution) -> CheckResult:
+        """The result of ``execution``, or a failure at its deadline."""
+        if execution.result is None:
+            with self._lock:
+                if execution.result is None and execution.joined is None:
+                    execution.joined = threading.Event()
+            if execution.joined is not None:
+                execution.joined.wait(execution.deadline - time.monotonic())
+        deliveries: list[Delivery] = []
         with self._lock:
-            previous_checks = {
-                r.name: self._check_status.get(r.name) for r in report.checks
-            }
-            for result in report.checks:
-                self._check_status[result.name] = result.status
-            previous = self._overall_status.get(key)
-            _put_bounded(self._overall_status, key, report.status)
-        for result in report.checks:
-            if result.status == "fail":
-                self._send(signals.check_failed, result=result)
-            elif previous_checks[result.name] == "fail":
-                self._send(signals.check_recovered, result=result)
-        if report.status != previous and (
-            previous is not None or report.status != "pass"
-        ):
-            self._send(signals.health_changed, report=report, previous=previous)
-        self._send(signals.health_checked, report=report)
+            if execution.result is None:
+                execution.result = _timed_out(execution)
+                self._record(execution.check, execution.result, None, deliveries)
+                self._deliver(deliveries)
+            return execution.result
 
-    def _send(self, signal: NamedSignal, **kwargs: object) -> None:
-        """Call each subscriber on its own, so a broken one changes nothing."""
-        for receiver in signal.receivers_for(self.app):
-            try:
-                receiver(self.app, **kwargs)
-            except Exception:
-                logger.exception("A subscriber of the %r signal raised.", signal.name)
+    # -- what a result causes -------------------------------------------------
 
-
-def _tear_down(app: Flask, context: AppContext) -> None:
-    """What popping the context does for a check, short of popping it."""
-    if app.teardown_appcontext_funcs or appcontext_tearing_down.receivers:
-        app.do_teardown_appcontext(None)
-    if context.g.__dict__:
-        context.g = app.app_ctx_globals_class()
-
-
-def _put_bounded(mapping: OrderedDict[K, V], key: K, value: V) -> None:
-    mapping[key] = value
-    mapping.move_to_end(key)
-    while len(mapping) > MAX_SELECTIONS:
-        mapping.popitem(last=False)
-
-
-#: Every runner of this process, so a forked child can reset them all.
-_live_runners: weakref.WeakSet[Runner] = weakref.WeakSet()
-_live_refreshers: weakref.WeakSet[BackgroundRefresh] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for runner in list(_live_runners):
-        runner._after_fork()
-    for refresher in list(_live_refreshers):
-        refresher._lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-class BackgroundRefresh:
-    """Runs every check every ``interval`` seconds in one daemon thread.
-
-    Started lazily by the first request (so a pre-fork server starts it in
-    each worker that serves, not in the master) or by ``health.start()``.
-    A fork is noticed by the process id, and the child starts its own.
-    """
-
-    def __init__(
-        self, runner: Runner, checks: Callable[[], Sequence[Check]], interval: float
+    def _record(
+        self,
+        check: Check,
+        result: CheckResult,
+        error: BaseException | None,
+        deliveries: list[Delivery],
     ) -> None:
-        self.runner = runner
-        self.checks = checks
-        self.interval = interval
-        self.latest: HealthReport | None = None
-        self.first_run = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._pid = 0
-        _live_refreshers.add(self)
-
-    @property
-    def running(self) -> bool:
-        return (
-            self._thread is not None
-            and self._thread.is_alive()
-            and self._pid == os.getpid()
-        )
-
-    def start(self) -> None:
-        """Start the thread unless this process already runs it."""
-        with self._lock:
-            if self.running:
-                return
-            self._stop = threading.Event()
-            self._pid = os.getpid()
-            self._thread = threading.Thread(
-                target=self._loop,
-                args=(self._stop,),
-                name=f"healthcheck-refresh-{self.runner.app.name}",
-                daemon=True,
+        """Make ``result`` the check's latest, and add the signals and log
+        lines it causes to ``deliveries``. Called under the lock, so results
+        are recorded, and their signals sent, in the order they came."""
+        slot = self._slots[check.name]
+        previous = slot.latest.status if slot.latest is not None else None
+        slot.latest = result
+        slot.latest_at = time.monotonic()
+        app = self.app
+        if result.status == "fail":
+            deliveries.append(
+                partial(signals.send, signals.check_failed, app, result=result)
             )
-            self._thread.start()
+        elif previous == "fail":
+            deliveries.append(
+                partial(signals.send, signals.check_recovered, app, result=result)
+            )
+        if result.status != previous:
+            deliveries.append(partial(_log_change, result, previous, error))
+        elif result.status == "fail":
+            deliveries.append(partial(_log_still_failing, result))
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the thread; waits up to ``timeout`` for a run in progress."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            self._stop.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+    def _status_changed(self, deliveries: list[Delivery]) -> None:
+        """The app's status is that of every check's latest result; a run
+        that changes it sends ``health_changed`` with all of them."""
+        latest = [s.latest for s in self._slots.values() if s.latest is not None]
+        status = overall_status(latest)
+        previous, self._status = self._status, status
+        if status != previous and (previous is not None or status != "pass"):
+            report = HealthReport.from_results(latest)
+            deliveries.append(
+                partial(
+                    signals.send,
+                    signals.health_changed,
+                    self.app,
+                    report=report,
+                    previous=previous,
+                )
+            )
 
-    def _loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                with self.runner.app.app_context():
-                    self.latest = self.runner.run(self.checks(), use_cache=False)
-            except Exception:
-                logger.exception("The background health run failed.")
-            finally:
-                self.first_run.set()
-            stop.wait(self.interval)
+
+def _timed_out(execution: _Execution) -> CheckResult:
+    check = execution.check
+    return CheckResult(
+        name=check.name,
+        status="fail",
+        duration=execution.timeout,
+        error=f"timed out after {execution.timeout:g} s",
+        tags=check.tags,
+        critical=check.critical,
+        started_at=time.time() - (time.monotonic() - execution.started),
+    )
+
+
+def _still_running(execution: _Execution, now: float) -> CheckResult:
+    check = execution.check
+    return CheckResult(
+        name=check.name,
+        status="fail",
+        duration=0.0,
+        error=(
+            f"still running after {now - execution.started:.1f} s (timed out"
+            f" after {execution.timeout:g} s); not started again"
+        ),
+        tags=check.tags,
+        critical=check.critical,
+        started_at=time.time(),
+    )
+
+
+def _log_change(
+    result: CheckResult, previous: Status | None, error: BaseException | None
+) -> None:
+    if result.status == "fail":
+        logger.warning(
+            "Health check %r failed: %s", result.name, result.error, exc_info=error
+        )
+    elif previous == "fail":
+        logger.info("Health check %r recovered (%s).", result.name, result.status)
+
+
+def _log_still_failing(result: CheckResult) -> None:
+    logger.debug("Health check %r is still failing: %s", result.name, result.error)

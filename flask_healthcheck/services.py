@@ -20,7 +20,14 @@ from typing import Any
 
 from flask import Flask
 
-from .checks import CallKind, Parameter, call_kind, injected_parameters
+from .checks import (
+    CallKind,
+    Check,
+    CheckResult,
+    Parameter,
+    call_kind,
+    injected_parameters,
+)
 from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
@@ -285,3 +292,21 @@ def _teardown_generator(gen: Iterator[Any]) -> Iterator[Any]:
             pass
         else:
             logger.warning("Service factory %r yielded more than once.", gen)
+
+
+def _build_only(**services: Any) -> CheckResult | None:
+    """Building the services (done before the call) is the whole check.
+
+    What the service reported with :func:`observe` while it was built (a
+    ping's latency, free bytes) is the observed value.
+    """
+    for name in services:
+        seen = observation(name)
+        if seen is not None:
+            return CheckResult(observed_value=seen.value, observed_unit=seen.unit)
+    return None
+
+
+def service_check(name: str) -> Check:
+    """The seed's ``services`` option: a check that builds one service."""
+    return Check(name=name, func=_build_only, parameters=(Parameter(name, False),))

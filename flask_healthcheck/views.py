@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Container, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, request
 
@@ -24,9 +23,7 @@ from .config import Settings
 from .endpoints import Endpoint, describe
 from .errors import ConfigurationError
 from .redact import describe_exception
-
-if TYPE_CHECKING:
-    from .extension import HealthCheckState
+from .state import HealthCheckState, get_state
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -112,8 +109,6 @@ class _Refused(Exception):
 def respond(endpoint: Endpoint, check: str | None) -> Response:
     """Run the endpoint's checks (or one of them) and answer in the
     format the client accepts."""
-    from .extension import get_state
-
     state = get_state()
     mimetype = negotiate()
     render = formats.FORMATS[mimetype]

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from flask_healthcheck import HealthCheck
 
-from .helpers import FAULT_TIMES, LocalHTTPServer
+from .helpers import FAULT_TIMES, LocalHTTPServer, SignalFlushingClient
 from .server_fixtures import (  # noqa: F401 - fixtures
     blackhole,
     postgres_server,
@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 def app() -> Iterator[Flask]:
     app = Flask(__name__)
     app.config.update(TESTING=True)
+    app.test_client_class = SignalFlushingClient
     yield app
     state = app.extensions.get("healthcheck")
     if state is not None:
-        state.background.stop(timeout=5)
+        state.refresher.stop(timeout=5)
 
 
 @pytest.fixture

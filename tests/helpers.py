@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
 SUCCESS = b'{"status": "success", "error": "", "data": {}, "pagination": {}, "input_errors": {}}'  # noqa: E501
 FAILURE = b'{"status": "failure", "error": "", "data": [], "pagination": {}, "input_errors": {}}'  # noqa: E501
 
@@ -102,3 +105,15 @@ FAULT_TIMES: list[tuple[str, float, float]] = []
 def record_fault_time(fault: str, seconds: float, timeout: float) -> None:
     """Note how long ``fault`` took to be reported; printed after the run."""
     FAULT_TIMES.append((fault, seconds, timeout))
+
+
+class SignalFlushingClient(FlaskClient):
+    """A test client that waits, after each request, until the signals that
+    request caused are delivered (probes deliver them on another thread)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
+        response = super().open(*args, **kwargs)
+        state = self.application.extensions.get("healthcheck")
+        if state is not None:
+            assert state.signals.flush(5.0), "signals still undelivered after 5 s"
+        return response

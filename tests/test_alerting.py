@@ -20,7 +20,7 @@ from flask_healthcheck import CheckResult, HealthCheck, signals
 from flask_healthcheck.contrib.alerts import Alert, WebhookAlerts
 from flask_healthcheck.contrib.prometheus import init_prometheus, metrics_for
 
-from .helpers import LocalHTTPServer, Request
+from .helpers import LocalHTTPServer, Request, SignalFlushingClient
 from .servers import closed_port
 
 DOCS = Path(__file__).parent.parent / "docs" / "alerting.md"
@@ -58,6 +58,7 @@ def switch(app: Flask, health: HealthCheck) -> Switch:
 
 
 def probe(app: Flask) -> int:
+    app.test_client_class = SignalFlushingClient
     return app.test_client().get("/health").status_code
 
 
@@ -300,8 +301,12 @@ def test_sentry_captures_once_per_outage(app: Flask, switch: Switch) -> None:
         auto_enabling_integrations=False,
     )
     load_recipe("sentry")["init_sentry_alerts"](app)
-    with sentry_sdk.isolation_scope() as scope:
-        scope.set_client(client)
+    # Subscribers run on the app's delivery thread: the client must be the
+    # process's own, as sentry_sdk.init() makes it, not a scope's of this thread.
+    scope = sentry_sdk.get_global_scope()
+    previous = scope.client
+    scope.set_client(client)
+    try:
         switch.ok = False
         probe(app)
         probe(app)
@@ -309,6 +314,8 @@ def test_sentry_captures_once_per_outage(app: Flask, switch: Switch) -> None:
         probe(app)
         switch.ok = False
         probe(app)
+    finally:
+        scope.set_client(previous)
     client.close()
     assert len(transport.events) == 2
     event = transport.events[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -116,19 +117,36 @@ def test_report_from_results() -> None:
     assert HealthReport.from_results([]).status == "pass"
 
 
-def test_system_exit_is_not_swallowed(app: Flask, health: HealthCheck) -> None:
+class CustomExit(BaseException):
+    """What a library may raise to get past ``except Exception``."""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [SystemExit(0), SystemExit(3), KeyboardInterrupt(), GeneratorExit(), CustomExit()],
+    ids=lambda e: type(e).__name__,
+)
+def test_base_exceptions_fail_the_check(
+    app: Flask, health: HealthCheck, error: BaseException
+) -> None:
     @health.check
-    def exits() -> None:
-        raise SystemExit(3)
+    def raises() -> None:
+        raise error
 
-    with app.app_context(), pytest.raises(SystemExit):
-        health.run()
+    with app.app_context():
+        report = health.run()
+    (result,) = report.checks
+    assert (report.status, result.status) == ("fail", "fail")
+    assert result.error is not None
+    assert result.error.startswith(type(error).__name__)
 
 
-def test_keyboard_interrupt_is_not_swallowed(app: Flask, health: HealthCheck) -> None:
+def test_a_cancelled_async_check_fails(app: Flask, health: HealthCheck) -> None:
     @health.check
-    def interrupted() -> None:
-        raise KeyboardInterrupt
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
 
-    with app.app_context(), pytest.raises(KeyboardInterrupt):
-        health.run()
+    with app.app_context():
+        (result,) = health.run().checks
+    assert result.status == "fail"
+    assert result.error == "CancelledError"

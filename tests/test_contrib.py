@@ -24,6 +24,7 @@ from flask_healthcheck.contrib.sqlalchemy import (
     database_url,
     engine_for,
 )
+from flask_healthcheck.state import get_state
 
 from .helpers import LocalHTTPServer
 
@@ -31,7 +32,7 @@ from .helpers import LocalHTTPServer
 def run_one(app: Flask, name: str) -> CheckResult:
     """Run the checks of ``app`` and return the result of check ``name``."""
     with app.app_context():
-        report = app.extensions["healthcheck"].extension.run()
+        report = get_state(app).run(fresh=True)
     (result,) = (r for r in report.checks if r.name == name)
     assert isinstance(result, CheckResult)
     return result

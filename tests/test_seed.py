@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from flask_healthcheck import HealthCheck
+from flask_healthcheck.state import get_state
 
 from .helpers import FAILURE, SUCCESS
 
@@ -74,10 +75,10 @@ def test_callable_gets_services_injected_by_name(app: Flask) -> None:
         seen.append((memory_backend, app, config))
         return True
 
-    health = HealthCheck(app, callable=check)
+    HealthCheck(app, callable=check)
     assert app.test_client().get("/health").data == SUCCESS
     assert seen == [({}, app, app.config)]
-    assert health.registry.checks == {}  # the seed callable lives in config
+    assert get_state(app).shared.checks == {}  # the seed callable is config
 
 
 def test_both_options_need_both_to_pass(app: Flask) -> None:
