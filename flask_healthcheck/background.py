@@ -69,7 +69,6 @@ class Refresher:
         self.stopped = False
         self._reset()
         _refreshers.add(self)
-        reset_after_fork(self)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()

@@ -112,9 +112,6 @@ class Runner:
         self._status: Status | None = None
 
     def after_fork_in_child(self) -> None:
-        """Start afresh in a forked child: the parent's threads are gone, a
-        lock one of them held at the fork would stay held forever, and its
-        results are not this process's to serve."""
         self._reset()
 
     # -- public ---------------------------------------------------------------
@@ -164,9 +161,12 @@ class Runner:
         deliveries = []
         with self._lock:
             self._status_changed(deliveries)
-            deliveries.append(
-                partial(signals.send, signals.health_checked, self.app, report=report)
-            )
+            if signals.health_checked.has_receivers_for(self.app):
+                deliveries.append(
+                    partial(
+                        signals.send, signals.health_checked, self.app, report=report
+                    )
+                )
             number = self._deliver(deliveries)
         return report, number
 
@@ -363,7 +363,7 @@ def _still_running(execution: _Execution, now: float) -> CheckResult:
     return CheckResult(
         name=check.name,
         status="fail",
-        duration=0.0,
+        duration=execution.timeout,
         error=(
             f"still running after {now - execution.started:.1f} s (timed out"
             f" after {execution.timeout:g} s); not started again"

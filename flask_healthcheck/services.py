@@ -32,9 +32,6 @@ from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
 
-#: What most checks return: answers that need no look for an awaitable.
-_NOT_AWAITABLE = frozenset({bool, type(None)})
-
 #: Names every check and factory can ask for without registering them.
 BUILTIN_NAMES = ("app", "config")
 
@@ -263,7 +260,7 @@ class Scope:
             self._teardowns().callback(self._finish_async_generator, agen)
             return value
         value = func(**kwargs)
-        if value.__class__ not in _NOT_AWAITABLE and inspect.isawaitable(value):
+        if inspect.isawaitable(value):
             value = self.run_async(value)
         return value
 

@@ -109,6 +109,8 @@ class SignalDispatcher:
 
     def put(self, deliveries: list[Delivery]) -> int:
         """Queue ``deliveries``; returns a number to :meth:`wait` for."""
+        if not deliveries:
+            return self._queued
         with self._lock:
             self._pending.extend(deliveries)
             self._queued += len(deliveries)

@@ -72,13 +72,21 @@ class HealthCheckState:
             app, self.services, self.signals.put, default_timeout=settings.timeout
         )
         self.refresher = Refresher(app.name, self._refresh, settings.interval)
-        reset_after_fork(self.signals)
-        reset_after_fork(self.runner)
+        reset_after_fork(self)
         self._validated: tuple[int, int] | None = None
         self._checks: tuple[Check, ...] = ()
         self._services: dict[str, Service] = {}
         self._component_types: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def after_fork_in_child(self) -> None:
+        """Start afresh in a forked child: the parent's threads are gone, a
+        lock one of them held at the fork would stay held forever, and its
+        results and pending signals are not this process's."""
+        self._lock = threading.Lock()
+        self.runner.after_fork_in_child()
+        self.signals.after_fork_in_child()
+        self.refresher.after_fork_in_child()
 
     # -- what the app has -----------------------------------------------------
 
