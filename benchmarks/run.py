@@ -74,6 +74,7 @@ from adapters import (  # noqa: E402
     sleeping_check,
     trivial_check,
 )
+from redaction import run as run_redaction  # noqa: E402
 
 # ------------------------------------------------------------------------ profiles
 
@@ -810,6 +811,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.only.strip().lower() == "redaction":  # ours only, no table
+        print("\n".join(run_redaction()))
+        return 0
     if args.child:  # internal: worker process for scenarios 5 and 7
         spec = json.loads(args.child)
         print(json.dumps(CHILD_KINDS[spec["kind"]](**spec["args"])))
@@ -927,6 +931,8 @@ def main(argv: list[str] | None = None) -> int:
         print("notes:")
         for n in ctx.notes:
             print(f"  - {n}")
+    if not args.only:
+        print("\nredaction:\n  " + "\n  ".join(run_redaction()))
     total = time.perf_counter() - t_start
     load_end = os.getloadavg()[0]
     cpus = os.cpu_count() or 1

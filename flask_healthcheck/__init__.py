@@ -6,6 +6,7 @@ from . import signals
 from .checks import CheckResult, HealthReport, Status
 from .errors import ConfigurationError
 from .extension import HealthCheck
+from .logs import RedactingFilter
 from .services import observe, time_left
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ConfigurationError",
     "HealthCheck",
     "HealthReport",
+    "RedactingFilter",
     "observe",
     "Status",
     "signals",

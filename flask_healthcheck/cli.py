@@ -23,6 +23,7 @@ from flask.cli import ScriptInfo
 from . import formats
 from .checks import CheckResult, HealthReport
 from .errors import ConfigurationError
+from .redact import escape_controls, redact
 from .state import EXTENSION_KEY, get_state
 from .status_page import format_duration, format_observed
 
@@ -79,7 +80,10 @@ def health_command(
                 )
             report = state.run(checks, fresh=True)
     except ConfigurationError as e:
-        click.echo(f"Error: the health configuration is wrong: {e}", err=True)
+        click.echo(
+            f"Error: the health configuration is wrong: {printable(str(e))}",
+            err=True,
+        )
         ctx.exit(EXIT_CONFIGURATION)
     if as_json:
         context = formats.RenderContext(
@@ -100,17 +104,23 @@ def _load_app(ctx: click.Context) -> Flask:
     return ctx.ensure_object(ScriptInfo).load_app()
 
 
+def printable(text: str) -> str:
+    """``text`` redacted, on one line, its control characters shown as
+    escapes: a dependency's reply can't recolour or rewrite the terminal."""
+    return escape_controls(redact(text))
+
+
 def _cells(result: CheckResult, verbose: bool) -> list[str]:
     cells = [
-        result.name,
+        printable(result.name),
         result.status,
         format_duration(result.duration),
-        result.error or "",
+        printable(result.error or ""),
     ]
     if verbose:
         cells[3:3] = [
-            format_observed(result) or "",
-            ",".join(sorted(result.tags)),
+            printable(format_observed(result) or ""),
+            printable(",".join(sorted(result.tags))),
             "yes" if result.critical else "no",
         ]
     return cells

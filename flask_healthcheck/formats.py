@@ -16,6 +16,7 @@ from typing import Any
 
 from .checks import CheckResult, HealthReport
 from .config import Settings
+from .redact import redact, redact_value
 from .status_page import render_error_page, render_status_page
 
 #: The seed's ``status`` values: a warn still serves traffic.
@@ -50,13 +51,19 @@ class Format:
 # -- the seed envelope ---------------------------------------------------------
 
 
+def shown_error(result: CheckResult) -> str | None:
+    """The result's error, redacted again as it is shown: a result may come
+    from anywhere (a check's own ``CheckResult``), and redaction is cheap."""
+    return None if result.error is None else redact(result.error)
+
+
 def check_details(report: HealthReport) -> dict[str, dict[str, Any]]:
     """Per-check results as shown when details are allowed."""
     return {
         result.name: {
             "status": result.status,
             "duration_ms": round(result.duration * 1000, 1),
-            "error": result.error,
+            "error": shown_error(result),
         }
         for result in report.checks
     }
@@ -117,12 +124,13 @@ def iso_time(timestamp: float) -> str:
 
 def _json_value(value: Any) -> Any:
     """A check's observed value as JSON can carry it: what ``json.dumps``
-    can't write, or would write as invalid JSON (NaN), becomes a string."""
-    if value is None or isinstance(value, (bool, int, str)):
+    can't write, or would write as invalid JSON (NaN), becomes a string.
+    Text is redacted: a check may observe a connection string."""
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
-    return str(value)
+    return redact_value(value)
 
 
 def _check_object(
@@ -143,7 +151,7 @@ def _check_object(
         item["observedValue"] = round(result.duration * 1000, 1)
         item["observedUnit"] = "ms"
     if result.error:
-        item["output"] = result.error
+        item["output"] = shown_error(result)
     return item
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from jinja2 import Environment, StrictUndefined
 
 from .checks import CheckResult, HealthReport
+from .redact import redact, redact_value
 
 #: The banner's headline for each status.
 HEADLINES = {"pass": "Healthy", "warn": "Degraded", "fail": "Unhealthy"}
@@ -171,11 +172,12 @@ def format_duration(seconds: float) -> str:
 
 
 def format_observed(result: CheckResult) -> str | None:
-    """``30.8 %``: the check's observed value and unit, or None."""
+    """``30.8 %``: the check's observed value and unit, or None; redacted,
+    as a check may observe a connection string."""
     if result.observed_value is None:
         return None
     unit = f" {result.observed_unit}" if result.observed_unit else ""
-    return f"{result.observed_value}{unit}"
+    return f"{redact_value(result.observed_value)}{unit}"
 
 
 def _row(result: CheckResult, report: HealthReport) -> dict[str, Any]:
@@ -186,7 +188,7 @@ def _row(result: CheckResult, report: HealthReport) -> dict[str, Any]:
         "duration": format_duration(result.duration),
         "time": moment.strftime("%H:%M:%S UTC"),
         "iso": moment.isoformat(timespec="seconds"),
-        "error": result.error,
+        "error": None if result.error is None else redact(result.error),
         "observed": format_observed(result),
     }
 

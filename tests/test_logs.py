@@ -1,0 +1,113 @@
+"""The flask_healthcheck logger only lets redacted text through."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from flask_healthcheck import CheckResult, RedactingFilter
+from flask_healthcheck.checks import Status
+from flask_healthcheck.logs import log_transition, logger
+
+SECRET = "postgresql://app:hunter22@db/app"
+
+
+def _record(msg: str, *args: Any, **kwargs: Any) -> logging.LogRecord:
+    return logging.getLogger("other").makeRecord(
+        "other", logging.ERROR, __file__, 1, msg, args, None, **kwargs
+    )
+
+
+def test_the_filter_is_on_the_package_logger_once() -> None:
+    import importlib
+
+    import flask_healthcheck.logs
+
+    importlib.reload(flask_healthcheck.logs)
+    filters = [f for f in logger.filters if type(f).__name__ == "RedactingFilter"]
+    assert len(filters) == 1
+
+
+def test_message_arguments_traceback_and_stack(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    try:
+        raise ConnectionError(f"could not connect to {SECRET}")
+    except ConnectionError:
+        with caplog.at_level(logging.DEBUG, logger="flask_healthcheck"):
+            logger.warning("failed: %s", SECRET, exc_info=True, stack_info=True)
+    (record,) = caplog.records
+    assert record.args is None and record.exc_info is None
+    assert record.getMessage() == "failed: postgresql://app:***@db/app"
+    assert record.exc_text is not None and "Traceback" in record.exc_text
+    assert "ConnectionError: could not connect to postgresql://app:***@db/app" in (
+        record.exc_text
+    )
+    assert record.stack_info is not None
+    assert "hunter22" not in caplog.text
+
+
+def test_the_same_filter_on_another_handler() -> None:
+    record = _record("oops %s \x1b[2J", SECRET)
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "oops postgresql://app:***@db/app \\x1b[2J"
+    # A second filter on the way does nothing more.
+    assert RedactingFilter().filter(record)
+
+
+def test_arguments_that_do_not_fit_are_redacted_too() -> None:
+    record = _record("two %s %s", SECRET)
+    RedactingFilter().filter(record)
+    assert "hunter22" not in record.getMessage()
+
+
+def test_a_long_message_is_cut_before_it_is_redacted() -> None:
+    record = _record("x" * 100_000 + " " + SECRET)
+    RedactingFilter().filter(record)
+    assert len(record.getMessage()) < 10_000
+
+
+@pytest.mark.parametrize(
+    ("previous", "status", "level"),
+    [
+        (None, "fail", logging.WARNING),
+        ("pass", "fail", logging.WARNING),
+        ("warn", "fail", logging.WARNING),
+        ("fail", "fail", logging.DEBUG),
+        ("fail", "pass", logging.INFO),
+        ("fail", "warn", logging.INFO),
+        ("pass", "warn", logging.INFO),
+        ("warn", "pass", logging.INFO),
+        ("warn", "warn", None),
+        (None, "pass", None),
+        ("pass", "pass", None),
+    ],
+)
+def test_log_transition(
+    caplog: pytest.LogCaptureFixture,
+    previous: Status | None,
+    status: Status,
+    level: int | None,
+) -> None:
+    result = CheckResult(name="db", status=status, error=f"refused by {SECRET}")
+    with caplog.at_level(logging.DEBUG, logger="flask_healthcheck"):
+        log_transition("shop", result, previous)
+    assert [r.levelno for r in caplog.records] == ([] if level is None else [level])
+    assert "hunter22" not in caplog.text
+    if level is not None:
+        assert "'db' of app 'shop'" in caplog.text
+
+
+def test_log_transition_with_the_exception(caplog: pytest.LogCaptureFixture) -> None:
+    error = ValueError(f"bad {SECRET}")
+    result = CheckResult(name="db", status="fail", error="ValueError: bad")
+    with caplog.at_level(logging.DEBUG, logger="flask_healthcheck"):
+        log_transition("shop", result, "pass", error)
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "started failing" in record.message
+    assert (
+        record.exc_text is not None and "ValueError: bad postgresql" in record.exc_text
+    )
+    assert "hunter22" not in caplog.text
