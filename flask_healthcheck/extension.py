@@ -12,6 +12,7 @@ from .checks import HealthReport, make_check
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
+from .redact import register_app_secrets
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
 from .views import add_routes, make_blueprint
@@ -81,6 +82,7 @@ class HealthCheck:
                 key, value.copy() if isinstance(value, (list, dict)) else value
             )
         settings = read_settings(app.config, self._overrides)
+        register_app_secrets(app)
         state = HealthCheckState(app, settings, self._registry)
         state.check_clashes()
         app.register_blueprint(make_blueprint(state.endpoints()))

@@ -25,6 +25,7 @@ from flask import Flask
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, interpret, overall_status
+from .logs import log_transition
 from .pool import WorkerPool
 from .redact import config_secrets, describe_exception, redact
 from .services import Scope, Service
@@ -321,10 +322,10 @@ class Runner:
             deliveries.append(
                 partial(signals.send, signals.check_recovered, app, result=result)
             )
-        if result.status != previous:
-            deliveries.append(partial(_log_change, result, previous, error))
-        elif result.status == "fail":
-            deliveries.append(partial(_log_still_failing, result))
+        if result.status != previous or result.status == "fail":
+            deliveries.append(
+                partial(log_transition, app.name, result, previous, error)
+            )
 
     def _status_changed(self, deliveries: list[Delivery]) -> None:
         """The app's status is that of every check's latest result; a run
@@ -372,18 +373,3 @@ def _still_running(execution: _Execution, now: float) -> CheckResult:
         critical=check.critical,
         started_at=time.time(),
     )
-
-
-def _log_change(
-    result: CheckResult, previous: Status | None, error: BaseException | None
-) -> None:
-    if result.status == "fail":
-        logger.warning(
-            "Health check %r failed: %s", result.name, result.error, exc_info=error
-        )
-    elif previous == "fail":
-        logger.info("Health check %r recovered (%s).", result.name, result.status)
-
-
-def _log_still_failing(result: CheckResult) -> None:
-    logger.debug("Health check %r is still failing: %s", result.name, result.error)
