@@ -20,7 +20,7 @@ from flask_healthcheck import CheckResult, HealthCheck, signals
 from flask_healthcheck.contrib.alerts import Alert, WebhookAlerts
 from flask_healthcheck.contrib.prometheus import init_prometheus, metrics_for
 
-from .helpers import LocalHTTPServer, Request
+from .helpers import LocalHTTPServer, Request, wait_for
 from .servers import closed_port
 
 DOCS = Path(__file__).parent.parent / "docs" / "alerting.md"
@@ -59,13 +59,6 @@ def switch(app: Flask, health: HealthCheck) -> Switch:
 
 def probe(app: Flask) -> int:
     return app.test_client().get("/health").status_code
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 # -- structured logging ---------------------------------------------------------
