@@ -114,21 +114,3 @@ def test_report_from_results() -> None:
     report = HealthReport.from_results([CheckResult(name="a"), CheckResult(name="b")])
     assert report.status == "pass" and report.started_at > 0
     assert HealthReport.from_results([]).status == "pass"
-
-
-def test_system_exit_is_not_swallowed(app: Flask, health: HealthCheck) -> None:
-    @health.check
-    def exits() -> None:
-        raise SystemExit(3)
-
-    with app.app_context(), pytest.raises(SystemExit):
-        health.run()
-
-
-def test_keyboard_interrupt_is_not_swallowed(app: Flask, health: HealthCheck) -> None:
-    @health.check
-    def interrupted() -> None:
-        raise KeyboardInterrupt
-
-    with app.app_context(), pytest.raises(KeyboardInterrupt):
-        health.run()
