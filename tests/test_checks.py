@@ -82,34 +82,6 @@ def test_check_result_rejects_an_unknown_status() -> None:
         CheckResult(status="ok")  # type: ignore[arg-type]
 
 
-def test_non_critical_failure_makes_a_warn_that_answers_200(
-    app: Flask, health: HealthCheck
-) -> None:
-    health.add_check(lambda: True, name="database")
-    health.add_check(lambda: False, name="search", critical=False)
-    response = app.test_client().get("/health")
-    assert response.status_code == 200
-    assert response.json["status"] == "success"  # type: ignore[index]
-    with app.app_context():
-        report = health.run()
-    assert report.status == "warn" and report.healthy
-
-
-def test_warn_status_is_configurable(app: Flask) -> None:
-    app.config["HEALTHCHECK_WARN_STATUS"] = 207
-    health = HealthCheck(app)
-    health.add_check(lambda: False, name="search", critical=False)
-    assert app.test_client().get("/health").status_code == 207
-
-
-def test_critical_failure_wins_over_warn(app: Flask, health: HealthCheck) -> None:
-    health.add_check(lambda: False, name="database")
-    health.add_check(lambda: False, name="search", critical=False)
-    with app.app_context():
-        report = health.run()
-    assert report.status == "fail" and not report.healthy
-
-
 def test_report_from_results() -> None:
     report = HealthReport.from_results([CheckResult(name="a"), CheckResult(name="b")])
     assert report.status == "pass" and report.started_at > 0
