@@ -31,10 +31,13 @@ from __future__ import annotations
 import argparse
 import gc
 import http.client
+import importlib.util
 import json
 import os
 import platform
 import select
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -104,6 +107,12 @@ class Profile:
     s7_first: int
     s7_total: int
     s7_budget_s: float
+    s8_clients: int = 8
+    s8_server_threads: int = 4
+    s8_timeout_s: float = 0.5
+    s8_client_timeout_s: float = 2.0
+    s8_warmup_s: float = 0.5
+    s8_duration_s: float = 3.0
 
 
 FULL = Profile(
@@ -156,6 +165,7 @@ QUICK = Profile(
     s7_first=200,
     s7_total=2_000,
     s7_budget_s=8.0,
+    s8_duration_s=1.5,
 )
 
 # -------------------------------------------------------------------------- result
@@ -640,6 +650,172 @@ def s7(adapter: Adapter, ctx: Context) -> list[Cell]:
     return [Cell(text, growth_kib)]
 
 
+# ---------------------------------------------------------------------- scenario 8
+
+
+@dataclass
+class ProbeLoad:
+    """Scenario 8: /livez under load while /readyz is probed too."""
+
+    live_ok: int
+    live_latencies: list[float]
+    live_errors: int  # answered, but not 200
+    unanswered: int  # /livez or /readyz: no answer within the client timeout
+    ready_probes: int
+    seconds: float
+
+
+def _probe_load(
+    port: int, clients: int, warmup: float, duration: float, timeout: float
+) -> ProbeLoad:
+    """``clients`` keep-alive clients on /livez and one client probing
+    /readyz, for ``warmup + duration`` seconds; /livez counted in the window."""
+    start = time.perf_counter()
+    measure_from = start + warmup
+    measure_to = measure_from + duration
+    lock = threading.Lock()
+    load = ProbeLoad(0, [], 0, 0, 0, duration)
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def client(path: str) -> None:
+        conn = connect()
+        try:
+            while time.perf_counter() < measure_to:
+                sent = time.perf_counter()
+                try:
+                    conn.request("GET", path)
+                    resp = conn.getresponse()
+                    resp.read()
+                    status: int | None = resp.status
+                except (OSError, http.client.HTTPException):
+                    status = None
+                    conn.close()
+                    conn = connect()
+                done = time.perf_counter()
+                with lock:
+                    if status is None:
+                        load.unanswered += 1
+                    elif path == "/readyz":
+                        load.ready_probes += 1
+                    elif measure_from <= done < measure_to:
+                        if status == 200:
+                            load.live_ok += 1
+                            load.live_latencies.append(done - sent)
+                        else:
+                            load.live_errors += 1
+        finally:
+            conn.close()
+
+    paths = ["/readyz"] + ["/livez"] * clients
+    threads = [threading.Thread(target=client, args=(p,), daemon=True) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=warmup + duration + timeout + 5)
+    return load
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _serve_gunicorn(hung: bool, p: Profile) -> ProbeLoad | str:
+    """One gunicorn gthread worker serving gunicorn_target, loaded; or an
+    "ERR ..." text."""
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "gunicorn",
+        "--chdir", str(HERE),
+        "--bind", f"127.0.0.1:{port}",
+        "--worker-class", "gthread",
+        "--workers", "1",
+        "--threads", str(p.s8_server_threads),
+        "--graceful-timeout", "1",
+        f"gunicorn_target:create_app(hung={hung}, timeout={p.s8_timeout_s})",
+    ]  # fmt: skip
+    with tempfile.TemporaryFile(mode="w+") as errf:
+        proc = subprocess.Popen(
+            cmd, stdout=errf, stderr=errf, env=_child_env(), start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    errf.seek(0)
+                    tail = (errf.read().strip().splitlines() or [""])[-1]
+                    return f"ERR gunicorn did not start: {tail[:60]}"
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    conn.request("GET", "/livez")
+                    if conn.getresponse().status == 200:
+                        conn.close()
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            return _probe_load(
+                port,
+                p.s8_clients,
+                p.s8_warmup_s,
+                p.s8_duration_s,
+                p.s8_client_timeout_s,
+            )
+        finally:
+            proc.terminate()  # only the server we started, and its worker
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def _p99(latencies: list[float]) -> float | None:
+    if len(latencies) < 2:
+        return None
+    return statistics.quantiles(latencies, n=100)[98]
+
+
+def s8(adapter: Adapter, ctx: Context) -> list[Cell]:
+    """/livez throughput and p99 with /readyz hung, against a healthy run."""
+    p = ctx.profile
+    if adapter.key != "ours":
+        return [na("no tagged endpoints")] * 3
+    if importlib.util.find_spec("gunicorn") is None:
+        return [na("gunicorn not installed")] * 3
+    healthy = _serve_gunicorn(False, p)
+    hung = _serve_gunicorn(True, p)
+    if isinstance(healthy, str) or isinstance(hung, str):
+        text = healthy if isinstance(healthy, str) else str(hung)
+        return [Cell(text)] * 3
+    healthy_rps = healthy.live_ok / healthy.seconds
+    hung_rps = hung.live_ok / hung.seconds
+    ratio = hung_rps / healthy_rps if healthy_rps else 0.0
+    rps_text = f"{hung_rps:,.0f} req/s = {ratio:.2f} x healthy ({healthy_rps:,.0f})"
+    hung_p99, healthy_p99 = _p99(hung.live_latencies), _p99(healthy.live_latencies)
+    p99_text = (
+        f"{fmt_time(hung_p99) if hung_p99 is not None else 'n/a'} "
+        f"(healthy {fmt_time(healthy_p99) if healthy_p99 is not None else 'n/a'})"
+    )
+    lost_text = f"{hung.unanswered} unanswered (healthy {healthy.unanswered})"
+    if hung.live_errors or healthy.live_errors:
+        lost_text += f", non-200 /livez {hung.live_errors}/{healthy.live_errors}"
+    ctx.note(
+        f"{adapter.key}: scenario 8 probed /readyz {hung.ready_probes} times with "
+        f"the check hung, {healthy.ready_probes} times healthy; a request is "
+        f"unanswered after {p.s8_client_timeout_s:g} s. Target: >= 0.9 x healthy, "
+        "0 unanswered."
+    )
+    return [
+        Cell(rps_text, ratio),
+        Cell(p99_text, hung_p99),
+        Cell(lost_text, float(hung.unanswered)),
+    ]
+
+
 # ------------------------------------------------------------------- child runs
 
 CHILD_KINDS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -715,6 +891,18 @@ def scenarios(p: Profile) -> list[Scenario]:
             s7,
             parallel=max(1, min(2, os.cpu_count() or 1)),
         ),
+        Scenario(
+            "hungready", "8",
+            (
+                Row("8a", f"gunicorn gthread 1x{p.s8_server_threads}, "
+                    f"{p.s8_clients} clients on /livez, /readyz hung "
+                    f"(timeout {p.s8_timeout_s:g}s): req/s vs healthy",
+                    better="higher", compare="none"),
+                Row("8b", "/livez p99, /readyz hung (healthy)", compare="none"),
+                Row("8c", "unanswered requests, /readyz hung", compare="none"),
+            ),
+            s8,
+        ),
     ]  # fmt: skip
 
 
@@ -786,7 +974,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         default="",
         help="comma list of scenarios by number or name: "
-        "1|sleep5, 2|sleep20, 3|trivial, 4|storm, 5|hung, 6|waitress, 7|memory",
+        "1|sleep5, 2|sleep20, 3|trivial, 4|storm, 5|hung, 6|waitress, 7|memory, "
+        "8|hungready",
     )
     parser.add_argument(
         "--libs",

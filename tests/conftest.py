@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from flask_healthcheck import HealthCheck
 
+from .gunicorn import gunicorn_server  # noqa: F401 - fixture
 from .helpers import FAULT_TIMES, LocalHTTPServer, SignalFlushingClient
 from .server_fixtures import (  # noqa: F401 - fixtures
     blackhole,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import http.server
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask.testing import FlaskClient
@@ -117,3 +118,65 @@ class SignalFlushingClient(FlaskClient):
         if state is not None:
             assert state.signals.flush(5.0), "signals still undelivered after 5 s"
         return response
+
+
+T = TypeVar("T")
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float = 5.0, message: str = ""
+) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` s.
+
+    Signals sent for an HTTP probe reach their subscribers on another
+    thread, after the probe has answered: assert on what a subscriber saw
+    through this, never right after the probe.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message or f"timed out after {timeout} s"
+        time.sleep(0.01)
+
+
+class Bounded(Generic[T]):
+    """A call running in a daemon thread, waited for with a deadline.
+
+    A call that never returns (a probe stuck behind a hung thread) fails the
+    test instead of hanging the run; being a daemon, its thread can't keep
+    the interpreter from exiting either.
+    """
+
+    def __init__(self, func: Callable[[], T], name: str = "bounded call") -> None:
+        self._func = func
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._func()
+        except BaseException as e:  # noqa: B036 - reported in result()
+            self._error = e
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float, what: str = "the call") -> T:
+        """The call's value; a test failure if it raised anything (even a
+        ``BaseException``) or did not return within ``timeout`` seconds."""
+        if not self._done.wait(timeout):
+            raise AssertionError(f"{what} did not return within {timeout:g} s")
+        if self._error is not None:
+            raise AssertionError(
+                f"{what} raised {type(self._error).__name__}: {self._error!r}"
+            ) from self._error
+        return cast(T, self._value)
+
+
+def bounded(func: Callable[[], T], timeout: float, what: str = "the call") -> T:
+    """``func()`` in a daemon thread, failing the test after ``timeout`` s."""
+    return Bounded(func, what).result(timeout, what)

@@ -20,7 +20,7 @@ from flask_healthcheck import CheckResult, HealthCheck, signals
 from flask_healthcheck.contrib.alerts import Alert, WebhookAlerts
 from flask_healthcheck.contrib.prometheus import init_prometheus, metrics_for
 
-from .helpers import LocalHTTPServer, Request, SignalFlushingClient
+from .helpers import LocalHTTPServer, Request, SignalFlushingClient, wait_for
 from .servers import closed_port
 
 DOCS = Path(__file__).parent.parent / "docs" / "alerting.md"
@@ -60,13 +60,6 @@ def switch(app: Flask, health: HealthCheck) -> Switch:
 def probe(app: Flask) -> int:
     app.test_client_class = SignalFlushingClient
     return app.test_client().get("/health").status_code
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 # -- structured logging ---------------------------------------------------------
@@ -185,25 +178,50 @@ def test_webhook_posts_off_the_request_thread(
     wait_for(lambda: len(posts(http_server)) == 1)
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_a_flapping_check_cant_flood_the_channel(
     app: Flask,
+    health: HealthCheck,
     switch: Switch,
     http_server: LocalHTTPServer,
     webhook: Callable[..., WebhookAlerts],
 ) -> None:
-    webhook(interval=0.5)
-    for _ in range(5):
-        switch.ok = False
-        probe(app)
-        switch.ok = True
-        probe(app)
-    switch.ok = False
-    probe(app)
+    # ``WebhookAlerts(clock=...)``: with the clock frozen
+    # the interval can't run out halfway, however slow the machine, and
+    # ``health.run()`` delivers its signals before it returns.
+    clock = FakeClock()
+    webhook(interval=0.5, clock=clock)
+
+    def run(ok: bool) -> None:
+        switch.ok = ok
+        with app.app_context():
+            health.run()
+
+    run(ok=False)
     wait_for(lambda: len(posts(http_server)) == 1)
+    for _ in range(5):
+        run(ok=True)
+        run(ok=False)
     # The rest is folded into one message about the latest state, sent when
     # the interval is over; then nothing more.
+    time.sleep(0.1)
+    assert len(posts(http_server)) == 1
+    clock.advance(0.5)
     wait_for(lambda: len(posts(http_server)) == 2)
-    time.sleep(0.7)
+    clock.advance(60)
+    time.sleep(0.1)
     first, second = texts(http_server)
     assert first.endswith(
         "is failing: ConnectionError: could not connect to"

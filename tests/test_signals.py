@@ -15,6 +15,8 @@ from flask_healthcheck.signals import (
     health_checked,
 )
 
+from .helpers import wait_for
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -137,12 +139,26 @@ def test_a_broken_subscriber_changes_nothing(
 def test_non_critical_failures_still_fire_check_failed(
     app: Flask, health: HealthCheck, client: Any
 ) -> None:
+    health.add_check(lambda: True, name="database")
     health.add_check(lambda: False, name="search", critical=False)
     failed = Recorder()
-    with check_failed.connected_to(failed, app):
-        response = client.get("/health")
-    assert response.status_code == 200
-    assert [kw["result"].name for _, kw in failed.calls] == ["search"]
+    changed = Recorder()
+    with (
+        check_failed.connected_to(failed, app),
+        health_changed.connected_to(changed, app),
+    ):
+        assert client.get("/health").status_code == 200
+        assert client.get("/health").status_code == 200
+        wait_for(lambda: len(failed.calls) == 2)
+        wait_for(lambda: len(changed.calls) == 1)
+    assert [(kw["result"].name, kw["result"].critical) for _, kw in failed.calls] == [
+        ("search", False),
+        ("search", False),
+    ]
+    # A first run that warns is a change, as one that fails is.
+    assert [(kw["previous"], kw["report"].status) for _, kw in changed.calls] == [
+        (None, "warn")
+    ]
 
 
 def test_signal_names_follow_the_flask_convention() -> None:

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_healthcheck import CheckResult, HealthCheck
-from flask_healthcheck.signals import check_failed, health_changed
+from flask_healthcheck import HealthCheck
 
 from .helpers import SUCCESS
 
@@ -53,38 +52,6 @@ def test_a_critical_failure_still_fails_next_to_a_warn(app: Flask) -> None:
     health = degraded(app)
     health.add_check(lambda: False, name="queue")
     assert app.test_client().get("/health").status_code == 500
-
-
-def test_a_check_may_return_warn_itself(app: Flask, health: HealthCheck) -> None:
-    health.add_check(lambda: CheckResult(status="warn", error="disk 91% full"), "disk")
-    with app.app_context():
-        report = health.run()
-    assert (report.status, report.healthy) == ("warn", True)
-    assert app.test_client().get("/health").data == SUCCESS
-
-
-def test_check_failed_fires_for_non_critical_checks(app: Flask) -> None:
-    degraded(app)
-    failed: list[CheckResult] = []
-    changes: list[tuple[str, str | None]] = []
-
-    def on_failed(sender: Flask, result: CheckResult) -> None:
-        failed.append(result)
-
-    def on_changed(sender: Flask, report: Any, previous: str | None) -> None:
-        changes.append((report.status, previous))
-
-    with (
-        check_failed.connected_to(on_failed, app),
-        health_changed.connected_to(on_changed, app),
-    ):
-        app.test_client().get("/health")
-        app.test_client().get("/health")
-    assert [(r.name, r.critical) for r in failed] == [
-        ("search", False),
-        ("search", False),
-    ]
-    assert changes == [("warn", None)]
 
 
 def test_warn_exits_0_from_the_command_line(app: Flask) -> None:

@@ -96,6 +96,8 @@ class WebhookAlerts:
     :param timeout: seconds one post may take.
     :param payload: turns an :class:`Alert` into the JSON body; the default,
         :func:`slack_payload`, gives ``{"text": ...}``.
+    :param clock: a monotonic clock in seconds, for the interval; tests
+        pass one they can move by hand.
     :param app: the app to watch now; or call :meth:`init_app` later. One
         notifier may watch many apps.
     """
@@ -107,12 +109,15 @@ class WebhookAlerts:
         interval: float = 300.0,
         timeout: float = 5.0,
         payload: Callable[[Alert], dict[str, Any]] = slack_payload,
+        clock: Callable[[], float] = time.monotonic,
         app: Flask | None = None,
     ) -> None:
         self.url = url
         self.interval = interval
         self.timeout = timeout
         self.payload = payload
+        #: Where ``interval`` is measured, in seconds; tests pass a fake clock.
+        self.clock = clock
         self._tracks: weakref.WeakKeyDictionary[Flask, dict[str, _Track]] = (
             weakref.WeakKeyDictionary()
         )
@@ -178,7 +183,7 @@ class WebhookAlerts:
             with self._changed:
                 if self._thread is not me:
                     return
-                alerts, wait = self._due(time.monotonic())
+                alerts, wait = self._due(self.clock())
                 if not alerts:
                     self._changed.wait(wait)
                     continue

@@ -1,0 +1,222 @@
+"""A real gunicorn serving a small app on loopback, for server-level tests.
+
+``gunicorn_server(source, workers=..., threads=..., preload=...)`` writes
+``source`` as module ``app_module`` (it must define ``app``), and ``files``
+(name to text) next to it, into a new directory under the test's temporary
+directory (``server.directory``), and serves it with ``sys.executable -m gunicorn``,
+worker class ``gthread``, on a free port of 127.0.0.1. What a test may rely
+on:
+
+- The call returns once every worker has booted (a gunicorn hook writes a
+  file per worker), without sending a request: a test can still change what
+  the app sees before its first request. It fails the test after
+  :data:`START_SECONDS`.
+- :meth:`GunicornServer.get` has an explicit timeout and never raises for
+  a missing answer: a request that gets none in time (or whose connection
+  is dropped, as when the worker dies) is ``None``, "unanswered".
+- The server is stopped at teardown: SIGTERM, then SIGKILL of its whole
+  process group, so a worker stuck in a hung request can't outlive the test.
+
+gunicorn missing skips these tests, or fails them when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+
+#: Seconds for gunicorn to start and boot every worker.
+START_SECONDS = 15.0
+#: Seconds gunicorn gives workers to finish their requests when stopped.
+GRACEFUL_SECONDS = 1
+
+#: Gunicorn's config: each booted worker leaves its pid in ``booted/``. No
+#: control socket (gunicorn 24+ opens one in ``~/.gunicorn`` by default, which
+#: two servers would share; older versions ignore the setting).
+_CONFIG = """\
+import os
+
+control_socket_disable = True
+
+def post_worker_init(worker):
+    path = os.path.join({booted!r}, str(os.getpid()))
+    with open(path, "w") as f:
+        f.write("booted")
+"""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer, as a client saw it."""
+
+    status: int
+    body: bytes
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+
+class GunicornServer:
+    """A gunicorn master started by a test; see the module docstring."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        workers: int,
+        threads: int,
+        preload: bool,
+    ) -> None:
+        self.directory = directory
+        self.workers = workers
+        self.port = find_free_port()
+        self.log = directory / "gunicorn.log"
+        self._booted = directory / "booted"
+        self._booted.mkdir()
+        config = directory / "gunicorn_conf.py"
+        config.write_text(_CONFIG.format(booted=str(self._booted)))
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(config),
+            "--chdir",
+            str(directory),
+            "--bind",
+            f"{LOOPBACK}:{self.port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--graceful-timeout",
+            str(GRACEFUL_SECONDS),
+            "--log-level",
+            "info",
+        ]
+        if preload:
+            command.append("--preload")
+        command.append("app_module:app")
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group, killed as one at the end
+            )
+
+    def wait_until_booted(self, timeout: float = START_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"gunicorn exited with {self.process.returncode}:\n{self.tail()}"
+                )
+            booted = len(list(self._booted.iterdir()))
+            if booted >= self.workers and is_port_open(LOOPBACK, self.port):
+                return
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"gunicorn did not boot in {timeout:g} s:\n{self.tail()}")
+            time.sleep(0.05)
+
+    def get(self, path: str, timeout: float) -> Answer | None:
+        """``GET path`` on a new connection; ``None`` if not answered in time."""
+        start = time.perf_counter()
+        connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
+        try:
+            connection.request("GET", path, headers={"Connection": "close"})
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            connection.close()
+        return Answer(response.status, body, time.perf_counter() - start)
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of gunicorn's log, for failure messages."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(GRACEFUL_SECONDS + 3)
+            except subprocess.TimeoutExpired:
+                pass
+        # Workers may outlive a master that was killed or timed out.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.process.poll() is None:
+            self.process.wait(5)
+
+
+def require_gunicorn() -> None:
+    """Skip the test if gunicorn is not installed, or fail it under ``CI``."""
+    if importlib.util.find_spec("gunicorn") is not None:
+        return
+    message = "gunicorn not installed: pip install 'flask-healthchecks[test]'"
+    if env_flag("CI"):
+        pytest.fail(f"{message} (a missing server is an error in CI)", pytrace=False)
+    pytest.skip(message)
+
+
+#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None)``
+StartGunicorn = Callable[..., GunicornServer]
+
+
+@pytest.fixture
+def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
+    """Start gunicorn on an app whose module source is given; see the module
+    docstring. Every server started is stopped at teardown."""
+    require_gunicorn()
+    started: list[GunicornServer] = []
+
+    def start(
+        source: str,
+        *,
+        workers: int = 1,
+        threads: int = 4,
+        preload: bool = False,
+        files: dict[str, str] | None = None,
+    ) -> GunicornServer:
+        directory = tmp_path / f"gunicorn{len(started)}"
+        directory.mkdir()
+        (directory / "app_module.py").write_text(textwrap.dedent(source))
+        for name, text in (files or {}).items():
+            (directory / name).write_text(text)
+        server = GunicornServer(
+            directory, workers=workers, threads=threads, preload=preload
+        )
+        started.append(server)
+        server.wait_until_booted()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
