@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -180,3 +181,10 @@ class Bounded(Generic[T]):
 def bounded(func: Callable[[], T], timeout: float, what: str = "the call") -> T:
     """``func()`` in a daemon thread, failing the test after ``timeout`` s."""
     return Bounded(func, what).result(timeout, what)
+
+
+def check_threads(app: Flask) -> int:
+    """How many threads run checks of apps named as ``app`` is (idle ones
+    included: they wait for the next run a while before they exit)."""
+    prefix = f"healthcheck-{app.name}-"
+    return sum(1 for t in threading.enumerate() if t.name.startswith(prefix))
