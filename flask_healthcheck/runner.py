@@ -14,6 +14,7 @@ that order; delivering them is another thread's job.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from flask import Flask
+from flask.ctx import AppContext
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, interpret, overall_status
@@ -107,6 +109,7 @@ class Runner:
 
     def _reset(self) -> None:
         self.pool = WorkerPool(f"healthcheck-{self.app.name}")
+        self._thread_state = threading.local()
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         #: The app's status over every check's latest result, for ``health_changed``.
@@ -212,21 +215,26 @@ class Runner:
     # -- running one check ----------------------------------------------------
 
     def _execute(self, execution: _Execution) -> None:
-        """Run one check in an app context of its own, then the app's
-        teardown: what either raises, or how long either takes, is this
-        check's. Never raises."""
+        """Run one check, then the app's teardown: what either raises, or
+        how long either takes, is this check's. Never raises."""
         check = execution.check
         started_at = time.time()
         start = time.perf_counter()
         error: BaseException | None = None
         try:
-            with self.app.app_context():
+            context = self._app_context()
+            try:
                 with Scope(
                     self.app, self._services(), deadline=execution.deadline
                 ) as scope:
                     value = scope.call(
                         check.func, check.kind, scope.arguments(check.parameters)
                     )
+            finally:
+                try:
+                    self.app.do_teardown_appcontext(sys.exc_info()[1])
+                finally:
+                    context.g = self.app.app_ctx_globals_class()
             outcome = interpret(value)
             if outcome.error:
                 # A message the check wrote itself may quote a secret.
@@ -243,6 +251,16 @@ class Runner:
             started_at=started_at,
         )
         self._finish(execution, result, error)
+
+    def _app_context(self) -> AppContext:
+        """The app context of this pool thread, pushed once for the thread's
+        life: pushing one per check costs more than a quick check. Each
+        check still gets a fresh ``g`` and the app's teardown after it."""
+        context: AppContext | None = getattr(self._thread_state, "context", None)
+        if context is None:
+            context = self._thread_state.context = self.app.app_context()
+            context.push()
+        return context
 
     def _finish(
         self, execution: _Execution, result: CheckResult, error: BaseException | None
