@@ -38,7 +38,8 @@ def test_records_nothing_of_another_app(app: Flask) -> None:
     HealthCheck(other)
     with record_signals(other) as recorded:
         FlaskClient(app).get("/health")
-    assert recorded.failed == recorded.checked == []
+    assert recorded.failed == []
+    assert recorded.checked == []
 
 
 def test_a_hanging_subscriber_fails_the_wait(app: Flask) -> None:
