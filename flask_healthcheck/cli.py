@@ -78,7 +78,7 @@ def health_command(
                     f" a probe on {'them' if len(tags) > 1 else 'it'} would always"
                     f" pass."
                 )
-            report = state.run(checks, fresh=True)
+            report = state.run(checks, fresh=True, deliver=True)
     except ConfigurationError as e:
         click.echo(
             f"Error: the health configuration is wrong: {printable(str(e))}",

@@ -247,7 +247,9 @@ class HealthCheck:
             Added ``tags`` and ``exclude``.
         """
         state = get_state()
-        return state.run(state.select(tags=tags, exclude=exclude), fresh=True)
+        return state.run(
+            state.select(tags=tags, exclude=exclude), fresh=True, deliver=True
+        )
 
     def start(self, app: Flask | None = None) -> None:
         """Start the background refresh of ``app`` (or the current app) now

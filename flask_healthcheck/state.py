@@ -7,6 +7,7 @@ signals behave the same whoever asks.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from .errors import ConfigurationError
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
 from .signals import SignalDispatcher
+
+logger = logging.getLogger("flask_healthcheck")
 
 #: The key of the per-app state in ``app.extensions``.
 EXTENSION_KEY = "healthcheck"
@@ -185,24 +188,35 @@ class HealthCheckState:
     # -- running --------------------------------------------------------------
 
     def run(
-        self, checks: Sequence[Check] | None = None, *, fresh: bool = False
+        self,
+        checks: Sequence[Check] | None = None,
+        *,
+        fresh: bool = False,
+        deliver: bool = False,
     ) -> HealthReport:
         """A report on ``checks`` (default: all of the app's).
 
-        A probe (``fresh=False``) reuses each check's latest result while it
-        is younger than ``HEALTHCHECK_CACHE_TTL``, or, while the background
-        refresh runs in this process, than two intervals: a refresh that
-        stalls never keeps a stale answer alive. ``fresh=True`` is for
-        ``health.run()``, ``flask health`` and the refresh itself: every
-        check runs now (or is joined while it runs), and the signals it
-        causes are delivered before this returns.
+        :param fresh: run every check now (or join its run in flight), for
+            ``health.run()``, ``flask health`` and the refresh. A probe
+            (False) reuses each check's latest result while it is younger
+            than ``HEALTHCHECK_CACHE_TTL``, or, while the background refresh
+            runs in this process, than two intervals: a refresh that stalls
+            never keeps a stale answer alive.
+        :param deliver: return only once the signals the run causes are
+            delivered (for at most ``HEALTHCHECK_TIMEOUT`` seconds), as
+            ``health.run()`` and ``flask health`` promise. Probes and the
+            refresh never wait for subscribers.
         """
         if checks is None:
             checks = self.checks()
         max_age = 0.0 if fresh else self._max_age()
         report, number = self.runner.run(checks, max_age=max_age)
-        if fresh:
-            self.signals.wait(number, self.settings.timeout)
+        if deliver and not self.signals.wait(number, self.settings.timeout):
+            logger.warning(
+                "The health signals were not all delivered within %g s; a"
+                " subscriber may hang.",
+                self.settings.timeout,
+            )
         return report
 
     def _max_age(self) -> float:
@@ -212,7 +226,7 @@ class HealthCheckState:
         return settings.cache_ttl
 
     def _refresh(self) -> None:
-        self.runner.run(self.checks())
+        self.run(fresh=True)
 
     def start(self) -> None:
         """Start the background refresh now (see ``HEALTHCHECK_INTERVAL``)."""

@@ -32,7 +32,7 @@ from .helpers import LocalHTTPServer
 def run_one(app: Flask, name: str) -> CheckResult:
     """Run the checks of ``app`` and return the result of check ``name``."""
     with app.app_context():
-        report = get_state(app).run(fresh=True)
+        report = get_state(app).run(fresh=True, deliver=True)
     (result,) = (r for r in report.checks if r.name == name)
     assert isinstance(result, CheckResult)
     return result
