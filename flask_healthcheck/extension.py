@@ -8,7 +8,7 @@ from typing import Any, TypeVar, overload
 
 from flask import Flask
 
-from .checks import HealthReport, make_check
+from .checks import HealthReport, make_check, seed_check
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
@@ -52,7 +52,10 @@ class HealthCheck:
             "HEALTHCHECK_CALLABLE": callable,
             "HEALTHCHECK_URL": url,
         }
-        read_settings({**DEFAULTS}, self._overrides)  # fail fast on bad arguments
+        # Fail fast on bad arguments, a callable that can't work included.
+        settings = read_settings({**DEFAULTS}, self._overrides)
+        if settings.callable is not None:
+            seed_check(settings.callable)
         if app is not None:
             self.init_app(app)
 
@@ -199,7 +202,7 @@ class HealthCheck:
             component_type=component_type,
         )
         for target in [app] if app is not None else list(self._apps):
-            get_state(target).check_clashes(check=check.name)
+            get_state(target).check_clashes(check=check)
         self._registry_for(app).add_check(check)
 
     def add_endpoint(

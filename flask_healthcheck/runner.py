@@ -227,7 +227,7 @@ class Runner:
                     value = scope.call(
                         check.func, check.kind, scope.arguments(check.parameters)
                     )
-            outcome = interpret(value)
+            outcome = interpret(value, none_fails=check.none_fails)
             if outcome.error:
                 # A message the check wrote itself may quote a secret.
                 outcome = replace(outcome, error=redact(outcome.error, self._secrets()))
