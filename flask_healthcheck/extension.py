@@ -242,9 +242,12 @@ class HealthCheck:
         it is running already; the signals the run causes are delivered
         before this returns.
 
-        :param tags: run only the checks carrying any of these tags.
+        :param tags: run only the checks carrying any of these tags. A tag
+            that an endpoint declares is valid with no check carrying it (the
+            report passes, empty), as ``GET`` on that endpoint does.
         :param exclude: names of checks to leave out.
-        :raises ConfigurationError: if the health configuration is wrong.
+        :raises ConfigurationError: if the health configuration is wrong, or
+            a tag is neither declared by an endpoint nor carried by a check.
 
         .. versionchanged:: 0.2.0
             Added ``tags`` and ``exclude``.

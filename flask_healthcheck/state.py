@@ -189,10 +189,41 @@ class HealthCheckState:
             check_dependencies(f"service {name!r}", service.parameters, services, name)
         return tuple(checks.values())
 
+    def known_tags(self) -> frozenset[str]:
+        """Every tag an endpoint declares or a check carries."""
+        tags = {tag for check in self.checks() for tag in check.tags}
+        for endpoint in self.endpoints():
+            tags.update(endpoint.tags or ())
+        return frozenset(tags)
+
+    def check_tags(self, tags: Iterable[str]) -> None:
+        """Raise :class:`ConfigurationError` for a tag that no endpoint
+        declares and no check carries: a typo, not an empty selection.
+
+        A tag an endpoint declares is valid without checks: a liveness
+        probe with none means "the process answers".
+        """
+        known = self.known_tags()
+        unknown = sorted(set(tags) - known)
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            plural = "s" if len(unknown) > 1 else ""
+            raise ConfigurationError(
+                f"No endpoint or check has the tag{plural} {names}; known tags:"
+                f" {', '.join(map(repr, sorted(known))) or 'none'}."
+            )
+
     def select(
         self, *, tags: Iterable[str] | None = None, exclude: Iterable[str] = ()
     ) -> tuple[Check, ...]:
-        """The checks carrying any of ``tags`` (all if None), less ``exclude``."""
+        """The checks carrying any of ``tags`` (all if None), less ``exclude``.
+
+        Raises :class:`ConfigurationError` for a tag that no endpoint declares
+        and no check carries (see :meth:`check_tags`).
+        """
+        if tags is not None:
+            tags = tuple(tags)
+            self.check_tags(tags)
         wanted = None if tags is None else frozenset(tags)
         left_out = frozenset(exclude)
         return tuple(
