@@ -15,7 +15,7 @@ from .endpoints import make_endpoint
 from .redact import register_app_secrets
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
-from .views import add_routes, make_blueprint
+from .views import add_routes, answer_routing_error, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +89,8 @@ class HealthCheck:
         state = HealthCheckState(app, settings, self._registry)
         state.check_clashes()
         app.register_blueprint(make_blueprint(state.endpoints()))
+        # Errors under the health URLs are answered by the extension too.
+        app.before_request(answer_routing_error)
         if settings.interval > 0:
             # The refresh starts with the app's first request of any kind, in
             # the process that serves it (a pre-fork server's worker).
