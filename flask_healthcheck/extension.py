@@ -26,12 +26,20 @@ class HealthCheck:
     :param app: the app to set up now; or call :meth:`init_app` later.
     :param services: names of services to build on every run, each a check
         of that name. Overrides ``HEALTHCHECK_SERVICES``.
-    :param callable: one more check, its parameters injected by name.
+    :param callable: one more check, its parameters injected by name. Its
+        return value counts by its truth, as in clearskies: ``None`` fails;
+        a ``(bool, message)`` tuple counts by the bool. Any callable works;
+        one without a ``__name__`` of its own is the check ``callable``.
         Overrides ``HEALTHCHECK_CALLABLE``.
     :param url: the path of the endpoint. Overrides ``HEALTHCHECK_URL``.
 
     Checks and services registered on this object serve every app it is
     initialised on; pass ``app=`` to register for one app only.
+
+    .. versionchanged:: 0.2.0
+        ``callable`` accepts callables without ``__name__``, fails on
+        ``None`` and reads ``(bool, message)`` tuples; a callable that can't
+        work raises :class:`ConfigurationError` here or in :meth:`init_app`.
     """
 
     def __init__(
@@ -166,7 +174,13 @@ class HealthCheck:
         """Register a check, named after the function unless ``name`` is given.
 
         It passes when it returns True or None and fails when it returns
-        False or raises. ``critical=False`` makes its failure a ``warn``.
+        False or raises; a ``(bool, message)`` tuple counts by the bool, the
+        message being the error. ``critical=False`` makes its failure a
+        ``warn``. A callable without ``__name__`` (``functools.partial``)
+        needs ``name``.
+
+        .. versionchanged:: 0.2.0
+            ``(bool, message)`` tuples count by the bool.
         """
 
         def decorator(f: F) -> F:
