@@ -16,9 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import alerts, seed
-from .health import health
+from .health import health, show_details
 
 notes = sa.Table(
     "notes",
@@ -34,8 +35,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         DATABASE_URL=os.environ.get("DATABASE_URL")
         or f"sqlite:///{Path(app.instance_path) / 'example.db'}",
-        # Details for people on this machine only; probes see the bare status.
-        HEALTHCHECK_SHOW_DETAILS=lambda request: request.remote_addr == "127.0.0.1",
+        # Details for a request with the health token, or, in debug mode, a
+        # browser on this machine; probes see the bare status.
+        HEALTHCHECK_SHOW_DETAILS=show_details,
+        HEALTH_TOKEN=os.environ.get("HEALTH_TOKEN"),
+        # The number of proxies in front (a same-host nginx is 1).
+        PROXY_COUNT=int(os.environ.get("PROXY_COUNT", "0")),
         HEALTHCHECK_TIMEOUT=3.0,
         # Kubernetes probes: /livez has no checks (the process answers),
         # /readyz runs the checks tagged "ready".
@@ -66,4 +71,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, seed.create_apps()
     )
+    proxies = app.config["PROXY_COUNT"]
+    if proxies:
+        # The client's address from X-Forwarded-For, trusting exactly the
+        # proxies we have: an address a client wrote itself is never used.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import signals
+from .access_log import ProbeAccessLogFilter
 from .checks import CheckResult, HealthReport, Status
 from .errors import ConfigurationError
 from .extension import HealthCheck
@@ -14,6 +15,7 @@ __all__ = [
     "ConfigurationError",
     "HealthCheck",
     "HealthReport",
+    "ProbeAccessLogFilter",
     "RedactingFilter",
     "observe",
     "Status",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .config import validate_timeout
+from .endpoints import describe
 from .errors import ConfigurationError
 
 Status = Literal["pass", "warn", "fail"]
@@ -102,20 +103,36 @@ class Parameter:
 
 
 def injected_parameters(func: Callable[..., Any]) -> tuple[Parameter, ...]:
-    """The parameters of ``func`` that are filled by name."""
+    """The parameters of ``func`` that are filled by name.
+
+    A callable whose signature can't be read (some built-in functions) is
+    called with no arguments, as clearskies 1.x calls every callable.
+    """
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return ()
     params = []
-    for param in inspect.signature(func).parameters.values():
+    for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         if param.kind is param.POSITIONAL_ONLY and param.default is param.empty:
             raise ConfigurationError(
-                f"{func.__qualname__}() has the positional-only parameter"
+                f"{describe_callable(func)} has the positional-only parameter"
                 f" {param.name!r}, which dependency injection can't fill by name."
             )
         if param.kind is param.POSITIONAL_ONLY:
             continue
         params.append(Parameter(param.name, param.default is not param.empty))
     return tuple(params)
+
+
+def describe_callable(func: Callable[..., Any]) -> str:
+    """``name()`` for a function, a short repr for anything else."""
+    name = getattr(func, "__qualname__", None)
+    if isinstance(name, str) and name:
+        return f"{name}()"
+    return describe(func)
 
 
 #: How a check or factory is called: found once, at registration.
@@ -144,28 +161,74 @@ class Check:
     component_type: str | None = None
     parameters: tuple[Parameter, ...] = ()
     kind: CallKind = "plain"
+    #: True for the seed's ``callable``, whose ``None`` fails as in
+    #: clearskies; registered checks pass on ``None`` (they raise to fail).
+    none_fails: bool = False
 
 
 _PASSED = CheckResult(status="pass")
 _RETURNED_FALSE = CheckResult(status="fail", error="check returned False")
+_RETURNED_NONE = CheckResult(
+    status="fail", error="the callable returned None (return True when healthy)"
+)
 
 
-def interpret(value: Any) -> CheckResult:
+def interpret(value: Any, *, none_fails: bool = False) -> CheckResult:
     """Turn what a check returned into a result (the runner adds the rest).
 
-    False fails; True and None pass (raise-style checks return None); a
-    ``CheckResult`` is taken as it is; anything else counts by its truth,
-    as in clearskies 1.x.
+    A ``CheckResult`` is taken as it is. A ``(bool, message)`` tuple, as
+    py-healthcheck checks return, counts by its bool, the message being the
+    error when it fails (a tuple is always true, so counting it by its truth
+    would pass ``(False, "db down")``). ``None`` passes, so that checks can
+    simply raise, unless ``none_fails`` (the seed's ``callable``, where a
+    function that forgot to return fails, as in clearskies 1.x). Anything
+    else counts by its truth.
+
+    :param value: what the check returned.
+    :param none_fails: whether ``None`` fails.
     """
     if isinstance(value, CheckResult):
         return value
-    if value is None or value:
+    if value is None:
+        return _RETURNED_NONE if none_fails else _PASSED
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
+        passed, message = value
+        if passed:
+            return _PASSED
+        if message is None or message == "":
+            return _RETURNED_FALSE
+        return CheckResult(
+            status="fail", error=message if isinstance(message, str) else repr(message)
+        )
+    if value:
         return _PASSED
     if value is False:
         return _RETURNED_FALSE
     return CheckResult(
         status="fail", error=f"check returned a false {type(value).__name__}"
     )
+
+
+#: The name of the seed's ``callable`` when it has no name of its own (a
+#: lambda, ``functools.partial``, a callable object, a mock).
+SEED_CALLABLE_NAME = "callable"
+
+
+def _own_name(func: Callable[..., Any]) -> str | None:
+    """``func.__name__`` if it is a usable name; None for a lambda or a
+    callable without one."""
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str) or not name or name == "<lambda>":
+        return None
+    return name
+
+
+def _validate_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ConfigurationError(
+            f"A check name must be a non-empty string without '/', got {name!r}."
+        )
+    return name
 
 
 def make_check(
@@ -177,17 +240,25 @@ def make_check(
     tags: Iterable[str] = (),
     component_type: str | None = None,
 ) -> Check:
-    """Validate a check's options; errors name the check and the option."""
+    """Validate a check's options; errors name the check and the option.
+
+    Without ``name`` the check is named after the function (a lambda is
+    ``callable``); a callable that has no ``__name__`` (``functools.partial``,
+    a callable object) needs ``name``.
+    """
     if not callable(func):
         raise ConfigurationError(f"A check must be a function, got {func!r}.")
     if name is None:
-        name = getattr(func, "__name__", "") or ""
-        if name == "<lambda>":
-            name = "callable"
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ConfigurationError(
-            f"A check name must be a non-empty string without '/', got {name!r}."
-        )
+        if getattr(func, "__name__", None) == "<lambda>":
+            name = SEED_CALLABLE_NAME
+        else:
+            name = _own_name(func)
+        if name is None:
+            raise ConfigurationError(
+                f"The check {describe(func)} has no __name__ to name it by;"
+                f" pass name='...'."
+            )
+    name = _validate_name(name)
     if timeout is not None:
         timeout = validate_timeout(f"timeout of check {name!r}", timeout)
     if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):
@@ -204,4 +275,23 @@ def make_check(
         component_type=component_type,
         parameters=injected_parameters(func),
         kind=call_kind(func),
+    )
+
+
+def seed_check(func: Callable[..., Any]) -> Check:
+    """The seed's ``callable`` option as a check.
+
+    It is named after the function, or ``callable`` when it has no name of
+    its own (a lambda, ``functools.partial``, a callable object, a mock), and
+    its ``None`` fails, as in clearskies 1.x. Raises
+    :class:`ConfigurationError` for a callable that can't work, so that the
+    mistake shows at ``init_app``, not at the first request.
+    """
+    name = _validate_name(_own_name(func) or SEED_CALLABLE_NAME)
+    return Check(
+        name=name,
+        func=func,
+        parameters=injected_parameters(func),
+        kind=call_kind(func),
+        none_fails=True,
     )

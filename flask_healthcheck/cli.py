@@ -70,15 +70,14 @@ def health_command(
             ctx.exit(EXIT_CONFIGURATION)
         with app.app_context():
             state = get_state(app)
-            checks = state.select(tags=tags or None)
-            if tags and not checks:
-                which = ", ".join(map(repr, tags))
-                raise click.UsageError(
-                    f"No check has the tag{'s' if len(tags) > 1 else ''} {which};"
-                    f" a probe on {'them' if len(tags) > 1 else 'it'} would always"
-                    f" pass."
-                )
-            report = state.run(checks, fresh=True, deliver=True)
+            state.checks()  # a configuration error is not a usage error
+            try:
+                state.check_tags(tags)
+            except ConfigurationError as e:
+                raise click.UsageError(str(e)) from None
+            report = state.run(
+                state.select(tags=tags or None), fresh=True, deliver=True
+            )
     except ConfigurationError as e:
         click.echo(
             f"Error: the health configuration is wrong: {printable(str(e))}",

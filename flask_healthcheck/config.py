@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from werkzeug.utils import ImportStringError, import_string
 
 from .endpoints import Endpoint, describe, validate_endpoints, validate_url
 from .errors import ConfigurationError
+
+logger = logging.getLogger("flask_healthcheck")
 
 #: Defaults set with ``app.config.setdefault`` in ``init_app``.
 DEFAULTS: dict[str, Any] = {
@@ -85,8 +88,31 @@ def _status_code(key: str, value: Any, low: int) -> int:
 
 
 def _optional_text(key: str, value: Any, example: str) -> str | None:
+    """A text setting, or None.
+
+    Numbers are taken as their text, because ``app.config.from_prefixed_env()``
+    parses ``FLASK_HEALTHCHECK_RELEASE_ID=20250501`` or ``VERSION=2`` as
+    numbers. An int gives back its text exactly; a float may not
+    (``123e456`` is ``inf``, ``1.10`` is ``1.1``), so it is taken with a
+    warning that says how to load the key as text.
+    """
     if value is None or (isinstance(value, str) and value):
         return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        logger.warning(
+            "%s is the number %r, not text: if it came from an environment"
+            " variable through app.config.from_prefixed_env(), its text was"
+            " parsed as a float and may have changed (123e456 becomes inf, 1.10"
+            " becomes 1.1). Load it as text: set app.config[%r] from os.environ"
+            " yourself, or give text settings a prefix of their own loaded with"
+            " app.config.from_prefixed_env('HEALTH_TEXT', loads=str).",
+            key,
+            value,
+            key,
+        )
+        return repr(value)
     raise ConfigurationError(
         f"{key} must be a non-empty string such as {example!r}, or None,"
         f" got {describe(value)}."

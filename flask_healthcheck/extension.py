@@ -8,14 +8,14 @@ from typing import Any, TypeVar, overload
 
 from flask import Flask
 
-from .checks import HealthReport, make_check
+from .checks import HealthReport, make_check, seed_check
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
 from .redact import register_app_secrets
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
-from .views import add_routes, make_blueprint
+from .views import add_routes, answer_routing_error, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,12 +26,20 @@ class HealthCheck:
     :param app: the app to set up now; or call :meth:`init_app` later.
     :param services: names of services to build on every run, each a check
         of that name. Overrides ``HEALTHCHECK_SERVICES``.
-    :param callable: one more check, its parameters injected by name.
+    :param callable: one more check, its parameters injected by name. Its
+        return value counts by its truth, as in clearskies: ``None`` fails;
+        a ``(bool, message)`` tuple counts by the bool. Any callable works;
+        one without a ``__name__`` of its own is the check ``callable``.
         Overrides ``HEALTHCHECK_CALLABLE``.
     :param url: the path of the endpoint. Overrides ``HEALTHCHECK_URL``.
 
     Checks and services registered on this object serve every app it is
     initialised on; pass ``app=`` to register for one app only.
+
+    .. versionchanged:: 0.2.0
+        ``callable`` accepts callables without ``__name__``, fails on
+        ``None`` and reads ``(bool, message)`` tuples; a callable that can't
+        work raises :class:`ConfigurationError` here or in :meth:`init_app`.
     """
 
     def __init__(
@@ -52,7 +60,10 @@ class HealthCheck:
             "HEALTHCHECK_CALLABLE": callable,
             "HEALTHCHECK_URL": url,
         }
-        read_settings({**DEFAULTS}, self._overrides)  # fail fast on bad arguments
+        # Fail fast on bad arguments, a callable that can't work included.
+        settings = read_settings({**DEFAULTS}, self._overrides)
+        if settings.callable is not None:
+            seed_check(settings.callable)
         if app is not None:
             self.init_app(app)
 
@@ -86,6 +97,8 @@ class HealthCheck:
         state = HealthCheckState(app, settings, self._registry)
         state.check_clashes()
         app.register_blueprint(make_blueprint(state.endpoints()))
+        # Errors under the health URLs are answered by the extension too.
+        app.before_request(answer_routing_error)
         if settings.interval > 0:
             # The refresh starts with the app's first request of any kind, in
             # the process that serves it (a pre-fork server's worker).
@@ -161,7 +174,13 @@ class HealthCheck:
         """Register a check, named after the function unless ``name`` is given.
 
         It passes when it returns True or None and fails when it returns
-        False or raises. ``critical=False`` makes its failure a ``warn``.
+        False or raises; a ``(bool, message)`` tuple counts by the bool, the
+        message being the error. ``critical=False`` makes its failure a
+        ``warn``. A callable without ``__name__`` (``functools.partial``)
+        needs ``name``.
+
+        .. versionchanged:: 0.2.0
+            ``(bool, message)`` tuples count by the bool.
         """
 
         def decorator(f: F) -> F:
@@ -199,7 +218,7 @@ class HealthCheck:
             component_type=component_type,
         )
         for target in [app] if app is not None else list(self._apps):
-            get_state(target).check_clashes(check=check.name)
+            get_state(target).check_clashes(check=check)
         self._registry_for(app).add_check(check)
 
     def add_endpoint(
@@ -239,9 +258,12 @@ class HealthCheck:
         it is running already; the signals the run causes are delivered
         before this returns.
 
-        :param tags: run only the checks carrying any of these tags.
+        :param tags: run only the checks carrying any of these tags. A tag
+            that an endpoint declares is valid with no check carrying it (the
+            report passes, empty), as ``GET`` on that endpoint does.
         :param exclude: names of checks to leave out.
-        :raises ConfigurationError: if the health configuration is wrong.
+        :raises ConfigurationError: if the health configuration is wrong, or
+            a tag is neither declared by an endpoint nor carried by a check.
 
         .. versionchanged:: 0.2.0
             Added ``tags`` and ``exclude``.

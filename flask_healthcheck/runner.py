@@ -235,7 +235,7 @@ class Runner:
                     self.app.do_teardown_appcontext(sys.exc_info()[1])
                 finally:
                     context.g = self.app.app_ctx_globals_class()
-            outcome = interpret(value)
+            outcome = interpret(value, none_fails=check.none_fails)
             if outcome.error:
                 # A message the check wrote itself may quote a secret.
                 outcome = replace(outcome, error=redact(outcome.error, self._secrets()))

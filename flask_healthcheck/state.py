@@ -16,7 +16,7 @@ from flask import Flask, current_app
 
 from . import contrib
 from .background import Refresher, reset_after_fork
-from .checks import Check, HealthReport, make_check
+from .checks import Check, HealthReport, seed_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
@@ -76,6 +76,9 @@ class HealthCheckState:
         )
         self.refresher = Refresher(app.name, self._refresh, settings.interval)
         reset_after_fork(self)
+        #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
+        #: made here so that a callable that can't work fails in ``init_app``.
+        self.seed_checks = self._seed_checks()
         self._validated: tuple[int, int] | None = None
         self._checks: tuple[Check, ...] = ()
         self._services: dict[str, Service] = {}
@@ -108,10 +111,10 @@ class HealthCheckState:
         ]
 
     def check_clashes(
-        self, *, endpoint: Endpoint | None = None, check: str | None = None
+        self, *, endpoint: Endpoint | None = None, check: Check | None = None
     ) -> None:
         """Raise :class:`ConfigurationError` if two URLs would mean one thing,
-        with ``endpoint`` or a check named ``check`` added.
+        or two checks have one name, with ``endpoint`` or ``check`` added.
 
         Called by ``init_app`` and on registration, so a clash fails at
         start-up; checks are validated once more at the first run.
@@ -120,10 +123,14 @@ class HealthCheckState:
         if endpoint is not None:
             endpoints.append(endpoint)
         check_url_clashes(endpoints)
-        names = [*self.settings.services, *self.shared.checks, *self.own.checks]
+        checks = [
+            *self.seed_checks,
+            *self.shared.checks.values(),
+            *self.own.checks.values(),
+        ]
         if check is not None:
-            names.append(check)
-        check_name_clashes(endpoints, names)
+            checks.append(check)
+        check_name_clashes(endpoints, self._unique(checks))
 
     def checks(self) -> tuple[Check, ...]:
         """Every check of this app, validated; raises ``ConfigurationError``."""
@@ -153,19 +160,31 @@ class HealthCheckState:
             }
             self._validated = versions
 
-    def _build_checks(self, services: dict[str, Service]) -> tuple[Check, ...]:
-        checks: dict[str, Check] = {}
+    def _seed_checks(self) -> tuple[Check, ...]:
         seed = [service_check(name) for name in self.settings.services]
         if self.settings.callable is not None:
-            seed.append(make_check(self.settings.callable))
-        for check in (*seed, *self.shared.checks.values(), *self.own.checks.values()):
-            if check.name in checks:
+            seed.append(seed_check(self.settings.callable))
+        return tuple(seed)
+
+    def _unique(self, checks: Iterable[Check]) -> dict[str, Check]:
+        """``checks`` by name; raises :class:`ConfigurationError` for a name
+        taken twice."""
+        unique: dict[str, Check] = {}
+        for check in checks:
+            if check.name in unique:
                 raise ConfigurationError(
-                    f"Two checks are named {check.name!r} (a service in"
-                    f" HEALTHCHECK_SERVICES is a check of that name); rename one with"
-                    f" name='...'."
+                    f"A check named {check.name!r} is already registered (each"
+                    f" service in HEALTHCHECK_SERVICES is a check of that name, and"
+                    f" HEALTHCHECK_CALLABLE is one more); pass name='...' to"
+                    f" register another one."
                 )
-            checks[check.name] = check
+            unique[check.name] = check
+        return unique
+
+    def _build_checks(self, services: dict[str, Service]) -> tuple[Check, ...]:
+        checks = self._unique(
+            (*self.seed_checks, *self.shared.checks.values(), *self.own.checks.values())
+        )
         check_name_clashes(self.endpoints(), checks)
         for check in checks.values():
             check_dependencies(f"check {check.name!r}", check.parameters, services)
@@ -173,10 +192,41 @@ class HealthCheckState:
             check_dependencies(f"service {name!r}", service.parameters, services, name)
         return tuple(checks.values())
 
+    def known_tags(self) -> frozenset[str]:
+        """Every tag an endpoint declares or a check carries."""
+        tags = {tag for check in self.checks() for tag in check.tags}
+        for endpoint in self.endpoints():
+            tags.update(endpoint.tags or ())
+        return frozenset(tags)
+
+    def check_tags(self, tags: Iterable[str]) -> None:
+        """Raise :class:`ConfigurationError` for a tag that no endpoint
+        declares and no check carries: a typo, not an empty selection.
+
+        A tag an endpoint declares is valid without checks: a liveness
+        probe with none means "the process answers".
+        """
+        known = self.known_tags()
+        unknown = sorted(set(tags) - known)
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            plural = "s" if len(unknown) > 1 else ""
+            raise ConfigurationError(
+                f"No endpoint or check has the tag{plural} {names}; known tags:"
+                f" {', '.join(map(repr, sorted(known))) or 'none'}."
+            )
+
     def select(
         self, *, tags: Iterable[str] | None = None, exclude: Iterable[str] = ()
     ) -> tuple[Check, ...]:
-        """The checks carrying any of ``tags`` (all if None), less ``exclude``."""
+        """The checks carrying any of ``tags`` (all if None), less ``exclude``.
+
+        Raises :class:`ConfigurationError` for a tag that no endpoint declares
+        and no check carries (see :meth:`check_tags`).
+        """
+        if tags is not None:
+            tags = tuple(tags)
+            self.check_tags(tags)
         wanted = None if tags is None else frozenset(tags)
         left_out = frozenset(exclude)
         return tuple(

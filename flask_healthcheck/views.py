@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Container, Iterable, Sequence
 
 from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 from . import formats
 from .checks import Check, CheckResult, HealthReport
@@ -33,6 +35,10 @@ BLUEPRINT_NAME = "healthcheck"
 #: Headers on every response: probes and dashboards must never see a stale
 #: answer from a cache, and one URL serves several formats.
 HEADERS = {"Cache-Control": "no-store", "Vary": "Accept"}
+
+#: Media types answered in another one's format: a browser that asks only
+#: for XHTML gets the status page, served as ``text/html``.
+ALIASES = {"application/xhtml+xml": "text/html"}
 
 #: Unknown names echoed back in ``input_errors`` at most; the rest counted.
 MAX_NAMES_SHOWN = 5
@@ -118,13 +124,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         checks = select(state, endpoint, check)
         report = state.run(checks)
     except _Refused as refused:
-        context = formats.RenderContext(details, state.settings)
-        return Response(
-            render.render_error(refused.code, refused.errors, context),
-            status=refused.code,
-            mimetype=mimetype,
-            headers=HEADERS,
-        )
+        return refusal(refused.code, refused.errors)
     except ConfigurationError as e:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
@@ -135,6 +135,65 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         mimetype=mimetype,
         headers=HEADERS,
     )
+
+
+def refusal(
+    code: int, errors: dict[str, str], headers: dict[str, str] | None = None
+) -> Response:
+    """A 4xx in the format the client accepts: ``input_errors`` in the
+    envelope, ``output`` in health+json, a page in HTML."""
+    state = get_state()
+    mimetype = negotiate()
+    context = formats.RenderContext(details_allowed(state.settings), state.settings)
+    return Response(
+        formats.FORMATS[mimetype].render_error(code, errors, context),
+        status=code,
+        mimetype=mimetype,
+        headers={**HEADERS, **(headers or {})},
+    )
+
+
+def answer_routing_error() -> Response | None:
+    """Answer a request under the health URLs that matched no route.
+
+    A ``before_request`` hook of the app (Flask runs those before it raises
+    the routing error): a refused method, ``/health/`` with a trailing slash
+    and a redirect that merges slashes get the extension's own answer, in
+    the negotiated format and with ``Cache-Control: no-store``, instead of
+    Werkzeug's HTML, which a probe or a cache would misread. Requests
+    elsewhere in the app, and the app's own routes on these URLs, are left
+    alone.
+    """
+    error = request.routing_exception
+    if error is None:
+        return None
+    url = _health_url(get_state().endpoints(), request.path)
+    if url is None:
+        return None
+    if isinstance(error, RequestRedirect):
+        return Response(
+            status=error.code, headers={**HEADERS, "Location": error.new_url}
+        )
+    if isinstance(error, MethodNotAllowed):
+        allowed = set(error.valid_methods or ()) | {"GET", "HEAD"}
+        ordered = ["GET", "HEAD", *sorted(allowed - {"GET", "HEAD"})]
+        message = f"the method {request.method} is not allowed here; use GET or HEAD"
+        return refusal(405, {"method": message}, {"Allow": ", ".join(ordered)})
+    if isinstance(error, NotFound) and request.path == url.rstrip("/") + "/":
+        message = f"no check name after {request.path!r}; the endpoint is {url!r}"
+        return refusal(404, {"check": message})
+    if isinstance(error, NotFound):
+        return refusal(404, {"url": f"unknown URL {describe(request.path)}"})
+    return None
+
+
+def _health_url(endpoints: Iterable[Endpoint], path: str) -> str | None:
+    """The URL of the endpoint that ``path`` is, or is under, if any."""
+    for endpoint in endpoints:
+        url = endpoint.url
+        if path == url or (url != "/" and path.startswith(url + "/")):
+            return url
+    return None
 
 
 def select(
@@ -164,12 +223,11 @@ def negotiate() -> str:
     answer to a missing, malformed or unmatched ``Accept``: clients that
     never asked for a format keep getting the seed's bytes.
     """
-    offered = list(formats.FORMATS)
+    offered = [*formats.FORMATS, *ALIASES]
     if request.headers.get("Accept", "*/*") == "*/*":  # what most probes send
         return offered[0]
-    return (
-        request.accept_mimetypes.best_match(offered, default=offered[0]) or (offered[0])
-    )
+    best = request.accept_mimetypes.best_match(offered, default=offered[0])
+    return ALIASES.get(best or offered[0], best or offered[0])
 
 
 def configuration_failure(error: ConfigurationError) -> HealthReport:

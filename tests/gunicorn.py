@@ -30,7 +30,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +81,8 @@ class GunicornServer:
         workers: int,
         threads: int,
         preload: bool,
+        config: str = "",
+        args: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.workers = workers
@@ -88,14 +90,14 @@ class GunicornServer:
         self.log = directory / "gunicorn.log"
         self._booted = directory / "booted"
         self._booted.mkdir()
-        config = directory / "gunicorn_conf.py"
-        config.write_text(_CONFIG.format(booted=str(self._booted)))
+        path = directory / "gunicorn_conf.py"
+        path.write_text(_CONFIG.format(booted=str(self._booted)) + "\n" + config)
         command = [
             sys.executable,
             "-m",
             "gunicorn",
             "--config",
-            str(config),
+            str(path),
             "--chdir",
             str(directory),
             "--bind",
@@ -113,6 +115,7 @@ class GunicornServer:
         ]
         if preload:
             command.append("--preload")
+        command += args
         command.append("app_module:app")
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
@@ -186,7 +189,9 @@ def require_gunicorn() -> None:
     pytest.skip(message)
 
 
-#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None)``
+#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None,
+#: config="", args=())``: ``config`` is appended to gunicorn's config file,
+#: ``args`` to its command line.
 StartGunicorn = Callable[..., GunicornServer]
 
 
@@ -204,6 +209,8 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         threads: int = 4,
         preload: bool = False,
         files: dict[str, str] | None = None,
+        config: str = "",
+        args: Sequence[str] = (),
     ) -> GunicornServer:
         directory = tmp_path / f"gunicorn{len(started)}"
         directory.mkdir()
@@ -211,7 +218,12 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         for name, text in (files or {}).items():
             (directory / name).write_text(text)
         server = GunicornServer(
-            directory, workers=workers, threads=threads, preload=preload
+            directory,
+            workers=workers,
+            threads=threads,
+            preload=preload,
+            config=textwrap.dedent(config),
+            args=args,
         )
         started.append(server)
         server.wait_until_booted()

@@ -86,3 +86,33 @@ def test_report_from_results() -> None:
     report = HealthReport.from_results([CheckResult(name="a"), CheckResult(name="b")])
     assert report.status == "pass" and report.started_at > 0
     assert HealthReport.from_results([]).status == "pass"
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "error"),
+    [
+        ((False, "db down"), "fail", "db down"),
+        ((True, "ok"), "pass", None),
+        ((False, ""), "fail", "check returned False"),
+        ((False, None), "fail", "check returned False"),
+        ((False, {"lag": 12}), "fail", "{'lag': 12}"),
+        (("yes", "no"), "pass", None),
+        ((), "fail", "check returned a false tuple"),
+    ],
+)
+def test_a_bool_and_message_tuple_counts_by_the_bool(
+    app: Flask, health: HealthCheck, value: Any, status: str, error: str | None
+) -> None:
+    """py-healthcheck's ``return False, "db down"``: the tuple itself is
+    truthy, but the check fails, with the message as its error."""
+    health.add_check(lambda: value, name="c")
+    with app.app_context():
+        result = health.run().checks[0]
+    assert (result.status, result.error) == (status, error)
+
+
+def test_a_failing_tuple_message_is_redacted(app: Flask, health: HealthCheck) -> None:
+    health.add_check(lambda: (False, "no route to redis://:s3cret@cache"), name="c")
+    with app.app_context():
+        result = health.run().checks[0]
+    assert result.error == "no route to redis://:***@cache"

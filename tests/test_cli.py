@@ -90,14 +90,6 @@ def test_tag_selects_checks(app: Flask) -> None:
     assert result.exit_code == 1
 
 
-def test_a_tag_no_check_has_is_a_usage_error(app: Flask) -> None:
-    make(app)
-    result = invoke(app, "--tag", "liev")
-    assert result.exit_code == 2
-    assert "No check has the tag 'liev'" in result.stderr
-    assert result.stdout == ""
-
-
 def test_json_prints_health_json_with_details(app: Flask) -> None:
     add_failure(make(app, HEALTHCHECK_SERVICE_ID="orders-api"))
     result = invoke(app, "--json")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from example_app import create_app
 
@@ -31,13 +32,68 @@ def test_seed_examples_answer_like_clearskies(example: Flask) -> None:
         assert (response.status_code, response.data) == (200, SUCCESS)
 
 
-def test_health_passes_with_details_for_localhost_only(example: Flask) -> None:
-    client = example.test_client()
-    local = client.get("/health", environ_base={"REMOTE_ADDR": "127.0.0.1"})
-    assert local.status_code == 200
-    assert set(local.json["data"]["checks"]) == {"schema_ready", "disk_space"}  # type: ignore[index]
-    remote = client.get("/health", environ_base={"REMOTE_ADDR": "10.1.2.3"})
-    assert (remote.status_code, remote.data) == (200, SUCCESS)
+def shows_details(
+    app: Flask, headers: dict[str, str] | None = None, **environ: str
+) -> bool:
+    response = app.test_client().get(
+        "/health", headers=headers or {}, environ_base=environ
+    )
+    assert response.status_code == 200
+    assert response.json is not None
+    return bool(response.json["data"])
+
+
+def test_details_for_the_right_token_only(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'example.db'}",
+            "HEALTH_TOKEN": "s3cret-token",
+        }
+    )
+    assert shows_details(app, {"X-Health-Token": "s3cret-token"})
+    assert not shows_details(app, {"X-Health-Token": "s3cret-tokem"})
+    assert not shows_details(app, {"X-Health-Token": "s3cr\u00e9t"})
+    assert not shows_details(app)
+
+
+def test_no_token_configured_is_no_details_by_token(example: Flask) -> None:
+    assert not shows_details(example, {"X-Health-Token": ""})
+
+
+def test_a_same_host_proxy_gets_no_details(example: Flask) -> None:
+    """Issue 10.7: details went to 127.0.0.1, the address of every client
+    behind a same-host nginx."""
+    assert not shows_details(example, REMOTE_ADDR="127.0.0.1")
+    example.config["DEBUG"] = True
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    assert not shows_details(example, forwarded, REMOTE_ADDR="127.0.0.1")
+    assert not shows_details(example, {"X-Real-IP": "1.2.3.4"}, REMOTE_ADDR="::1")
+
+
+def test_a_spoofed_forwarded_for_fools_no_one(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DEBUG": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'example.db'}",
+            "PROXY_COUNT": 1,
+        }
+    )
+    # The client wrote the first address; nginx appended the real one.
+    spoofed = {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}
+    assert not shows_details(app, spoofed, REMOTE_ADDR="127.0.0.1")
+    assert isinstance(app.wsgi_app, ProxyFix)
+    assert app.wsgi_app.x_for == 1
+
+
+def test_debug_mode_shows_details_to_this_machine(example: Flask) -> None:
+    example.config["DEBUG"] = True
+    assert shows_details(example, REMOTE_ADDR="127.0.0.1")
+    assert set(
+        example.test_client().get("/health").json["data"]["checks"]  # type: ignore[index]
+    ) == {"schema_ready", "disk_space"}
+    assert not shows_details(example, REMOTE_ADDR="10.1.2.3")
 
 
 def test_a_missing_table_fails_and_alerts(example: Flask, caplog: Any) -> None:
@@ -78,11 +134,10 @@ def test_real_postgresql_and_redis_when_configured(
                 "postgresql://", "postgresql+psycopg://"
             ),
             "REDIS_URL": redis_url,
+            "HEALTH_TOKEN": "t",
         }
     )
-    response = app.test_client().get(
-        "/health", environ_base={"REMOTE_ADDR": "127.0.0.1"}
-    )
+    response = app.test_client().get("/health", headers={"X-Health-Token": "t"})
     assert response.status_code == 200, response.json
     checks = response.json["data"]["checks"]  # type: ignore[index]
     assert set(checks) == {"redis", "schema_ready", "disk_space"}

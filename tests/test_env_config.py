@@ -1,0 +1,143 @@
+"""Every ``HEALTHCHECK_*`` key from the environment, as README shows it,
+through ``app.config.from_prefixed_env()``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+from flask_healthcheck.config import DEFAULTS, Settings
+from flask_healthcheck.state import get_state
+
+README = Path(__file__).parent.parent / "README.md"
+MARKER = "<!-- env-table:"
+
+
+def env_table() -> dict[str, tuple[str, str]]:
+    """README's table after :data:`MARKER`: key to (variable, value)."""
+    text = README.read_text()
+    rows: dict[str, tuple[str, str]] = {}
+    for line in text[text.index(MARKER) :].splitlines()[3:]:
+        if not line.startswith("|"):
+            break
+        key, _, example = (cell.strip() for cell in line.strip("|").split("|"))
+        (assignment,) = shlex.split(example.strip("`"))
+        variable, value = assignment.split("=", 1)
+        rows[key.strip("`")] = (variable, value)
+    return rows
+
+
+def check() -> bool:
+    return True
+
+
+#: What each README example becomes, by the attribute of :class:`Settings`.
+EXPECTED: dict[str, Any] = {
+    "url": "/status",
+    "services": ("memory_backend",),
+    "callable": check,
+    "timeout": 2.5,
+    "cache_ttl": 5.0,
+    "show_details": False,
+    "failure_status": 503,
+    "warn_status": 200,
+    "interval": 15.0,
+    "service_id": "orders-api",
+    "version": "1.4.2",
+    "release_id": "20250501",
+    "description": "Order taking and payment",
+    "html_refresh": 30,
+}
+
+
+def settings_from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    app = Flask(__name__)
+    app.config.from_prefixed_env()
+    HealthCheck(app)
+    return get_state(app).settings
+
+
+def test_the_readme_table_covers_every_key() -> None:
+    assert list(env_table()) == list(DEFAULTS)
+    for key, (variable, _) in env_table().items():
+        assert variable == f"FLASK_{key}"
+
+
+def test_every_readme_example_configures_its_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = types.ModuleType("myapp.health")
+    module.check = check  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "myapp", types.ModuleType("myapp"))
+    monkeypatch.setitem(sys.modules, "myapp.health", module)
+    env = dict(env_table().values())
+    monkeypatch.setenv("FLASK_HEALTHCHECK_INTERVAL", "0")  # no refresher thread
+    del env["FLASK_HEALTHCHECK_INTERVAL"]
+    settings = settings_from_env(monkeypatch, **env)
+    for name, value in EXPECTED.items():
+        if name != "interval":
+            assert getattr(settings, name) == value, name
+    assert [(e.url, sorted(e.tags or ())) for e in settings.endpoints] == [
+        ("/livez", ["live"]),
+        ("/readyz", ["ready"]),
+    ]
+    interval = settings_from_env(
+        monkeypatch, FLASK_HEALTHCHECK_INTERVAL=env_table()["HEALTHCHECK_INTERVAL"][1]
+    )
+    assert interval.interval == EXPECTED["interval"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "name", "text"),
+    [
+        ("FLASK_HEALTHCHECK_RELEASE_ID", "20250501", "release_id", "20250501"),
+        ("FLASK_HEALTHCHECK_VERSION", "2", "version", "2"),
+        ("FLASK_HEALTHCHECK_SERVICE_ID", "4711", "service_id", "4711"),
+        ("FLASK_HEALTHCHECK_DESCRIPTION", "-1", "description", "-1"),
+    ],
+)
+def test_digits_are_text_settings_as_they_were_written(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, name: str, text: str
+) -> None:
+    """Issue 10.6: ``from_prefixed_env`` parses them as ints, which raised
+    ``ConfigurationError`` at start-up."""
+    assert getattr(settings_from_env(monkeypatch, **{variable: value}), name) == text
+
+
+def test_a_float_is_taken_with_a_warning_that_says_how_to_keep_the_text(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="flask_healthcheck"):
+        settings = settings_from_env(
+            monkeypatch, FLASK_HEALTHCHECK_RELEASE_ID="123e456"
+        )
+    assert settings.release_id == "inf"
+    assert "HEALTHCHECK_RELEASE_ID is the number inf" in caplog.text
+    assert "loads=str" in caplog.text
+
+
+def test_the_loads_str_tip_keeps_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's tip, as written there."""
+    monkeypatch.setenv("HEALTH_TEXT_HEALTHCHECK_RELEASE_ID", "123e456")
+    monkeypatch.setenv("FLASK_HEALTHCHECK_TIMEOUT", "2.5")
+    text = README.read_text()
+    tip = re.search(
+        r"```python\n(app\.config\.from_prefixed_env\(\)\n.*?)```", text, re.S
+    )
+    assert tip is not None
+    app = Flask(__name__)
+    exec(tip.group(1), {"app": app})
+    HealthCheck(app)
+    settings = get_state(app).settings
+    assert (settings.release_id, settings.timeout) == ("123e456", 2.5)
