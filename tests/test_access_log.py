@@ -1,4 +1,4 @@
-"""Quiet probes: README's ``ProbeAccessLogFilter`` recipes against a real
+"""Quiet probes: docs/endpoints.md's ``ProbeAccessLogFilter`` recipes against a real
 gunicorn access log and Werkzeug's development server, over loopback."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from flask_healthcheck import ProbeAccessLogFilter
 from .gunicorn import StartGunicorn
 from .servers import LOOPBACK
 
-README = Path(__file__).parent.parent / "README.md"
+PAGE = Path(__file__).parent.parent / "docs" / "endpoints.md"
 
 APP = """
 from flask import Flask
@@ -55,12 +55,12 @@ REQUESTS = [
 
 
 def readme_recipe(server: str) -> str:
-    """The fenced Python block after README's ``<!-- access-log: server -->``."""
-    text = README.read_text()
+    """The fenced Python block after the page's ``<!-- access-log: server -->``."""
+    text = PAGE.read_text()
     found = re.search(
         rf"<!-- access-log: {server} -->\n```python\n(.*?)```", text, re.S
     )
-    assert found is not None, f"README has no {server} recipe"
+    assert found is not None, f"{PAGE.name} has no {server} recipe"
     return found.group(1)
 
 
@@ -115,7 +115,7 @@ class Recorder(logging.Handler):
 @pytest.fixture
 def werkzeug_records() -> Iterator[list[logging.LogRecord]]:
     """What the ``werkzeug`` logger lets through to a handler, with
-    README's recipe applied (and removed after the test)."""
+    docs/endpoints.md's recipe applied (and removed after the test)."""
     logger = logging.getLogger("werkzeug")
     handler = Recorder(logging.INFO)
     records = handler.records
@@ -150,7 +150,7 @@ def test_werkzeug_access_log_keeps_everything_but_successful_probes(
 
 
 def test_the_filter_from_a_dict_config() -> None:
-    """The ``logconfig_dict`` form README names."""
+    """The ``logconfig_dict`` form docs/endpoints.md names."""
     logging.config.dictConfig(
         {
             "version": 1,

@@ -10,6 +10,7 @@ not a Python block, or is marked ``<!-- skip: next -->`` with the reason.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,36 @@ from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
 ROOT = Path(__file__).parent.parent
-PAGES = sorted((ROOT / "docs").glob("*.md"))
+#: tests/test_porting_docs.py runs docs/porting.md, each "before" example
+#: against the library it ports from.
+PAGES = [
+    ROOT / "README.md",
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "porting.md"),
+]
 SYBIL = Sybil(parsers=[PythonCodeBlockParser(), SkipParser()])
+
+
+#: Environment variables a page's examples read, and the fixture (a real
+#: server of the suite's) that gives each its value.
+SERVERS = {
+    "postgresql": ("DATABASE_URL", "postgres_url"),
+    "redis": ("REDIS_URL", "redis_url"),
+}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_examples_run(
-    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    page: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    text = page.read_text()
+    if (found := re.search(r"<!-- servers: ([\w ]+?) \(", text)) is not None:
+        for server in found.group(1).split():
+            variable, fixture = SERVERS[server]
+            monkeypatch.setenv(variable, request.getfixturevalue(fixture))
     document = SYBIL.parse(page)
     document.namespace["__name__"] = f"docs_{page.stem.replace('-', '_')}"
     for example in document.examples():

@@ -1,4 +1,4 @@
-"""Every ``HEALTHCHECK_*`` key from the environment, as README shows it,
+"""Every ``HEALTHCHECK_*`` key from the environment, as docs/configuration.md shows it,
 through ``app.config.from_prefixed_env()``."""
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ from flask_healthcheck import HealthCheck
 from flask_healthcheck.config import DEFAULTS, Settings
 from flask_healthcheck.state import get_state
 
-README = Path(__file__).parent.parent / "README.md"
+PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
 MARKER = "<!-- env-table:"
 
 
 def env_table() -> dict[str, tuple[str, str]]:
-    """README's table after :data:`MARKER`: key to (variable, value)."""
-    text = README.read_text()
+    """docs/configuration.md's table after :data:`MARKER`: key to (variable, value)."""
+    text = PAGE.read_text()
     rows: dict[str, tuple[str, str]] = {}
     for line in text[text.index(MARKER) :].splitlines()[3:]:
         if not line.startswith("|"):
             break
-        key, _, example = (cell.strip() for cell in line.strip("|").split("|"))
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        key, example = cells[0], cells[-1]
         (assignment,) = shlex.split(example.strip("`"))
         variable, value = assignment.split("=", 1)
         rows[key.strip("`")] = (variable, value)
@@ -40,7 +41,7 @@ def check() -> bool:
     return True
 
 
-#: What each README example becomes, by the attribute of :class:`Settings`.
+#: What each example becomes, by the attribute of :class:`Settings`.
 EXPECTED: dict[str, Any] = {
     "url": "/status",
     "services": ("memory_backend",),
@@ -128,10 +129,10 @@ def test_a_float_is_taken_with_a_warning_that_says_how_to_keep_the_text(
 
 
 def test_the_loads_str_tip_keeps_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    """README's tip, as written there."""
+    """docs/configuration.md's tip, as written there."""
     monkeypatch.setenv("HEALTH_TEXT_HEALTHCHECK_RELEASE_ID", "123e456")
     monkeypatch.setenv("FLASK_HEALTHCHECK_TIMEOUT", "2.5")
-    text = README.read_text()
+    text = PAGE.read_text()
     tip = re.search(
         r"```python\n(app\.config\.from_prefixed_env\(\)\n.*?)```", text, re.S
     )

@@ -1,4 +1,4 @@
-"""README's porting sections: every flask-healthcheck example runs and
+"""docs/porting.md's porting sections: every flask-healthcheck example runs and
 behaves as the section says."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from flask_healthcheck import HealthCheck
 
 from .helpers import FAILURE, SUCCESS
 
-README = Path(__file__).parent.parent / "README.md"
+PAGE = Path(__file__).parent.parent / "docs" / "porting.md"
 
 
 def example(name: str, marker: str = "porting-example", **names: Any) -> dict[str, Any]:
@@ -21,10 +21,10 @@ def example(name: str, marker: str = "porting-example", **names: Any) -> dict[st
     with ``names`` defined first (what the app would import)."""
     found = re.search(
         rf"<!-- {marker}: {re.escape(name)} -->\n```python\n(.*?)```",
-        README.read_text(),
+        PAGE.read_text(),
         re.S,
     )
-    assert found is not None, f"README has no porting example {name!r}"
+    assert found is not None, f"{PAGE.name} has no porting example {name!r}"
     namespace: dict[str, Any] = {"__name__": f"porting_{name.replace('-', '_')}"}
     namespace.update(names)
     exec(found.group(1), namespace)
