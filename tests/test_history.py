@@ -1,0 +1,253 @@
+"""The history: its bounds, its maths, and what feeds it (no sleeps: the
+history's clock is the test's)."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+import warnings
+
+import pytest
+from flask import Flask
+
+from flask_healthcheck import CheckResult, HealthCheck, Status
+from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
+from flask_healthcheck.state import get_state
+
+
+class Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def result(
+    status: Status = "pass", name: str = "db", duration: float = 0.01
+) -> CheckResult:
+    return CheckResult(name=name, status=status, duration=duration)
+
+
+def feed(history: History, clock: Clock, statuses: str, step: float = 10.0) -> None:
+    """Record one result of ``db`` per letter: ``p``ass, ``w``arn, ``f``ail."""
+    names: dict[str, Status] = {"p": "pass", "w": "warn", "f": "fail"}
+    for letter in statuses:
+        clock.advance(step)
+        history.record(result(names[letter]))
+
+
+def test_the_defaults_are_360_results_or_an_hour() -> None:
+    assert (MAX_RESULTS, MAX_AGE) == (360, 3600.0)
+
+
+def test_a_series_keeps_the_newest_results_up_to_the_count() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    for i in range(10_000):
+        clock.advance(0.01)
+        history.record(result(duration=i))
+    (trend,) = history.snapshot(["db"]).checks.values()
+    assert len(trend.entries) == MAX_RESULTS
+    assert [e.duration for e in trend.entries] == list(range(10_000 - 360, 10_000))
+    assert trend.entries[-1].at == clock.now
+
+
+def test_a_series_keeps_no_result_older_than_the_age() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    first = clock.now + 20.0
+    feed(history, clock, "p" * 1_000, step=20.0)
+    trend = history.snapshot(["db"]).checks["db"]
+    assert len(trend.entries) == 181  # now, and every 20 s back to an hour ago
+    assert trend.entries[0].at == clock.now - MAX_AGE
+
+    clock.advance(MAX_AGE - 60)  # a quiet hour: only the last minute is left
+    trend = history.snapshot(["db"]).checks["db"]
+    assert len(trend.entries) == 4
+    clock.advance(61)
+    trend = history.snapshot(["db"]).checks["db"]
+    assert trend.entries == ()
+    assert trend.uptime is None
+    # What it was doing last is still known, and since when.
+    assert trend.status == "pass"
+    assert trend.since == first
+
+
+def test_memory_stays_fixed_whatever_the_number_of_results() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+
+    def record(count: int) -> None:
+        for _ in range(count):
+            clock.advance(0.001)
+            for name in ("db", "cache", "queue"):
+                history.record(result(name=name, duration=clock.now % 1))
+            history.record_overall("pass")
+
+    tracemalloc.start()
+    try:
+        record(MAX_RESULTS)  # every series full
+        full = tracemalloc.get_traced_memory()[0]
+        record(10_000)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - full < 2_000, f"the history grew by {after - full} bytes"
+    snapshot = history.snapshot(["db", "cache", "queue"])
+    assert [len(t.entries) for t in snapshot.checks.values()] == [MAX_RESULTS] * 3
+    assert snapshot.overall is not None
+    assert len(snapshot.overall.entries) == MAX_RESULTS
+
+
+@pytest.mark.parametrize(
+    ("statuses", "uptime", "transitions"),
+    [
+        ("pppp", 1.0, 0),
+        ("ffff", 0.0, 0),
+        ("pfpf", 0.5, 3),
+        ("ppwp", 1.0, 2),  # a warning still serves traffic
+        ("pppf", 0.75, 1),
+        ("pffppppppp", 0.8, 2),
+    ],
+)
+def test_uptime_is_the_share_of_results_that_did_not_fail(
+    statuses: str, uptime: float, transitions: int
+) -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    feed(history, clock, statuses)
+    trend = history.snapshot(["db"]).checks["db"]
+    assert trend.uptime == pytest.approx(uptime)
+    assert trend.transitions == transitions
+
+
+def test_uptime_and_transitions_cover_the_window_only() -> None:
+    clock = Clock()
+    history = History(max_results=4, clock=clock)
+    feed(history, clock, "ffpfpppp")
+    trend = history.snapshot(["db"]).checks["db"]
+    assert [e.status for e in trend.entries] == ["pass"] * 4
+    assert (trend.uptime, trend.transitions) == (1.0, 0)
+
+
+def test_the_current_status_began_at_its_first_result() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    feed(history, clock, "ppp")
+    first = clock.now - 20
+    assert history.snapshot(["db"]).checks["db"].since == first
+    feed(history, clock, "f")
+    failed = clock.now
+    feed(history, clock, "ff")
+    trend = history.snapshot(["db"]).checks["db"]
+    assert (trend.status, trend.since) == ("fail", failed)
+
+
+def test_the_overall_status_counts_only_runs_that_recorded_a_result() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    history.record_overall("pass")  # nothing ran: nothing to add
+    history.record(result())
+    history.record_overall("pass")
+    history.record_overall("pass")  # a second request that reused the result
+    history.record(result("fail"))
+    history.record(result("fail", name="cache"))
+    history.record_overall("fail")
+    overall = history.snapshot().overall
+    assert overall is not None
+    assert [e.status for e in overall.entries] == ["pass", "fail"]
+
+
+def test_a_snapshot_has_the_checks_asked_for_in_that_order() -> None:
+    history = History(clock=Clock())
+    for name in ("a", "b", "c"):
+        history.record(result(name=name))
+    snapshot = history.snapshot(["c", "unknown", "a"], overall=False)
+    assert list(snapshot.checks) == ["c", "a"]
+    assert snapshot.overall is None
+
+
+# -- what feeds it -------------------------------------------------------------
+
+
+def history_of(app: Flask) -> History:
+    return get_state(app).runner.history
+
+
+def test_every_run_adds_a_result_per_check_and_one_overall(
+    app: Flask, health: HealthCheck
+) -> None:
+    outcomes = iter([True, False, True])
+    health.add_check(lambda: next(outcomes), name="flappy")
+    health.add_check(lambda: True, name="steady")
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/health")
+    snapshot = history_of(app).snapshot(["flappy", "steady"])
+    assert [e.status for e in snapshot.checks["flappy"].entries] == [
+        "pass",
+        "fail",
+        "pass",
+    ]
+    assert len(snapshot.checks["steady"].entries) == 3
+    assert snapshot.overall is not None
+    assert [e.status for e in snapshot.overall.entries] == ["pass", "fail", "pass"]
+
+
+def test_a_cached_result_is_one_result_however_many_probes_reuse_it(
+    app: Flask,
+) -> None:
+    app.config["HEALTHCHECK_CACHE_TTL"] = 60.0
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="db")
+    client = app.test_client()
+    for _ in range(50):
+        client.get("/health")
+        client.get("/health/db")
+    snapshot = history_of(app).snapshot(["db"])
+    assert len(snapshot.checks["db"].entries) == 1
+    assert snapshot.overall is not None
+    assert len(snapshot.overall.entries) == 1
+
+
+def test_a_timed_out_check_is_recorded_failed_at_its_timeout(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_check(lambda: os.read(os.pipe()[0], 1), name="hung", timeout=0.1)
+    with app.app_context():
+        health.run()
+    (entry,) = history_of(app).snapshot(["hung"]).checks["hung"].entries
+    assert (entry.status, entry.duration) == ("fail", 0.1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_an_empty_history(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_check(lambda: True, name="db")
+    with app.app_context():
+        health.run()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave at once
+        try:
+            before = len(history_of(app).names())
+            with app.app_context():
+                health.run()
+            after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
+            os.write(write_end, f"{before} {after}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 100).decode() == "0 1"
+    os.close(read_end)
+    assert len(history_of(app).snapshot(["db"]).checks["db"].entries) == 1
