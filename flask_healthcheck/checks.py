@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .config import validate_timeout
+from .endpoints import check_reserved_name
 from .errors import ConfigurationError
 
 Status = Literal["pass", "warn", "fail"]
@@ -188,6 +189,7 @@ def make_check(
         raise ConfigurationError(
             f"A check name must be a non-empty string without '/', got {name!r}."
         )
+    check_reserved_name(name)
     if timeout is not None:
         timeout = validate_timeout(f"timeout of check {name!r}", timeout)
     if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):

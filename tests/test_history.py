@@ -10,7 +10,7 @@ import warnings
 import pytest
 from flask import Flask
 
-from flask_healthcheck import CheckResult, HealthCheck, Status
+from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, Status
 from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
 from flask_healthcheck.state import get_state
 
@@ -251,3 +251,29 @@ def test_a_forked_child_starts_an_empty_history(
     assert os.read(read_end, 100).decode() == "0 1"
     os.close(read_end)
     assert len(history_of(app).snapshot(["db"]).checks["db"].entries) == 1
+
+
+# -- the reserved name ---------------------------------------------------------
+
+
+def test_a_check_named_history_is_refused_at_registration(health: HealthCheck) -> None:
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        health.add_check(lambda: True, name="history")
+
+    def history() -> bool:
+        return True
+
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        health.check(history)
+
+
+def test_a_check_named_history_is_refused_before_init_app() -> None:
+    health = HealthCheck()
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        health.add_check(lambda: True, name="history")
+
+
+def test_a_service_named_history_is_refused_at_init_app(app: Flask) -> None:
+    app.config["HEALTHCHECK_SERVICES"] = ["history"]
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        HealthCheck(app)
