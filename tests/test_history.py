@@ -3,7 +3,9 @@ history's clock is the test's)."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import tracemalloc
 import warnings
 
@@ -13,6 +15,9 @@ from flask import Flask
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, Status
 from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
 from flask_healthcheck.state import get_state
+from flask_healthcheck.status_page import format_period, format_uptime
+
+from .test_html import HTML, Page
 
 
 class Clock:
@@ -277,3 +282,186 @@ def test_a_service_named_history_is_refused_at_init_app(app: Flask) -> None:
     app.config["HEALTHCHECK_SERVICES"] = ["history"]
     with pytest.raises(ConfigurationError, match="can't be named 'history'"):
         HealthCheck(app)
+
+
+# -- <url>/history ---------------------------------------------------------------
+
+
+def flapping(app: Flask, health: HealthCheck, runs: int) -> None:
+    """A check ``flappy`` that passes and fails by turns, a steady ``db``,
+    and ``runs`` runs of both."""
+    outcomes = itertools.cycle([True, False])
+    health.add_check(lambda: next(outcomes), name="flappy")
+    health.add_check(lambda: True, name="db")
+    with app.app_context():
+        for _ in range(runs):
+            health.run()
+
+
+def test_the_history_without_details_is_the_overall_status_only(
+    app: Flask, health: HealthCheck
+) -> None:
+    flapping(app, health, 4)
+    response = app.test_client().get("/health/history")
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    document = response.get_json()
+    assert set(document) == {"since", "max_results", "max_age_seconds", "overall"}
+    assert (document["max_results"], document["max_age_seconds"]) == (360, 3600)
+    overall = document["overall"]
+    assert [r["status"] for r in overall["results"]] == ["pass", "fail"] * 2
+    assert (overall["uptime_percent"], overall["transitions"]) == (50.0, 3)
+    assert overall["status"] == "fail"
+    assert set(overall["results"][0]) == {"time", "status"}
+    for name in ("flappy", "db", "duration"):
+        assert name not in response.text
+
+
+def test_the_history_with_details_has_every_check(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 3)
+    document = app.test_client().get("/health/history").get_json()
+    assert list(document["checks"]) == ["flappy", "db"]
+    flappy = document["checks"]["flappy"]
+    assert [r["status"] for r in flappy["results"]] == ["pass", "fail", "pass"]
+    assert flappy["uptime_percent"] == pytest.approx(66.67)
+    assert flappy["since"] == flappy["results"][-1]["time"]
+    assert flappy["results"][0]["time"].endswith("Z")
+    assert isinstance(flappy["results"][0]["duration_ms"], float)
+    assert document["checks"]["db"]["transitions"] == 0
+
+
+def test_the_history_runs_no_check_and_answers_json_to_browsers(
+    app: Flask, health: HealthCheck
+) -> None:
+    calls = []
+    health.add_check(lambda: calls.append(1), name="db")
+    client = app.test_client()
+    response = client.get("/health/history", headers={"Accept": "text/html"})
+    assert response.content_type == "application/json"
+    assert calls == []
+    assert response.get_json()["overall"]["results"] == []
+    assert client.head("/health/history").status_code == 200
+
+
+def test_the_history_is_at_the_main_url_only(app: Flask) -> None:
+    app.config["HEALTHCHECK_ENDPOINTS"] = {"/livez": ["live"]}
+    HealthCheck(app)
+    response = app.test_client().get("/livez/history")
+    assert response.status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+# -- the status page ---------------------------------------------------------------
+
+
+def strips(parsed: Page) -> list[list[str]]:
+    """The cells' colour classes, strip by strip."""
+    result: list[list[str]] = []
+    for tag, attrs in parsed.tags:
+        if tag == "svg" and attrs.get("class") == "strip":
+            result.append([])
+        elif tag == "rect" and attrs.get("class") in ("p", "w", "f"):
+            result[-1].append(attrs["class"] or "")
+    return result
+
+
+def test_the_page_shows_each_checks_strip_uptime_and_trend(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 5)  # and the page's own run makes six
+    response = app.test_client().get("/health", headers=HTML)
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    )
+    parsed = Page(response.text)
+    overall, flappy, db = strips(parsed)
+    assert flappy == ["p", "f"] * 3
+    assert overall == flappy
+    assert db == ["p"] * 6
+    text = " ".join(parsed.text)
+    assert "50 % up (3 of 6 runs in the last" in text
+    assert "5 transitions · failing for" in text
+    assert "100 % up (6 of 6 runs" in text
+    assert "Recent runs · this process, since" in text
+    assert len(parsed.find("polyline")) == 2  # a duration sparkline per check
+    titles = [t for t in parsed.text if re.match(r"\d\d:\d\d:\d\d UTC · ", t)]
+    assert titles[0].endswith(" UTC · pass")  # the overall strip: no duration
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC · fail · [\d.]+ ms", titles[7])
+
+
+def test_without_details_the_page_shows_the_overall_strip_only(
+    app: Flask, health: HealthCheck
+) -> None:
+    flapping(app, health, 3)
+    response = app.test_client().get("/health", headers=HTML)
+    parsed = Page(response.text)
+    assert strips(parsed) == [["p", "f", "p", "f"]]
+    assert "50 % up (2 of 4 runs" in " ".join(parsed.text)
+    assert not parsed.find("polyline")
+    for name in ("flappy", "db", " ms<"):
+        assert name not in response.text
+
+
+def test_tagged_endpoints_show_their_checks_trends_without_the_overall(
+    app: Flask,
+) -> None:
+    app.config.update(
+        HEALTHCHECK_SHOW_DETAILS=True, HEALTHCHECK_ENDPOINTS={"/readyz": ["ready"]}
+    )
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="db", tags=["ready"])
+    health.add_check(lambda: False, name="queue")
+    client = app.test_client()
+    parsed = Page(client.get("/readyz", headers=HTML).text)
+    assert strips(parsed) == [["p"]]
+    assert "Recent runs" not in parsed.text
+    parsed = Page(client.get("/health?exclude=queue", headers=HTML).text)
+    assert strips(parsed) == [["p", "p"]]
+
+
+def test_the_page_loads_nothing_and_links_nowhere(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 30)
+    body = app.test_client().get("/health", headers=HTML).data
+    assert b"<script" not in body
+    parsed = Page(body.decode())
+    for _, attrs in parsed.tags:
+        for key in ("src", "href", "xlink:href"):
+            assert (attrs.get(key) or "data:").startswith("data:")
+    # The one URL is the SVG namespace inside the data: icon.
+    assert re.findall(rb"https?://[\w./]*", body) == [b"http://www.w3.org/2000/svg"]
+
+
+def test_the_csp_is_sent_on_refusals_too(app: Flask, health: HealthCheck) -> None:
+    response = app.test_client().get("/health/nope", headers=HTML)
+    assert response.status_code == 404
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    json_response = app.test_client().get("/health")
+    assert "Content-Security-Policy" not in json_response.headers
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.2, "1 s"),
+        (45.9, "45 s"),
+        (240, "4 min"),
+        (3600, "1 h"),
+        (7500, "2 h 5 min"),
+        (86400 * 3 + 4 * 3600, "3 d 4 h"),
+    ],
+)
+def test_periods_read_at_a_glance(seconds: float, text: str) -> None:
+    assert format_period(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("share", "text"),
+    [(1.0, "100 %"), (359 / 360, "99.7 %"), (0.9999, "99.9 %"), (0.7, "70 %")],
+)
+def test_uptime_is_rounded_down(share: float, text: str) -> None:
+    assert format_uptime(share) == text
