@@ -40,6 +40,8 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-sr
 #: A strip is never narrower than this many runs, so that the first runs
 #: of a process show as cells, not as bars across the page.
 MIN_SLOTS = 60
+#: Seconds at the top of a sparkline at the least.
+SPARK_FLOOR = 0.001
 #: How the strip and the stats name each status.
 _PARTICIPLES = {"pass": "passing", "warn": "warning", "fail": "failing"}
 
@@ -350,9 +352,10 @@ def _trend_view(
     )
     if not durations or len(entries) < 2:
         return view
-    # A viewBox 30 high, the line kept 2 from the edges.
+    # A viewBox 30 high, the line kept 2 from the edges; drawn to at least
+    # 1 ms, so that a check of microseconds draws no noise as spikes.
     longest = max(entry.duration for entry in entries)
-    scale = 26 / longest if longest > 0 else 0.0
+    scale = 26 / max(longest, SPARK_FLOOR)
     points = " ".join(
         f"{offset + i + 0.42:g},{28 - entry.duration * scale:.1f}"
         for i, entry in enumerate(entries)
