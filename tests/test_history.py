@@ -86,7 +86,6 @@ def test_a_series_keeps_no_result_older_than_the_age() -> None:
 
 def test_memory_stays_fixed_whatever_the_number_of_results() -> None:
     clock = Clock()
-    history = History(clock=clock)
 
     def record(count: int) -> None:
         for _ in range(count):
@@ -97,12 +96,14 @@ def test_memory_stays_fixed_whatever_the_number_of_results() -> None:
 
     tracemalloc.start()
     try:
+        history = History(clock=clock)
         record(MAX_RESULTS)  # every series full
         full = tracemalloc.get_traced_memory()[0]
         record(10_000)
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
+    assert full < 4 * 50_000, f"four full series take {full} bytes"
     assert after - full < 2_000, f"the history grew by {after - full} bytes"
     snapshot = history.snapshot(["db", "cache", "queue"])
     assert [len(t.entries) for t in snapshot.checks.values()] == [MAX_RESULTS] * 3
