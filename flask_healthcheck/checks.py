@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .config import validate_timeout
-from .endpoints import describe
+from .endpoints import check_reserved_name, describe
 from .errors import ConfigurationError
 
 Status = Literal["pass", "warn", "fail"]
@@ -259,6 +259,7 @@ def make_check(
                 f" pass name='...'."
             )
     name = _validate_name(name)
+    check_reserved_name(name)
     if timeout is not None:
         timeout = validate_timeout(f"timeout of check {name!r}", timeout)
     if isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags):

@@ -20,6 +20,9 @@ from .errors import ConfigurationError
 #: Characters that would turn a URL into a routing pattern or a query.
 _NOT_IN_URL = re.compile(r"[<>?#\s]")
 
+#: ``<url>/history`` serves the recent results, so no check may be named so.
+HISTORY = "history"
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -115,14 +118,26 @@ def check_url_clashes(endpoints: Sequence[Endpoint]) -> None:
         seen[endpoint.url] = endpoint
 
 
+def check_reserved_name(name: str) -> None:
+    """Raise :class:`ConfigurationError` if ``name`` is taken by a URL of
+    the extension's own, such as ``<url>/history``."""
+    if name == HISTORY:
+        raise ConfigurationError(
+            f"A check can't be named {HISTORY!r}: '<url>/{HISTORY}' serves the"
+            f" recent results of every check. Rename it with name='...'."
+        )
+
+
 def check_name_clashes(endpoints: Sequence[Endpoint], names: Iterable[str]) -> None:
-    """Raise :class:`ConfigurationError` if ``<url>/<check>`` is also an endpoint.
+    """Raise :class:`ConfigurationError` if ``<url>/<check>`` is also an
+    endpoint, or a name is reserved (:func:`check_reserved_name`).
 
     With the main URL ``/health``, an endpoint ``/health/live`` and a check
     named ``live``, the URL ``/health/live`` would mean two things.
     """
     by_url = {endpoint.url: endpoint for endpoint in endpoints}
     for name in names:
+        check_reserved_name(name)
         for endpoint in endpoints:
             sub_path = endpoint.url.rstrip("/") + "/" + name
             other = by_url.get(sub_path)

@@ -16,8 +16,13 @@ from typing import Any
 
 from .checks import CheckResult, HealthReport
 from .config import Settings
+from .history import Snapshot
 from .redact import redact, redact_value
-from .status_page import render_error_page, render_status_page
+from .status_page import (
+    CONTENT_SECURITY_POLICY,
+    render_error_page,
+    render_status_page,
+)
 
 #: The seed's ``status`` values: a warn still serves traffic.
 _ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
@@ -34,6 +39,8 @@ class RenderContext:
     #: The ``component_type`` of each check that has one, by check name
     #: (health+json's ``componentType``; results don't carry it).
     component_types: Mapping[str, str] = field(default_factory=dict)
+    #: The recent past, for the status page (other formats show none).
+    history: Snapshot | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,8 @@ class Format:
     #: Renders a request the view refused: the HTTP status and
     #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``).
     render_error: Callable[[int, Mapping[str, str], RenderContext], str]
+    #: Headers of its own, added to every answer in this format.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- the seed envelope ---------------------------------------------------------
@@ -213,6 +222,7 @@ def html_page(report: HealthReport, context: RenderContext) -> str:
         description=context.settings.description,
         version=context.settings.version,
         release=context.settings.release_id,
+        history=context.history,
     )
 
 
@@ -227,6 +237,11 @@ FORMATS: dict[str, Format] = {
     for format in (
         Format("application/json", _render_envelope, _render_envelope_error),
         Format("application/health+json", health_json, health_json_error),
-        Format("text/html", html_page, html_error),
+        Format(
+            "text/html",
+            html_page,
+            html_error,
+            {"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+        ),
     )
 }

@@ -8,7 +8,9 @@ started again meanwhile; every request waits for it only until its deadline.
 
 Each result that becomes a check's latest is turned, under the runner's
 lock, into the signals and log lines it causes, and queued for delivery in
-that order; delivering them is another thread's job.
+that order; delivering them is another thread's job. It is also added to
+the runner's :class:`~flask_healthcheck.history.History`, once, however
+many requests reuse it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from flask.ctx import AppContext
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, interpret, overall_status
+from .history import History
 from .logs import log_transition
 from .pool import WorkerPool
 from .redact import config_secrets, describe_exception, redact
@@ -114,6 +117,8 @@ class Runner:
         self._slots: dict[str, _Slot] = {}
         #: The app's status over every check's latest result, for ``health_changed``.
         self._status: Status | None = None
+        #: The recent results of this process, for the status page.
+        self.history = History()
 
     def after_fork_in_child(self) -> None:
         self._reset()
@@ -165,6 +170,8 @@ class Runner:
         deliveries = []
         with self._lock:
             self._status_changed(deliveries)
+            if self._status is not None:
+                self.history.record_overall(self._status)
             if signals.health_checked.has_receivers_for(self.app):
                 deliveries.append(
                     partial(
@@ -331,6 +338,7 @@ class Runner:
         previous = slot.latest.status if slot.latest is not None else None
         slot.latest = result
         slot.latest_at = time.monotonic()
+        self.history.record(result)
         app = self.app
         if result.status == "fail":
             deliveries.append(

@@ -5,11 +5,20 @@ any proxy or content security policy and on a phone. Rendered with a Jinja
 environment of its own with autoescaping on: check names, errors and the
 service description come from code and exceptions, and every one of them
 is escaped. The app's own templates and loaders are not involved.
+
+With a :class:`~flask_healthcheck.history.Snapshot` the page also shows the
+recent past: a strip of cells, one per run, coloured by status, with the
+run's time on hover; the uptime and the number of transitions over the
+window; since when the current status holds; and, per check, the duration
+trend as a sparkline. Strips and sparklines are inline SVG, so the page
+stays one document that fits :data:`CONTENT_SECURITY_POLICY`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
@@ -18,14 +27,35 @@ from urllib.parse import quote
 from jinja2 import Environment, StrictUndefined
 
 from .checks import CheckResult, HealthReport
+from .history import Snapshot, Trend
 from .redact import redact, redact_value
 
 #: The banner's headline for each status.
 HEADLINES = {"pass": "Healthy", "warn": "Degraded", "fail": "Unhealthy"}
 #: The banner's colour for each status (and ``other`` for refusals).
 COLOURS = {"pass": "#1a7f37", "warn": "#e3a008", "fail": "#cf222e", "other": "#59636e"}
+#: Sent with the page: it loads nothing and runs nothing, so a browser may
+#: refuse everything but its inline style and its ``data:`` icon.
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: A strip is never narrower than this many runs, so that the first runs
+#: of a process show as cells, not as bars across the page.
+MIN_SLOTS = 60
+#: Seconds at the top of a sparkline at the least.
+SPARK_FLOOR = 0.001
+#: How the strip and the stats name each status.
+_PARTICIPLES = {"pass": "passing", "warn": "warning", "fail": "failing"}
 
 _TEMPLATE = """\
+{%- macro strip(trend) -%}
+<svg class="strip" viewBox="0 0 {{ slots }} 1" preserveAspectRatio="none" \
+role="img" aria-label="{{ trend.label }}">
+<rect class="track" width="{{ slots }}" height="1"/>
+{%- for cell in trend.cells %}
+<rect class="{{ cell.css }}" x="{{ cell.x }}" width=".84" height="1">\
+<title>{{ cell.title }}</title></rect>
+{%- endfor %}
+</svg>
+{%- endmacro -%}
 <!doctype html>
 <html lang="en">
 <head>
@@ -87,6 +117,31 @@ tr.warn .error { color: #9a6700; }
 }
 .num { white-space: nowrap; }
 footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
+.history {
+  margin-top: 1rem; padding: 0.75rem 0.9rem; background: var(--card);
+  border: 1px solid var(--line); border-radius: 0.75rem;
+}
+.history h2 { margin: 0 0 0.5rem; font-size: 0.875rem; color: var(--muted); }
+svg.strip, svg.spark { display: block; width: 100%; }
+svg.strip { height: 1.25rem; }
+.history svg.strip { height: 2rem; }
+svg.spark { height: 1.5rem; margin-top: 0.25rem; }
+.strip .track { fill: var(--line); opacity: 0.4; }
+.strip .p { fill: var(--pass); }
+.strip .w { fill: var(--warn); }
+.strip .f { fill: var(--fail); }
+.spark polyline {
+  fill: none; stroke: var(--muted); stroke-width: 1.5; stroke-linejoin: round;
+}
+.stats {
+  margin: 0.25rem 0 0; color: var(--muted); font-size: 0.875rem;
+  overflow-wrap: anywhere;
+}
+tbody tr.trend { border-top: 0; }
+tr.trend td { padding-top: 0; }
+tr.trend.pass td:first-child { box-shadow: inset 4px 0 var(--pass); }
+tr.trend.warn td:first-child { box-shadow: inset 4px 0 var(--warn); }
+tr.trend.fail td:first-child { box-shadow: inset 4px 0 var(--fail); }
 @media (max-width: 36rem) {
   thead { display: none; }
   tbody tr { display: block; padding: 0.5rem 0; }
@@ -95,8 +150,9 @@ footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
     padding: 0.2rem 0.9rem;
   }
   td::before { content: attr(data-label); color: var(--muted); }
-  td.name { display: block; }
+  td.name, tr.trend td { display: block; }
   td.name::before { content: none; }
+  tbody tr.trend { padding-top: 0; }
 }
 </style>
 </head>
@@ -108,6 +164,13 @@ footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
 </header>
 {%- if description %}
 <p class="description">{{ description }}</p>
+{%- endif %}
+{%- if overall %}
+<section class="history overall" aria-label="Recent runs">
+<h2>Recent runs · this process, since {{ started }}</h2>
+{{ strip(overall) }}
+<p class="stats">{{ overall.stats }}</p>
+</section>
 {%- endif %}
 {%- if rows %}
 <table>
@@ -128,6 +191,21 @@ footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
 <td data-label="Last run" class="num">
 <time datetime="{{ row.iso }}">{{ row.time }}</time></td>
 </tr>
+{%- if row.trend %}
+<tr class="trend {{ row.status }}">
+<td colspan="4">
+{{ strip(row.trend) }}
+{%- if row.trend.spark %}
+<svg class="spark" viewBox="0 0 {{ slots }} 30" preserveAspectRatio="none" \
+role="img" aria-label="{{ row.trend.spark_label }}">
+<title>{{ row.trend.spark_label }}</title>
+<polyline points="{{ row.trend.spark }}" vector-effect="non-scaling-stroke"/>
+</svg>
+{%- endif %}
+<p class="stats">{{ row.trend.stats }}</p>
+</td>
+</tr>
+{%- endif %}
 {%- endfor %}
 </tbody>
 </table>
@@ -180,7 +258,119 @@ def format_observed(result: CheckResult) -> str | None:
     return f"{redact_value(result.observed_value)}{unit}"
 
 
-def _row(result: CheckResult, report: HealthReport) -> dict[str, Any]:
+def format_period(seconds: float) -> str:
+    """``45 s``, ``4 min``, ``2 h 5 min``, ``3 d 4 h``: how long, at a
+    glance (at least ``1 s``, rounded down)."""
+    seconds = max(1, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def format_uptime(share: float) -> str:
+    """``99.7 %``, rounded down: a window with a failure never reads 100 %."""
+    # The epsilon keeps 0.7 (699.999... per mille in floating point) at 70 %.
+    return f"{math.floor(share * 1000 + 1e-9) / 10:g} %"
+
+
+def _clock_time(timestamp: float, now: float) -> str:
+    """``12:03 UTC``, with the date if it is not within the last 12 hours."""
+    moment = _utc(timestamp)
+    if now - timestamp > 12 * 3600:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%H:%M UTC")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One run on a strip."""
+
+    #: ``p``, ``w`` or ``f``: the CSS class of its colour.
+    css: str
+    #: Its slot on the strip, from the left.
+    x: int
+    #: What hovering it says: ``12:03:10 UTC · fail · 3.2 ms``.
+    title: str
+
+
+@dataclass(frozen=True)
+class _TrendView:
+    """What the page shows of one series."""
+
+    #: The strip's text for screen readers: how many runs had each status.
+    label: str
+    cells: list[_Cell]
+    #: ``99.7 % up (...) · 2 transitions · passing for 52 min, since 12:03 UTC``.
+    stats: str
+    #: The sparkline's points, or None (no durations, or a single run).
+    spark: str | None = None
+    spark_label: str = ""
+
+
+def _trend_view(
+    trend: Trend | None, now: float, slots: int, *, durations: bool
+) -> _TrendView | None:
+    """The strip of ``trend``, its cells right-aligned on ``slots`` slots
+    (the newest last), its stats and, with ``durations``, its sparkline
+    drawn on the same slots. None for a series without entries."""
+    if trend is None or not trend.entries or trend.since is None:
+        return None
+    entries = trend.entries
+    offset = slots - len(entries)
+    cells = []
+    for i, entry in enumerate(entries):
+        title = f"{_utc(entry.at).strftime('%H:%M:%S UTC')} · {entry.status}"
+        if durations:
+            title += f" · {format_duration(entry.duration)}"
+        cells.append(_Cell(entry.status[0], offset + i, title))
+    counts = {s: sum(e.status == s for e in entries) for s in _PARTICIPLES}
+    runs = _plural(len(entries), "run")
+    stats = [
+        f"{format_uptime(trend.uptime or 0.0)} up"
+        f" ({len(entries) - counts['fail']} of {runs} in the last"
+        f" {format_period(now - entries[0].at)})",
+        _plural(trend.transitions, "transition"),
+        f"{_PARTICIPLES[entries[-1].status]} for {format_period(now - trend.since)},"
+        f" since {_clock_time(trend.since, now)}",
+    ]
+    view = _TrendView(
+        label=f"Last {runs}: "
+        + ", ".join(f"{counts[s]} {_PARTICIPLES[s]}" for s in _PARTICIPLES),
+        cells=cells,
+        stats=" · ".join(stats),
+    )
+    if not durations or len(entries) < 2:
+        return view
+    # A viewBox 30 high, the line kept 2 from the edges; drawn to at least
+    # 1 ms, so that a check of microseconds draws no noise as spikes.
+    longest = max(entry.duration for entry in entries)
+    scale = 26 / max(longest, SPARK_FLOOR)
+    points = " ".join(
+        f"{offset + i + 0.42:g},{28 - entry.duration * scale:.1f}"
+        for i, entry in enumerate(entries)
+    )
+    return replace(
+        view,
+        spark=points,
+        spark_label=f"Duration of the last {runs}: longest"
+        f" {format_duration(longest)}, latest {format_duration(entries[-1].duration)}",
+    )
+
+
+def _row(
+    result: CheckResult, report: HealthReport, trend: _TrendView | None
+) -> dict[str, Any]:
     moment = _utc(result.started_at or report.started_at)
     return {
         "name": result.name,
@@ -190,6 +380,7 @@ def _row(result: CheckResult, report: HealthReport) -> dict[str, Any]:
         "iso": moment.isoformat(timespec="seconds"),
         "error": None if result.error is None else redact(result.error),
         "observed": format_observed(result),
+        "trend": trend,
     }
 
 
@@ -202,12 +393,16 @@ def render_status_page(
     description: str | None = None,
     version: str | None = None,
     release: str | None = None,
+    history: Snapshot | None = None,
 ) -> str:
     """The page for ``report``: a banner, and a row per check with details.
 
     :param details: without them only the banner shows, as the envelope
         shows only ``success`` or ``failure``.
     :param refresh: seconds between reloads; 0 for none.
+    :param history: the recent past to show: the strip of the overall
+        status if it has one, and each check's trend under its row (with
+        details only; it need not hold any check without them).
     """
     checked = _utc(report.started_at).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary = f"Status: {report.status} · checked {checked}"
@@ -219,6 +414,22 @@ def render_status_page(
         summary += f" · {count} check{'s' if count != 1 else ''}"
         if failing:
             summary += f", {failing} not passing"
+    shown = report.checks if details else ()
+    trends: list[Trend | None] = [None] * len(shown)
+    overall = None
+    slots = MIN_SLOTS
+    if history is not None:
+        trends = [history.checks.get(result.name) for result in shown]
+        # One scale for every strip on the page, so that runs line up.
+        for trend in [*trends, history.overall]:
+            if trend is not None:
+                slots = max(slots, len(trend.entries))
+        overall = _trend_view(history.overall, history.now, slots, durations=False)
+    now = history.now if history is not None else 0.0
+    rows = [
+        _row(result, report, _trend_view(trend, now, slots, durations=True))
+        for result, trend in zip(shown, trends, strict=True)
+    ]
     return _page.render(
         title=title,
         headline=HEADLINES[report.status],
@@ -226,7 +437,10 @@ def render_status_page(
         icon=_icon(report.status),
         summary=summary,
         description=description,
-        rows=[_row(result, report) for result in report.checks] if details else [],
+        overall=overall,
+        started=_clock_time(history.started_at, history.now) if history else None,
+        slots=slots,
+        rows=rows,
         messages=[],
         hidden=not details,
         refresh=refresh,
@@ -250,6 +464,9 @@ def render_error_page(
         icon=_icon("other"),
         summary=f"HTTP {code}",
         description=None,
+        overall=None,
+        started=None,
+        slots=MIN_SLOTS,
         rows=[],
         messages=list(errors.values()),
         hidden=False,

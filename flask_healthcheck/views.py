@@ -11,6 +11,7 @@ after ``init_app`` goes straight onto the app's URL map, under the same
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Container, Iterable, Sequence
@@ -22,8 +23,9 @@ from werkzeug.routing import RequestRedirect
 from . import formats
 from .checks import Check, CheckResult, HealthReport
 from .config import Settings
-from .endpoints import Endpoint, describe
+from .endpoints import HISTORY, Endpoint, describe
 from .errors import ConfigurationError
+from .history import Snapshot, history_document
 from .redact import describe_exception
 from .state import HealthCheckState, get_state
 
@@ -116,6 +118,8 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     """Run the endpoint's checks (or one of them) and answer in the
     format the client accepts."""
     state = get_state()
+    if check == HISTORY and endpoint.tags is None:
+        return respond_history(state)
     mimetype = negotiate()
     render = formats.FORMATS[mimetype]
     details = details_allowed(state.settings)
@@ -128,12 +132,17 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     except ConfigurationError as e:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
-    context = formats.RenderContext(details, state.settings, state.component_types())
+    history = None
+    if mimetype == "text/html":
+        history = page_history(state, endpoint, check, report, details)
+    context = formats.RenderContext(
+        details, state.settings, state.component_types(), history
+    )
     return Response(
         render.render(report, context),
         status=status_code(report, state.settings),
         mimetype=mimetype,
-        headers=HEADERS,
+        headers={**HEADERS, **render.headers},
     )
 
 
@@ -145,11 +154,12 @@ def refusal(
     state = get_state()
     mimetype = negotiate()
     context = formats.RenderContext(details_allowed(state.settings), state.settings)
+    render = formats.FORMATS[mimetype]
     return Response(
-        formats.FORMATS[mimetype].render_error(code, errors, context),
+        render.render_error(code, errors, context),
         status=code,
         mimetype=mimetype,
-        headers={**HEADERS, **(headers or {})},
+        headers={**HEADERS, **render.headers, **(headers or {})},
     )
 
 
@@ -194,6 +204,25 @@ def _health_url(endpoints: Iterable[Endpoint], path: str) -> str | None:
         if path == url or (url != "/" and path.startswith(url + "/")):
             return url
     return None
+
+
+def page_history(
+    state: HealthCheckState,
+    endpoint: Endpoint,
+    check: str | None,
+    report: HealthReport,
+    details: bool,
+) -> Snapshot:
+    """The recent past the status page shows: with details, each reported
+    check's; the app's overall status only on the page about every check
+    (the main URL, nothing excluded), where it is what the banner shows."""
+    everything = (
+        endpoint.tags is None
+        and check is None
+        and not any(request.args.getlist("exclude"))
+    )
+    names = [result.name for result in report.checks] if details else ()
+    return state.runner.history.snapshot(names, overall=everything)
 
 
 def select(
@@ -268,3 +297,22 @@ def details_allowed(settings: Settings) -> bool:
     except Exception:
         logger.exception("HEALTHCHECK_SHOW_DETAILS raised; details are hidden.")
         return False
+
+
+def respond_history(state: HealthCheckState) -> Response:
+    """``<url>/history``: this process's recent results as JSON, whatever
+    the ``Accept``. Runs no check. Without details only the overall status
+    per run shows; with them, each check's results too."""
+    details = details_allowed(state.settings)
+    names: Sequence[str] = ()
+    if details:
+        try:
+            names = [check.name for check in state.checks()]
+        except ConfigurationError:  # the runs recorded still have a history
+            names = state.runner.history.names()
+    snapshot = state.runner.history.snapshot(names)
+    return Response(
+        json.dumps(history_document(snapshot, details=details)),
+        mimetype="application/json",
+        headers=HEADERS,
+    )

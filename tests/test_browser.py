@@ -5,6 +5,7 @@ a failing state. Screenshots go to the test's ``tmp_path``.
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import time
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from example_app import create_app
-from flask_healthcheck import HealthCheck
+from flask_healthcheck import CheckResult, HealthCheck
 
 from . import browser as harness
 from .browser import DESKTOP, PHONE, Browser, serve_wsgi
@@ -181,3 +182,113 @@ def test_missing_chromium_skips_locally_and_fails_in_ci(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="chromium-driver"):
         harness.require_chromium()
+
+
+def history_app() -> tuple[Flask, HealthCheck]:
+    """An app whose ``payments_api`` check passes and fails by turns, whose
+    ``database`` gets slow now and then, and whose non-critical ``search``
+    warns every seventh run."""
+    app = Flask("history")
+    app.config.update(
+        HEALTHCHECK_SHOW_DETAILS=True,
+        HEALTHCHECK_HTML_REFRESH=0,
+        HEALTHCHECK_SERVICE_ID="orders-api",
+    )
+    health = HealthCheck(app)
+    runs = {"database": 0, "payments_api": 0, "search": 0}
+
+    def count(name: str) -> int:
+        runs[name] += 1
+        return runs[name]
+
+    @health.check
+    def database() -> None:
+        run = count("database")
+        time.sleep(0.012 if run % 9 == 0 else 0.002 + 0.0005 * (run % 4))
+
+    @health.check
+    def payments_api() -> bool:
+        return count("payments_api") % 2 == 1
+
+    @health.check(critical=False)
+    def search() -> CheckResult:
+        if count("search") % 7 == 0:
+            return CheckResult(status="warn", error="3 of 5 nodes answer")
+        return CheckResult(status="pass")
+
+    return app, health
+
+
+def strip_classes(browser: Browser) -> list[list[str]]:
+    """The colour class of each cell, per strip: the overall one first."""
+    cells: list[list[str]] = browser.driver.execute_script(
+        "return [...document.querySelectorAll('svg.strip')].map(svg =>"
+        " [...svg.querySelectorAll('rect:not(.track)')]"
+        ".map(r => r.getAttribute('class')))"
+    )
+    return cells
+
+
+def test_the_recent_runs_as_people_see_them(browser: Browser, tmp_path: Path) -> None:
+    app, health = history_app()
+    with app.app_context():
+        for _ in range(39):
+            health.run()
+    browser.set_window_size(*DESKTOP)
+    with serve_wsgi(app) as url:
+        browser.open(f"{url}/health")  # the 40th run
+        overall, database, payments, search = strip_classes(browser)
+        assert payments == ["p", "f"] * 20
+        # A failing payments_api fails the app; a warning search degrades it.
+        assert overall == [
+            "f" if run % 2 == 0 else "w" if run % 7 == 0 else "p"
+            for run in range(1, 41)
+        ]
+        assert database == ["p"] * 40
+        assert search == (["p"] * 6 + ["w"]) * 5 + ["p"] * 5
+        text = browser.visible_text()
+        assert "Unhealthy" in text
+        assert "Recent runs · this process, since" in text
+        assert "50 % up (20 of 40 runs in the last" in text
+        assert "39 transitions · failing for" in text
+        assert "100 % up (40 of 40 runs" in text  # search warns, still up
+        driver = browser.driver
+        fills = driver.execute_script(
+            "return ['p', 'w', 'f'].map(c => getComputedStyle("
+            "document.querySelector('tr.trend svg.strip rect.' + c)).fill)"
+        )
+        assert fills == [GREEN, AMBER, RED]
+        titles = driver.execute_script(
+            "return [...document.querySelectorAll('tr.trend svg.strip rect title')]"
+            ".map(t => t.textContent)"
+        )
+        assert len(titles) == 120
+        assert re.fullmatch(r"\d\d:\d\d:\d\d UTC · fail · \d+\.\d ms", titles[41])
+        assert len(driver.find_elements("css selector", "svg.spark polyline")) == 3
+        assert driver.execute_script("return document.scripts.length") == 0
+        assert (
+            driver.execute_script(
+                "return performance.getEntriesByType('resource').length"
+            )
+            == 0
+        )
+        shot = browser.screenshot(tmp_path / "history-desktop.png")
+        assert png_size(shot) == DESKTOP
+
+        browser.set_window_size(*PHONE, mobile=True)
+        try:
+            browser.open(f"{url}/health")  # the 41st run
+            assert driver.execute_script(
+                "return document.documentElement.scrollWidth <= innerWidth"
+            )
+            strips = strip_classes(browser)
+            assert [len(cells) for cells in strips] == [41] * 4
+            width = driver.execute_script(
+                "return document.querySelector('tr.trend svg.strip')"
+                ".getBoundingClientRect().width"
+            )
+            assert 300 < width <= PHONE[0]
+            shot = browser.screenshot(tmp_path / "history-phone.png")
+            assert png_size(shot) == PHONE
+        finally:
+            browser.set_window_size(*DESKTOP)

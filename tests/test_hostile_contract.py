@@ -3,7 +3,6 @@ the engine; not run-engine defects)."""
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 
 from flask_healthcheck import HealthCheck
@@ -15,23 +14,12 @@ def get_status(app: Flask, path: str = "/health") -> int:
     return bounded(lambda: app.test_client().get(path).status_code, 2, f"GET {path}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the seed's callable= returning None passes; DESIGN's seed"
-    " semantics say None FAILS for callable= (a ported `if db.ping(): return"
-    " True` must still fail when the database is down)",
-)
 def test_the_seed_callable_returning_none_fails(app: Flask) -> None:
     HealthCheck(app, callable=lambda: None)
     response = bounded(lambda: app.test_client().get("/health"), 2, "GET /health")
     assert (response.status_code, response.data) == (500, FAILURE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a (False, 'message') tuple counts by its truth (a"
-    " non-empty tuple is true) and passes; DESIGN: it fails by its bool",
-)
 def test_a_false_tuple_fails_with_its_message(app: Flask) -> None:
     app.config["HEALTHCHECK_SHOW_DETAILS"] = True
     health = HealthCheck(app)
@@ -42,11 +30,6 @@ def test_a_false_tuple_fails_with_its_message(app: Flask) -> None:
     assert "replica lag 40 s" in checks["replica"]["error"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: GET <url>/history is an 'unknown check' 404; DESIGN"
-    " promises the recent results per check there",
-)
 def test_the_history_url_answers(app: Flask) -> None:
     health = HealthCheck(app)
     health.add_check(lambda: True, name="database")

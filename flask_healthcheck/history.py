@@ -1,0 +1,233 @@
+"""The recent past: a bounded record of each check's results in this process.
+
+After an incident the first questions are "since when, how often, how
+slow?", which the latest result alone can't answer. The runner hands every
+result that becomes a check's latest to :meth:`History.record` (a cached
+result that many probes reuse is one result, recorded once), and the app's
+overall status after each run that produced one to
+:meth:`History.record_overall`. The status page and ``<url>/history`` read
+it back through :meth:`History.snapshot`.
+
+Memory is fixed whatever the probe rate: each series keeps the last
+:data:`MAX_RESULTS` results, and none older than :data:`MAX_AGE` seconds.
+Only a result's time, status and duration are kept, never its error text.
+The history belongs to one process: each worker of a pre-fork server has
+its own, and a forked child starts an empty one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import pairwise
+from typing import Any, NamedTuple
+
+from .checks import CheckResult, Status
+
+#: Results kept per check (and runs kept for the overall status) at the most.
+MAX_RESULTS = 360
+#: Seconds a result is kept at the most.
+MAX_AGE = 3600.0
+
+
+class Entry(NamedTuple):
+    """One result as the history keeps it."""
+
+    #: Unix time at which the result was had.
+    at: float
+    status: Status
+    #: Seconds the check took; 0 for the overall status.
+    duration: float
+
+
+@dataclass(frozen=True)
+class Trend:
+    """What one series looked like over the window, as of ``now``."""
+
+    #: Oldest first.
+    entries: tuple[Entry, ...]
+    #: The latest status, or None if nothing was recorded yet.
+    status: Status | None
+    #: Unix time at which the latest status began. It may predate the
+    #: oldest entry: a check passing for two hours began passing then.
+    since: float | None
+    #: Changes of status between consecutive entries.
+    transitions: int
+
+    @property
+    def uptime(self) -> float | None:
+        """The share of entries that did not fail (``warn`` still serves
+        traffic), from 0 to 1; None without entries."""
+        if not self.entries:
+            return None
+        up = sum(entry.status != "fail" for entry in self.entries)
+        return up / len(self.entries)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The history as one consistent read."""
+
+    #: Unix time of the read.
+    now: float
+    #: Unix time at which this process's history began.
+    started_at: float
+    #: The history's bounds: entries per series, and their age in seconds.
+    max_results: int
+    max_age: float
+    #: The app's overall status per run; None if not asked for.
+    overall: Trend | None
+    #: By check name, in the order asked for; names never recorded are left out.
+    checks: dict[str, Trend]
+
+
+class _Series:
+    """The recent entries of one check, or of the overall status."""
+
+    __slots__ = ("entries", "status", "since")
+
+    def __init__(self, max_results: int) -> None:
+        self.entries: deque[Entry] = deque(maxlen=max_results)
+        self.status: Status | None = None
+        self.since = 0.0
+
+    def add(self, entry: Entry, oldest: float) -> None:
+        if entry.status != self.status:
+            self.status = entry.status
+            self.since = entry.at
+        self.entries.append(entry)
+        self.prune(oldest)
+
+    def prune(self, oldest: float) -> None:
+        """Drop the entries older than ``oldest`` (a Unix time)."""
+        entries = self.entries
+        while entries and entries[0].at < oldest:
+            entries.popleft()
+
+    def trend(self, oldest: float) -> Trend:
+        self.prune(oldest)
+        kept = tuple(self.entries)
+        transitions = sum(a.status != b.status for a, b in pairwise(kept))
+        since = self.since if self.status is not None else None
+        return Trend(kept, self.status, since, transitions)
+
+
+class History:
+    """The recent results of one app's checks in this process. Thread-safe.
+
+    :param max_results: entries kept per series at the most.
+    :param max_age: seconds an entry is kept at the most.
+    :param clock: returns the Unix time; tests pass their own.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_results: int = MAX_RESULTS,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_results = max_results
+        self.max_age = max_age
+        self.clock = clock
+        #: Unix time at which this history began (the process, or its fork).
+        self.started_at = clock()
+        self._lock = threading.Lock()
+        self._checks: dict[str, _Series] = {}
+        self._overall = _Series(max_results)
+        #: Whether a result was recorded since the last overall status.
+        self._new_results = False
+
+    def record(self, result: CheckResult) -> None:
+        """Add ``result``, which just became its check's latest."""
+        entry = Entry(self.clock(), result.status, result.duration)
+        with self._lock:
+            series = self._checks.get(result.name)
+            if series is None:
+                series = self._checks[result.name] = _Series(self.max_results)
+            series.add(entry, entry.at - self.max_age)
+            self._new_results = True
+
+    def record_overall(self, status: Status) -> None:
+        """Add the app's status after a run, if the run recorded a result:
+        runs that only reused cached results, or joined another's, add
+        nothing, so the overall strip has one entry per run that counted."""
+        with self._lock:
+            if not self._new_results:
+                return
+            self._new_results = False
+            entry = Entry(self.clock(), status, 0.0)
+            self._overall.add(entry, entry.at - self.max_age)
+
+    def snapshot(self, names: Iterable[str] = (), *, overall: bool = True) -> Snapshot:
+        """The trends of the checks ``names`` and, if ``overall``, of the
+        app's overall status, all as of one moment."""
+        now = self.clock()
+        oldest = now - self.max_age
+        with self._lock:
+            checks = {
+                name: self._checks[name].trend(oldest)
+                for name in names
+                if name in self._checks
+            }
+            return Snapshot(
+                now=now,
+                started_at=self.started_at,
+                max_results=self.max_results,
+                max_age=self.max_age,
+                overall=self._overall.trend(oldest) if overall else None,
+                checks=checks,
+            )
+
+    def names(self) -> list[str]:
+        """The checks recorded so far, in the order they were first seen."""
+        with self._lock:
+            return list(self._checks)
+
+
+# -- as JSON -------------------------------------------------------------------
+
+
+def iso_time(timestamp: float) -> str:
+    """``2025-05-01T12:00:00.123Z``: ISO 8601 in UTC."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _trend_json(trend: Trend, *, durations: bool) -> dict[str, Any]:
+    uptime = trend.uptime
+    results: list[dict[str, Any]] = []
+    for entry in trend.entries:
+        item: dict[str, Any] = {"time": iso_time(entry.at), "status": entry.status}
+        if durations:
+            item["duration_ms"] = round(entry.duration * 1000, 1)
+        results.append(item)
+    return {
+        "status": trend.status,
+        "since": None if trend.since is None else iso_time(trend.since),
+        "uptime_percent": None if uptime is None else round(uptime * 100, 2),
+        "transitions": trend.transitions,
+        "results": results,
+    }
+
+
+def history_document(snapshot: Snapshot, *, details: bool) -> dict[str, Any]:
+    """``<url>/history`` as JSON-ready data: the overall status per run and,
+    with ``details``, each check's results with their durations."""
+    document: dict[str, Any] = {
+        "since": iso_time(snapshot.started_at),
+        "max_results": snapshot.max_results,
+        "max_age_seconds": snapshot.max_age,
+    }
+    if snapshot.overall is not None:
+        document["overall"] = _trend_json(snapshot.overall, durations=False)
+    if details:
+        document["checks"] = {
+            name: _trend_json(trend, durations=True)
+            for name, trend in snapshot.checks.items()
+        }
+    return document

@@ -1,0 +1,468 @@
+"""The history: its bounds, its maths, and what feeds it (no sleeps: the
+history's clock is the test's)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tracemalloc
+import warnings
+
+import pytest
+from flask import Flask
+
+from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, Status
+from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
+from flask_healthcheck.state import get_state
+from flask_healthcheck.status_page import format_period, format_uptime
+
+from .test_html import HTML, Page
+
+
+class Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def result(
+    status: Status = "pass", name: str = "db", duration: float = 0.01
+) -> CheckResult:
+    return CheckResult(name=name, status=status, duration=duration)
+
+
+def feed(history: History, clock: Clock, statuses: str, step: float = 10.0) -> None:
+    """Record one result of ``db`` per letter: ``p``ass, ``w``arn, ``f``ail."""
+    names: dict[str, Status] = {"p": "pass", "w": "warn", "f": "fail"}
+    for letter in statuses:
+        clock.advance(step)
+        history.record(result(names[letter]))
+
+
+def test_the_defaults_are_360_results_or_an_hour() -> None:
+    assert (MAX_RESULTS, MAX_AGE) == (360, 3600.0)
+
+
+def test_a_series_keeps_the_newest_results_up_to_the_count() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    for i in range(10_000):
+        clock.advance(0.01)
+        history.record(result(duration=i))
+    (trend,) = history.snapshot(["db"]).checks.values()
+    assert len(trend.entries) == MAX_RESULTS
+    assert [e.duration for e in trend.entries] == list(range(10_000 - 360, 10_000))
+    assert trend.entries[-1].at == clock.now
+
+
+def test_a_series_keeps_no_result_older_than_the_age() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    first = clock.now + 20.0
+    feed(history, clock, "p" * 1_000, step=20.0)
+    trend = history.snapshot(["db"]).checks["db"]
+    assert len(trend.entries) == 181  # now, and every 20 s back to an hour ago
+    assert trend.entries[0].at == clock.now - MAX_AGE
+
+    clock.advance(MAX_AGE - 60)  # a quiet hour: only the last minute is left
+    trend = history.snapshot(["db"]).checks["db"]
+    assert len(trend.entries) == 4
+    clock.advance(61)
+    trend = history.snapshot(["db"]).checks["db"]
+    assert trend.entries == ()
+    assert trend.uptime is None
+    # What it was doing last is still known, and since when.
+    assert trend.status == "pass"
+    assert trend.since == first
+
+
+def test_memory_stays_fixed_whatever_the_number_of_results() -> None:
+    clock = Clock()
+
+    def record(count: int) -> None:
+        for _ in range(count):
+            clock.advance(0.001)
+            for name in ("db", "cache", "queue"):
+                history.record(result(name=name, duration=clock.now % 1))
+            history.record_overall("pass")
+
+    tracemalloc.start()
+    try:
+        history = History(clock=clock)
+        record(MAX_RESULTS)  # every series full
+        full = tracemalloc.get_traced_memory()[0]
+        record(10_000)
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert full < 4 * 50_000, f"four full series take {full} bytes"
+    assert after - full < 2_000, f"the history grew by {after - full} bytes"
+    snapshot = history.snapshot(["db", "cache", "queue"])
+    assert [len(t.entries) for t in snapshot.checks.values()] == [MAX_RESULTS] * 3
+    assert snapshot.overall is not None
+    assert len(snapshot.overall.entries) == MAX_RESULTS
+
+
+@pytest.mark.parametrize(
+    ("statuses", "uptime", "transitions"),
+    [
+        ("pppp", 1.0, 0),
+        ("ffff", 0.0, 0),
+        ("pfpf", 0.5, 3),
+        ("ppwp", 1.0, 2),  # a warning still serves traffic
+        ("pppf", 0.75, 1),
+        ("pffppppppp", 0.8, 2),
+    ],
+)
+def test_uptime_is_the_share_of_results_that_did_not_fail(
+    statuses: str, uptime: float, transitions: int
+) -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    feed(history, clock, statuses)
+    trend = history.snapshot(["db"]).checks["db"]
+    assert trend.uptime == pytest.approx(uptime)
+    assert trend.transitions == transitions
+
+
+def test_uptime_and_transitions_cover_the_window_only() -> None:
+    clock = Clock()
+    history = History(max_results=4, clock=clock)
+    feed(history, clock, "ffpfpppp")
+    trend = history.snapshot(["db"]).checks["db"]
+    assert [e.status for e in trend.entries] == ["pass"] * 4
+    assert (trend.uptime, trend.transitions) == (1.0, 0)
+
+
+def test_the_current_status_began_at_its_first_result() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    feed(history, clock, "ppp")
+    first = clock.now - 20
+    assert history.snapshot(["db"]).checks["db"].since == first
+    feed(history, clock, "f")
+    failed = clock.now
+    feed(history, clock, "ff")
+    trend = history.snapshot(["db"]).checks["db"]
+    assert (trend.status, trend.since) == ("fail", failed)
+
+
+def test_the_overall_status_counts_only_runs_that_recorded_a_result() -> None:
+    clock = Clock()
+    history = History(clock=clock)
+    history.record_overall("pass")  # nothing ran: nothing to add
+    history.record(result())
+    history.record_overall("pass")
+    history.record_overall("pass")  # a second request that reused the result
+    history.record(result("fail"))
+    history.record(result("fail", name="cache"))
+    history.record_overall("fail")
+    overall = history.snapshot().overall
+    assert overall is not None
+    assert [e.status for e in overall.entries] == ["pass", "fail"]
+
+
+def test_a_snapshot_has_the_checks_asked_for_in_that_order() -> None:
+    history = History(clock=Clock())
+    for name in ("a", "b", "c"):
+        history.record(result(name=name))
+    snapshot = history.snapshot(["c", "unknown", "a"], overall=False)
+    assert list(snapshot.checks) == ["c", "a"]
+    assert snapshot.overall is None
+
+
+# -- what feeds it -------------------------------------------------------------
+
+
+def history_of(app: Flask) -> History:
+    return get_state(app).runner.history
+
+
+def test_every_run_adds_a_result_per_check_and_one_overall(
+    app: Flask, health: HealthCheck
+) -> None:
+    outcomes = iter([True, False, True])
+    health.add_check(lambda: next(outcomes), name="flappy")
+    health.add_check(lambda: True, name="steady")
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/health")
+    snapshot = history_of(app).snapshot(["flappy", "steady"])
+    assert [e.status for e in snapshot.checks["flappy"].entries] == [
+        "pass",
+        "fail",
+        "pass",
+    ]
+    assert len(snapshot.checks["steady"].entries) == 3
+    assert snapshot.overall is not None
+    assert [e.status for e in snapshot.overall.entries] == ["pass", "fail", "pass"]
+
+
+def test_a_cached_result_is_one_result_however_many_probes_reuse_it(
+    app: Flask,
+) -> None:
+    app.config["HEALTHCHECK_CACHE_TTL"] = 60.0
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="db")
+    client = app.test_client()
+    for _ in range(50):
+        client.get("/health")
+        client.get("/health/db")
+    snapshot = history_of(app).snapshot(["db"])
+    assert len(snapshot.checks["db"].entries) == 1
+    assert snapshot.overall is not None
+    assert len(snapshot.overall.entries) == 1
+
+
+def test_a_timed_out_check_is_recorded_failed_at_its_timeout(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_check(lambda: os.read(os.pipe()[0], 1), name="hung", timeout=0.1)
+    with app.app_context():
+        health.run()
+    (entry,) = history_of(app).snapshot(["hung"]).checks["hung"].entries
+    assert (entry.status, entry.duration) == ("fail", 0.1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_an_empty_history(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_check(lambda: True, name="db")
+    with app.app_context():
+        health.run()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave at once
+        try:
+            before = len(history_of(app).names())
+            with app.app_context():
+                health.run()
+            after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
+            os.write(write_end, f"{before} {after}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    assert os.read(read_end, 100).decode() == "0 1"
+    os.close(read_end)
+    assert len(history_of(app).snapshot(["db"]).checks["db"].entries) == 1
+
+
+# -- the reserved name ---------------------------------------------------------
+
+
+def test_a_check_named_history_is_refused_at_registration(health: HealthCheck) -> None:
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        health.add_check(lambda: True, name="history")
+
+    def history() -> bool:
+        return True
+
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        health.check(history)
+
+
+def test_a_check_named_history_is_refused_before_init_app() -> None:
+    health = HealthCheck()
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        health.add_check(lambda: True, name="history")
+
+
+def test_a_service_named_history_is_refused_at_init_app(app: Flask) -> None:
+    app.config["HEALTHCHECK_SERVICES"] = ["history"]
+    with pytest.raises(ConfigurationError, match="can't be named 'history'"):
+        HealthCheck(app)
+
+
+# -- <url>/history ---------------------------------------------------------------
+
+
+def flapping(app: Flask, health: HealthCheck, runs: int) -> None:
+    """A check ``flappy`` that passes and fails by turns, a steady ``db``,
+    and ``runs`` runs of both."""
+    outcomes = itertools.cycle([True, False])
+    health.add_check(lambda: next(outcomes), name="flappy")
+    health.add_check(lambda: True, name="db")
+    with app.app_context():
+        for _ in range(runs):
+            health.run()
+
+
+def test_the_history_without_details_is_the_overall_status_only(
+    app: Flask, health: HealthCheck
+) -> None:
+    flapping(app, health, 4)
+    response = app.test_client().get("/health/history")
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    document = response.get_json()
+    assert set(document) == {"since", "max_results", "max_age_seconds", "overall"}
+    assert (document["max_results"], document["max_age_seconds"]) == (360, 3600)
+    overall = document["overall"]
+    assert [r["status"] for r in overall["results"]] == ["pass", "fail"] * 2
+    assert (overall["uptime_percent"], overall["transitions"]) == (50.0, 3)
+    assert overall["status"] == "fail"
+    assert set(overall["results"][0]) == {"time", "status"}
+    for name in ("flappy", "db", "duration"):
+        assert name not in response.text
+
+
+def test_the_history_with_details_has_every_check(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 3)
+    document = app.test_client().get("/health/history").get_json()
+    assert list(document["checks"]) == ["flappy", "db"]
+    flappy = document["checks"]["flappy"]
+    assert [r["status"] for r in flappy["results"]] == ["pass", "fail", "pass"]
+    assert flappy["uptime_percent"] == pytest.approx(66.67)
+    assert flappy["since"] == flappy["results"][-1]["time"]
+    assert flappy["results"][0]["time"].endswith("Z")
+    assert isinstance(flappy["results"][0]["duration_ms"], float)
+    assert document["checks"]["db"]["transitions"] == 0
+
+
+def test_the_history_runs_no_check_and_answers_json_to_browsers(
+    app: Flask, health: HealthCheck
+) -> None:
+    calls = []
+    health.add_check(lambda: calls.append(1), name="db")
+    client = app.test_client()
+    response = client.get("/health/history", headers={"Accept": "text/html"})
+    assert response.content_type == "application/json"
+    assert calls == []
+    assert response.get_json()["overall"]["results"] == []
+    assert client.head("/health/history").status_code == 200
+
+
+def test_the_history_is_at_the_main_url_only(app: Flask) -> None:
+    app.config["HEALTHCHECK_ENDPOINTS"] = {"/livez": ["live"]}
+    HealthCheck(app)
+    response = app.test_client().get("/livez/history")
+    assert response.status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+# -- the status page ---------------------------------------------------------------
+
+
+def strips(parsed: Page) -> list[list[str]]:
+    """The cells' colour classes, strip by strip."""
+    result: list[list[str]] = []
+    for tag, attrs in parsed.tags:
+        if tag == "svg" and attrs.get("class") == "strip":
+            result.append([])
+        elif tag == "rect" and attrs.get("class") in ("p", "w", "f"):
+            result[-1].append(attrs["class"] or "")
+    return result
+
+
+def test_the_page_shows_each_checks_strip_uptime_and_trend(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 5)  # and the page's own run makes six
+    response = app.test_client().get("/health", headers=HTML)
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    )
+    parsed = Page(response.text)
+    overall, flappy, db = strips(parsed)
+    assert flappy == ["p", "f"] * 3
+    assert overall == flappy
+    assert db == ["p"] * 6
+    text = " ".join(parsed.text)
+    assert "50 % up (3 of 6 runs in the last" in text
+    assert "5 transitions · failing for" in text
+    assert "100 % up (6 of 6 runs" in text
+    assert "Recent runs · this process, since" in text
+    assert len(parsed.find("polyline")) == 2  # a duration sparkline per check
+    titles = [t for t in parsed.text if re.match(r"\d\d:\d\d:\d\d UTC · ", t)]
+    assert titles[0].endswith(" UTC · pass")  # the overall strip: no duration
+    assert re.fullmatch(r"\d\d:\d\d:\d\d UTC · fail · [\d.]+ ms", titles[7])
+
+
+def test_without_details_the_page_shows_the_overall_strip_only(
+    app: Flask, health: HealthCheck
+) -> None:
+    flapping(app, health, 3)
+    response = app.test_client().get("/health", headers=HTML)
+    parsed = Page(response.text)
+    assert strips(parsed) == [["p", "f", "p", "f"]]
+    assert "50 % up (2 of 4 runs" in " ".join(parsed.text)
+    assert not parsed.find("polyline")
+    for name in ("flappy", "db", " ms<"):
+        assert name not in response.text
+
+
+def test_tagged_endpoints_show_their_checks_trends_without_the_overall(
+    app: Flask,
+) -> None:
+    app.config.update(
+        HEALTHCHECK_SHOW_DETAILS=True, HEALTHCHECK_ENDPOINTS={"/readyz": ["ready"]}
+    )
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="db", tags=["ready"])
+    health.add_check(lambda: False, name="queue")
+    client = app.test_client()
+    parsed = Page(client.get("/readyz", headers=HTML).text)
+    assert strips(parsed) == [["p"]]
+    assert "Recent runs" not in parsed.text
+    parsed = Page(client.get("/health?exclude=queue", headers=HTML).text)
+    assert strips(parsed) == [["p", "p"]]
+
+
+def test_the_page_loads_nothing_and_links_nowhere(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 30)
+    body = app.test_client().get("/health", headers=HTML).data
+    assert b"<script" not in body
+    parsed = Page(body.decode())
+    for _, attrs in parsed.tags:
+        for key in ("src", "href", "xlink:href"):
+            assert (attrs.get(key) or "data:").startswith("data:")
+    # The one URL is the SVG namespace inside the data: icon.
+    assert re.findall(rb"https?://[\w./]*", body) == [b"http://www.w3.org/2000/svg"]
+
+
+def test_the_csp_is_sent_on_refusals_too(app: Flask, health: HealthCheck) -> None:
+    response = app.test_client().get("/health/nope", headers=HTML)
+    assert response.status_code == 404
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    json_response = app.test_client().get("/health")
+    assert "Content-Security-Policy" not in json_response.headers
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.2, "1 s"),
+        (45.9, "45 s"),
+        (240, "4 min"),
+        (3600, "1 h"),
+        (7500, "2 h 5 min"),
+        (86400 * 3 + 4 * 3600, "3 d 4 h"),
+    ],
+)
+def test_periods_read_at_a_glance(seconds: float, text: str) -> None:
+    assert format_period(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("share", "text"),
+    [(1.0, "100 %"), (359 / 360, "99.7 %"), (0.9999, "99.9 %"), (0.7, "70 %")],
+)
+def test_uptime_is_rounded_down(share: float, text: str) -> None:
+    assert format_uptime(share) == text
