@@ -48,9 +48,15 @@ class WorkerPool:
             self._count += 1
             self._number += 1
             name = f"{self._name}-{self._number}"
-        threading.Thread(
+        thread = threading.Thread(
             target=self._work, args=(task,), name=name, daemon=True
-        ).start()
+        )
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                self._count -= 1
+            raise
 
     def _work(self, task: Task) -> None:
         try:

@@ -32,7 +32,7 @@ from .checks import Check, CheckResult, HealthReport, Status, interpret, overall
 from .history import History
 from .logs import log_transition
 from .pool import WorkerPool
-from .redact import config_secrets, describe_exception, redact
+from .redact import config_secrets, describe_exception, redact, redact_value
 from .services import Scope, Service
 from .signals import Delivery
 
@@ -188,21 +188,40 @@ class Runner:
         :data:`RAMP_SECONDS` while its checks wait and every thread is busy,
         until each check has begun. Quick checks thus cost one hand-off per
         request; slow or hung ones each get their own thread at once."""
-        self._add_threads(batch, 1)
-        while not batch.finished.wait(RAMP_SECONDS):
-            with batch.lock:
-                waiting = len(batch.pending)
-                # Threads that have not begun yet are no sign of slow checks.
-                stalled = batch.started == batch.threads
-            if not waiting:
-                return
-            if stalled:
-                self._add_threads(batch, min(waiting, batch.threads))
+        try:
+            self._add_threads(batch, 1)
+            while not batch.finished.wait(RAMP_SECONDS):
+                with batch.lock:
+                    waiting = len(batch.pending)
+                    # Threads that have not begun yet are no sign of slow checks.
+                    stalled = batch.started == batch.threads
+                if not waiting:
+                    return
+                if stalled:
+                    self._add_threads(batch, min(waiting, batch.threads))
+        except Exception as e:  # "can't start new thread": a pids limit, say
+            logger.error("No thread could be started to run health checks: %s", e)
+            self._give_up(batch, f"no thread could be started to run it ({e})")
 
     def _add_threads(self, batch: _Batch, count: int) -> None:
-        batch.threads += count
         for _ in range(count):
-            self.pool.submit(partial(self._drain, batch))
+            batch.threads += 1
+            try:
+                self.pool.submit(partial(self._drain, batch))
+            except BaseException:
+                batch.threads -= 1
+                raise
+
+    def _give_up(self, batch: _Batch, reason: str) -> None:
+        """Fail the checks of ``batch`` that no thread has taken, once: a
+        check left waiting for a thread would be "still running" forever."""
+        with batch.lock:
+            left = list(batch.pending)
+            batch.pending.clear()
+        for execution in left:
+            check = execution.check
+            self._finish(execution, _failure(check, reason, 0.0, time.time()), None)
+            self._count_done(batch)
 
     def _drain(self, batch: _Batch) -> None:
         """Run checks of ``batch`` until none is left; in a pool thread."""
@@ -213,11 +232,16 @@ class Runner:
                 if not batch.pending:
                     return
                 execution = batch.pending.popleft()
-            self._execute(execution)
-            with batch.lock:
-                batch.remaining -= 1
-                if batch.remaining == 0:
-                    batch.finished.set()
+            try:
+                self._execute(execution)
+            finally:
+                self._count_done(batch)
+
+    def _count_done(self, batch: _Batch) -> None:
+        with batch.lock:
+            batch.remaining -= 1
+            if batch.remaining == 0:
+                batch.finished.set()
 
     # -- running one check ----------------------------------------------------
 
@@ -228,36 +252,48 @@ class Runner:
         started_at = time.time()
         start = time.perf_counter()
         error: BaseException | None = None
+        result: CheckResult | None = None
         try:
-            context = self._app_context()
-            try:
-                with Scope(
-                    self.app, self._services(), deadline=execution.deadline
-                ) as scope:
-                    value = scope.call(
-                        check.func, check.kind, scope.arguments(check.parameters)
-                    )
-            finally:
-                try:
-                    self.app.do_teardown_appcontext(sys.exc_info()[1])
-                finally:
-                    context.g = self.app.app_ctx_globals_class()
+            value = self._call(check, execution.deadline)
             outcome = interpret(value, none_fails=check.none_fails)
-            if outcome.error:
-                # A message the check wrote itself may quote a secret.
-                outcome = replace(outcome, error=redact(outcome.error, self._secrets()))
+            # Text is made here, on the check's time: a value whose __str__
+            # is slow or raises must not hold up or break a response later.
+            result = replace(
+                outcome,
+                name=check.name,
+                duration=time.perf_counter() - start,
+                error=self._redact(outcome.error),
+                observed_value=redact_value(outcome.observed_value),
+                tags=check.tags,
+                critical=check.critical,
+                started_at=started_at,
+            )
         except BaseException as e:  # SystemExit in a check must not end a worker
             error = e
-            outcome = CheckResult(status="fail", error=self._describe(e))
-        result = replace(
-            outcome,
-            name=check.name,
-            duration=time.perf_counter() - start,
-            tags=check.tags,
-            critical=check.critical,
-            started_at=started_at,
-        )
-        self._finish(execution, result, error)
+            reason = self._describe(e)
+            result = _failure(check, reason, time.perf_counter() - start, started_at)
+        finally:
+            if result is None:  # only if even the failure could not be made
+                result = _failure(check, "the check's result was lost", 0.0, started_at)
+            self._finish(execution, result, error)
+
+    def _call(self, check: Check, deadline: float) -> object:
+        """Call the check with its services, then the app's teardown."""
+        context = self._app_context()
+        try:
+            with Scope(self.app, self._services(), deadline=deadline) as scope:
+                return scope.call(
+                    check.func, check.kind, scope.arguments(check.parameters)
+                )
+        finally:
+            try:
+                self.app.do_teardown_appcontext(sys.exc_info()[1])
+            finally:
+                context.g = self.app.app_ctx_globals_class()
+
+    def _redact(self, error: str | None) -> str | None:
+        # A message the check wrote itself may quote a secret.
+        return redact(error, self._secrets()) if error else error
 
     def _app_context(self) -> AppContext:
         """The app context of this pool thread, pushed once for the thread's
@@ -277,16 +313,20 @@ class Runner:
             slot = self._slots.get(execution.check.name)
             if slot is not None and slot.running is execution:
                 slot.running = None
-            if execution.result is None:
+            if execution.result is None and time.monotonic() > execution.deadline:
+                # Over its timeout, whether or not a request noticed in time.
+                execution.result = _timed_out(execution)
+                self._record(execution.check, execution.result, None, deliveries)
+            elif execution.result is None:
                 execution.result = result
                 self._record(execution.check, result, error, deliveries)
-            else:  # a request gave up on it at its deadline
+            if execution.result is not result:
                 deliveries.append(
                     partial(
                         logger.info,
                         "Health check %r finished %.1f s after it timed out (%s).",
                         execution.check.name,
-                        result.duration - execution.timeout,
+                        time.monotonic() - execution.deadline,
                         result.status,
                     )
                 )
@@ -370,6 +410,20 @@ class Runner:
                     previous=previous,
                 )
             )
+
+
+def _failure(
+    check: Check, reason: str, duration: float, started_at: float
+) -> CheckResult:
+    return CheckResult(
+        name=check.name,
+        status="fail",
+        duration=duration,
+        error=reason,
+        tags=check.tags,
+        critical=check.critical,
+        started_at=started_at,
+    )
 
 
 def _timed_out(execution: _Execution) -> CheckResult:

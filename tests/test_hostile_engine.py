@@ -54,12 +54,6 @@ def details(app: Flask, path: str = "/health") -> dict[str, Any]:
 # -- timeouts -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a check that overruns its own timeout passes when a sibling"
-    " registered before it runs longer (_finish records a late result as the"
-    " check's own because nobody had waited on it yet)",
-)
 def test_a_check_that_overruns_its_timeout_fails_whatever_its_siblings(
     app: Flask,
 ) -> None:
@@ -122,12 +116,6 @@ class LatencyResult(CheckResult):
         object.__setattr__(self, "observed_unit", "ms")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: dataclasses.replace() of the returned CheckResult runs"
-    " outside _execute's try; when it raises, _finish never runs and the check"
-    " is 'still running ... not started again' until the app restarts",
-)
 def test_a_returned_result_the_runner_cant_copy_fails_once_not_forever(
     app: Flask,
 ) -> None:
@@ -160,12 +148,6 @@ class RefusingThread(threading.Thread):
         super().start()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: when the pool can't start a thread, the view answers"
-    " Flask's HTML 500 and the check stays 'still running' forever, though"
-    " nothing runs it",
-)
 def test_a_thread_that_cant_start_fails_one_probe_not_the_check_forever(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
