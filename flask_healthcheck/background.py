@@ -89,23 +89,27 @@ class Refresher:
         """Start the thread unless this process runs it already."""
         with self._lock:
             self.stopped = False
-            if self.running:
-                return
-            self._stop_event = threading.Event()
-            self._pid = os.getpid()
-            self._thread = threading.Thread(
-                target=self._loop,
-                args=(self._stop_event,),
-                name=f"healthcheck-refresh-{self.name}",
-                daemon=True,
-            )
-            self._thread.start()
+            self._start_thread()
 
     def start_unless_stopped(self) -> None:
         """What every request does: start it if nobody stopped it."""
         if self._thread is None or self._pid != os.getpid():
-            if not self.stopped:
-                self.start()
+            with self._lock:  # a stop() in between must win
+                if not self.stopped:
+                    self._start_thread()
+
+    def _start_thread(self) -> None:
+        if self.running:
+            return
+        self._stop_event = threading.Event()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(
+            target=self._loop,
+            args=(self._stop_event,),
+            name=f"healthcheck-refresh-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
 
     def pause(self) -> None:
         """Stop the thread; the next request starts it again."""

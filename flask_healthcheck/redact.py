@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import threading
 import time
@@ -437,6 +438,16 @@ class _Entry:
 
 
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held the lock at the fork; it is gone.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
 _cache: weakref.WeakKeyDictionary[Flask, _Entry] = weakref.WeakKeyDictionary()
 _apps: weakref.WeakSet[Flask] = weakref.WeakSet()
 

@@ -294,7 +294,7 @@ def details_allowed(settings: Settings) -> bool:
         return show
     try:
         return bool(show(request))
-    except Exception:
+    except BaseException:  # a SystemExit there must not reach the server
         logger.exception("HEALTHCHECK_SHOW_DETAILS raised; details are hidden.")
         return False
 

@@ -428,25 +428,22 @@ def _refresh_threads(app: Flask) -> int:
     return sum(t.name == name and t.is_alive() for t in threading.enumerate())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: Refresher.start_unless_stopped reads `stopped` outside the"
-    " lock, so a health.stop() that lands between its check and start() is"
-    " undone by the app's first request",
-)
 def test_a_stop_racing_the_first_request_is_not_undone(app: Flask) -> None:
-    """The interleaving made deterministic: the first request has decided to
+    """The interleaving made deterministic: the first request is about to
     start the refresher when another thread's ``health.stop()`` lands."""
     app.config["HEALTHCHECK_INTERVAL"] = 0.05
     health = HealthCheck(app)
     health.add_check(lambda: True, name="database")
     refresher = get_state(app).refresher
-    start = refresher.start
+    start_thread = refresher._start_thread
+    stopping: list[Bounded[None]] = []
 
-    def start_after_a_concurrent_stop() -> None:
-        bounded(lambda: health.stop(app), 2, "health.stop()")
-        start()
+    def start_with_a_concurrent_stop() -> None:
+        stopping.append(Bounded(lambda: health.stop(app), "health.stop()"))
+        time.sleep(0.05)  # the stop is under way when the thread starts
+        start_thread()
 
-    refresher.start = start_after_a_concurrent_stop  # type: ignore[method-assign]
+    refresher._start_thread = start_with_a_concurrent_stop  # type: ignore[method-assign]
     assert get(app, "/health").status_code == 200
+    stopping[0].result(2, "health.stop()")
     assert not refresher.running, "stopped by health.stop(), restarted anyway"

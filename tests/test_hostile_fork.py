@@ -114,13 +114,6 @@ def test_a_forked_child_serves_its_own_results_and_the_parent_refresher_restarts
     wait_for(lambda: refresher.running, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: redact's module lock (flask_healthcheck.redact._lock) is"
-    " not reset in a forked child; a fork while another thread holds it (the"
-    " master's refresher redacting an error) leaves every redaction in the"
-    " child blocked: failing checks wedge, probes with details hang",
-)
 def test_a_fork_while_another_thread_redacts_leaves_a_working_child(
     app: Flask,
 ) -> None:
