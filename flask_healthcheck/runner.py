@@ -174,9 +174,7 @@ class Runner:
                 self.history.record_overall(self._status)
             if signals.health_checked.has_receivers_for(self.app):
                 deliveries.append(
-                    partial(
-                        signals.send, signals.health_checked, self.app, report=report
-                    )
+                    signals.Send(signals.health_checked, self.app, report=report)
                 )
             number = self._deliver(deliveries)
         return report, number
@@ -381,13 +379,9 @@ class Runner:
         self.history.record(result)
         app = self.app
         if result.status == "fail":
-            deliveries.append(
-                partial(signals.send, signals.check_failed, app, result=result)
-            )
+            deliveries.append(signals.Send(signals.check_failed, app, result=result))
         elif previous == "fail":
-            deliveries.append(
-                partial(signals.send, signals.check_recovered, app, result=result)
-            )
+            deliveries.append(signals.Send(signals.check_recovered, app, result=result))
         if result.status != previous or result.status == "fail":
             deliveries.append(
                 partial(log_transition, app.name, result, previous, error)
@@ -402,12 +396,8 @@ class Runner:
         if status != previous and (previous is not None or status != "pass"):
             report = HealthReport.from_results(latest)
             deliveries.append(
-                partial(
-                    signals.send,
-                    signals.health_changed,
-                    self.app,
-                    report=report,
-                    previous=previous,
+                signals.Send(
+                    signals.health_changed, self.app, report=report, previous=previous
                 )
             )
 

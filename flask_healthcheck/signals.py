@@ -54,31 +54,58 @@ health_checked = _signals.signal("health-checked")
 
 # -- delivery ------------------------------------------------------------------
 
-#: What the delivery thread calls, in order: one signal sent to all its
-#: subscribers, or one log record.
-Delivery = Callable[[], None]
-
-#: A subscriber call running longer than this (seconds) is left to itself:
-#: later deliveries go on on a new thread, so one hung subscriber can't
-#: silence every alert after it.
+#: Seconds one subscriber call may run before it is left to itself: later
+#: deliveries go on on a new thread, and that subscriber is skipped until
+#: its call returns, so one hung subscriber can't silence the others.
 STUCK_SECONDS = 10.0
 
-#: Threads left behind with a hung subscriber, at the most; past that,
-#: deliveries wait for one of them.
-MAX_STUCK_THREADS = 4
+#: Threads left behind with a hung call, at the most; past that, deliveries
+#: wait for one of them to return.
+MAX_STUCK_THREADS = 16
 
 #: Deliveries kept waiting at the most; the oldest are dropped past that.
 MAX_PENDING = 10_000
 
+#: Seconds the delivery thread waits for work before it exits (the next
+#: signal starts another).
+IDLE_SECONDS = 60.0
 
-def send(signal: NamedSignal, app: Flask, **kwargs: Any) -> None:
-    """Call each subscriber on its own: one that raises (``BaseException``
-    included) is logged and changes nothing for the others."""
-    for receiver in signal.receivers_for(app):
+Receiver = Callable[..., Any]
+
+
+class Send:
+    """One signal to its subscribers (or to ``receivers``, what is left of
+    it after a subscriber hung), delivered one subscriber at a time."""
+
+    __slots__ = ("signal", "app", "kwargs", "receivers")
+
+    def __init__(
+        self,
+        signal: NamedSignal,
+        app: Flask,
+        receivers: list[Receiver] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.signal = signal
+        self.app = app
+        self.kwargs = kwargs
+        self.receivers = receivers
+
+    def __call__(self) -> None:
+        for receiver in self.signal.receivers_for(self.app):
+            self.call(receiver)
+
+    def call(self, receiver: Receiver) -> None:
+        """Call one subscriber: whatever it raises (``BaseException``
+        included) is logged and changes nothing for the others."""
         try:
-            receiver(app, **kwargs)
+            receiver(self.app, **self.kwargs)
         except BaseException:
-            logger.exception("A subscriber of the %r signal raised.", signal.name)
+            logger.exception("A subscriber of the %r signal raised.", self.signal.name)
+
+
+#: What the delivery thread runs, in order: a signal, or one log line.
+Delivery = Send | Callable[[], None]
 
 
 class SignalDispatcher:
@@ -98,10 +125,12 @@ class SignalDispatcher:
         #: Deliveries queued and finished so far; ``wait`` compares them.
         self._queued = 0
         self._done = 0
-        #: The thread delivering now, and since when it runs its current call.
+        #: The thread delivering, what it calls now and since when.
         self._thread: threading.Thread | None = None
+        self._current: tuple[Delivery, list[Receiver], object] | None = None
         self._busy_since: float | None = None
-        self._stuck = 0
+        #: Calls left behind, hung; a subscriber among them is skipped.
+        self._hung: list[object] = []
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's deliveries: a child never alerts from them."""
@@ -115,59 +144,75 @@ class SignalDispatcher:
             self._pending.extend(deliveries)
             self._queued += len(deliveries)
             dropped = len(self._pending) - MAX_PENDING
-            if dropped > 0:
-                for _ in range(dropped):
-                    self._pending.popleft()
-                self._done += dropped
-                logger.error(
-                    "Health signals are not being delivered (is a subscriber"
-                    " hung?); dropped the %d oldest.",
-                    dropped,
-                )
-            if self._thread is None or self._is_stuck():
+            for _ in range(max(dropped, 0)):
+                self._pending.popleft()
+                self._done += 1
+            left_behind = self._leave_stuck_call()
+            if self._thread is None:
                 self._start()
-            else:
-                self._changed.notify_all()
-            return self._queued
+            self._changed.notify_all()
+            number = self._queued
+        if dropped > 0:
+            logger.error(
+                "Health signals are not being delivered (do subscribers hang?);"
+                " dropped the %d oldest.",
+                dropped,
+            )
+        _log_left_behind(left_behind)
+        return number
 
     def wait(self, number: int, timeout: float) -> bool:
         """Wait until the deliveries up to ``number`` are done; False if
-        they are not after ``timeout`` seconds."""
+        they are not after ``timeout`` seconds. A subscriber call that hangs
+        meanwhile is left behind after :data:`STUCK_SECONDS`."""
         if threading.current_thread() is self._thread:
             return False  # a subscriber that runs checks can't wait for itself
         deadline = time.monotonic() + timeout
+        left_behind: object = None
         with self._changed:
             while self._done < number:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-        return True
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                left_behind = self._leave_stuck_call() or left_behind
+                wake = deadline
+                if self._busy_since is not None:
+                    wake = min(wake, self._busy_since + STUCK_SECONDS + 0.01)
+                self._changed.wait(max(wake - now, 0.001))
+            done = self._done >= number
+        _log_left_behind(left_behind)
+        return done
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued so far is delivered."""
         return self.wait(self._queued, timeout)
 
-    def _is_stuck(self) -> bool:
+    def _leave_stuck_call(self) -> object:
+        """Under the lock: if the current call has run too long, leave its
+        thread to it and go on on a new one. Returns what was left behind."""
         busy = self._busy_since
-        return (
-            busy is not None
-            and time.monotonic() - busy > STUCK_SECONDS
-            and self._stuck < MAX_STUCK_THREADS
-        )
+        if (
+            busy is None
+            or self._current is None
+            or time.monotonic() - busy <= STUCK_SECONDS
+            or len(self._hung) >= MAX_STUCK_THREADS
+        ):
+            return None
+        delivery, rest, hung = self._current
+        self._hung.append(hung)
+        if rest and isinstance(delivery, Send):
+            # The subscribers after the hung one still get this signal, first.
+            remainder = Send(delivery.signal, delivery.app, rest, **delivery.kwargs)
+            self._pending.appendleft(remainder)
+            self._queued += 1
+        self._done += 1  # nobody waits for the hung call forever
+        self._current = None
+        self._busy_since = None
+        self._start()
+        self._changed.notify_all()
+        return hung
 
     def _start(self) -> None:
-        if self._thread is not None:
-            # The hung delivery counts as done: nobody waits for it forever.
-            self._stuck += 1
-            self._done += 1
-            self._changed.notify_all()
-            logger.error(
-                "A health signal subscriber has run for more than %g s; later"
-                " signals are delivered on a new thread.",
-                STUCK_SECONDS,
-            )
-        self._busy_since = None
         thread = threading.Thread(
             target=self._deliver, name=f"healthcheck-signals-{self._name}", daemon=True
         )
@@ -178,21 +223,77 @@ class SignalDispatcher:
         me = threading.current_thread()
         while True:
             with self._lock:
-                if self._thread is not me:  # replaced while a subscriber hung
-                    self._stuck -= 1
-                    return
-                while not self._pending:
-                    self._changed.wait()
-                    if self._thread is not me:
+                idle_until = time.monotonic() + IDLE_SECONDS
+                while not self._pending and self._thread is me:
+                    left = idle_until - time.monotonic()
+                    if left <= 0:
+                        self._thread = None
                         return
+                    self._changed.wait(left)
+                if self._thread is not me:
+                    return
                 delivery = self._pending.popleft()
-                self._busy_since = time.monotonic()
-            try:
-                delivery()
-            except BaseException:  # ``send`` catches; this is the last guard
-                logger.exception("Delivering a health signal failed.")
+            if isinstance(delivery, Send):
+                receivers = delivery.receivers
+                if receivers is None:
+                    receivers = list(delivery.signal.receivers_for(delivery.app))
+                for index, receiver in enumerate(receivers):
+                    if not self._begin(me, delivery, receivers[index + 1 :], receiver):
+                        continue
+                    delivery.call(receiver)
+                    if not self._end(me, receiver):
+                        return
+            elif self._begin(me, delivery, [], delivery):
+                try:
+                    delivery()
+                except BaseException:  # a log handler that raises
+                    logger.exception("Delivering a health signal failed.")
+                if not self._end(me, delivery):
+                    return
             with self._lock:
-                if self._thread is me:
-                    self._busy_since = None
-                    self._done += 1
-                    self._changed.notify_all()
+                self._done += 1
+                self._changed.notify_all()
+
+    def _begin(
+        self,
+        me: threading.Thread,
+        delivery: Delivery,
+        rest: list[Receiver],
+        call: object,
+    ) -> bool:
+        """Note the call about to be made; False to skip a hung subscriber."""
+        with self._lock:
+            if _key(call) in map(_key, self._hung):
+                return False
+            self._current = (delivery, rest, call)
+            self._busy_since = time.monotonic()
+            return True
+
+    def _end(self, me: threading.Thread, call: object) -> bool:
+        """Note the call returned; False if this thread was left behind
+        meanwhile (it then ends, and the subscriber is called again)."""
+        with self._lock:
+            if self._thread is me:
+                self._current = None
+                self._busy_since = None
+                return True
+            keys = [_key(hung) for hung in self._hung]
+            if _key(call) in keys:
+                del self._hung[keys.index(_key(call))]
+            return False
+
+
+def _key(call: object) -> tuple[int, int]:
+    """Who a call is: blinker hands out a new bound method object for each
+    delivery, so a method is known by its object and function."""
+    return id(getattr(call, "__self__", call)), id(getattr(call, "__func__", call))
+
+
+def _log_left_behind(call: object) -> None:
+    if call is not None:
+        logger.error(
+            "A health signal subscriber (%r) has run for more than %g s; it is"
+            " skipped until it returns, and later signals go on on a new thread.",
+            call,
+            STUCK_SECONDS,
+        )

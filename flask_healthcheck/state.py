@@ -22,7 +22,7 @@ from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
-from .signals import SignalDispatcher
+from .signals import STUCK_SECONDS, SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -253,7 +253,7 @@ class HealthCheckState:
             runs in this process, than two intervals: a refresh that stalls
             never keeps a stale answer alive.
         :param deliver: return only once the signals the run causes are
-            delivered (for at most ``HEALTHCHECK_TIMEOUT`` seconds), as
+            delivered (for at most 10 s more than ``HEALTHCHECK_TIMEOUT``), as
             ``health.run()`` and ``flask health`` promise. Probes and the
             refresh never wait for subscribers.
         """
@@ -261,11 +261,14 @@ class HealthCheckState:
             checks = self.checks()
         max_age = 0.0 if fresh else self._max_age()
         report, number = self.runner.run(checks, max_age=max_age)
-        if deliver and not self.signals.wait(number, self.settings.timeout):
+        # Long enough for a hung subscriber to be left behind and the others
+        # to have their signals.
+        bound = STUCK_SECONDS + self.settings.timeout
+        if deliver and not self.signals.wait(number, bound):
             logger.warning(
                 "The health signals were not all delivered within %g s; a"
                 " subscriber may hang.",
-                self.settings.timeout,
+                bound,
             )
         return report
 

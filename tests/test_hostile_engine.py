@@ -1,7 +1,7 @@
 """Hostile tests of the run engine: timeouts, wedges, threads, re-entrancy.
 
-Tests marked ``xfail(strict=True)`` pin real defects of the engine; the
-others guard behaviour that holds. Every probe runs in a daemon thread and is
+Each test pins a defect found by trying to break the engine (now fixed), or
+guards behaviour that held. Every probe runs in a daemon thread and is
 waited for with a deadline, and every hung test check is released at teardown.
 """
 
