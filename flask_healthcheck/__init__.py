@@ -17,8 +17,8 @@ __all__ = [
     "HealthReport",
     "ProbeAccessLogFilter",
     "RedactingFilter",
-    "observe",
     "Status",
+    "observe",
     "signals",
     "time_left",
 ]

@@ -35,11 +35,6 @@ class HealthCheck:
 
     Checks and services registered on this object serve every app it is
     initialised on; pass ``app=`` to register for one app only.
-
-    .. versionchanged:: 0.2.0
-        ``callable`` accepts callables without ``__name__``, fails on
-        ``None`` and reads ``(bool, message)`` tuples; a callable that can't
-        work raises :class:`ConfigurationError` here or in :meth:`init_app`.
     """
 
     def __init__(
@@ -82,6 +77,9 @@ class HealthCheck:
         naming the key.
 
         Also adds the ``flask health`` command to ``app.cli``.
+
+        :param app: the app to set up; once per app.
+        :raises RuntimeError: if the app is set up already.
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
@@ -120,13 +118,21 @@ class HealthCheck:
     ) -> F | Callable[[F], F]:
         """Register a service factory; its parameters are injected by name.
 
-        A generator factory is resumed after the check to tear down::
+        Use it bare (the service is named after the function) or with a
+        name. A generator factory is resumed after the check to tear down,
+        also when the check failed; what the teardown raises fails the
+        check::
 
             @health.service("database")
             def database(config):
                 conn = connect(config["DATABASE_URL"])
                 yield conn
                 conn.close()
+
+        :param name: the name checks and other factories ask for it by; a
+            Python identifier other than ``app`` and ``config``.
+        :param app: register for this app only, instead of for every app
+            this extension is initialised on.
         """
         if callable(name):
             self.add_service(name.__name__, name)
@@ -141,7 +147,13 @@ class HealthCheck:
     def add_service(
         self, name: str, factory: Callable[..., Any], *, app: Flask | None = None
     ) -> None:
-        """Register ``factory`` as service ``name``, for ``app`` only if given."""
+        """Register ``factory`` as service ``name``; see :meth:`service`.
+
+        :param name: the name checks and other factories ask for it by.
+        :param factory: a function, generator function, async function or
+            async generator function; its parameters are injected by name.
+        :param app: register for this app only.
+        """
         self._registry_for(app).add_service(Service.from_factory(name, factory))
 
     @overload
@@ -171,16 +183,30 @@ class HealthCheck:
         component_type: str | None = None,
         app: Flask | None = None,
     ) -> F | Callable[[F], F]:
-        """Register a check, named after the function unless ``name`` is given.
+        """Register a check, bare (``@health.check``) or with options.
 
         It passes when it returns True or None and fails when it returns
-        False or raises; a ``(bool, message)`` tuple counts by the bool, the
-        message being the error. ``critical=False`` makes its failure a
-        ``warn``. A callable without ``__name__`` (``functools.partial``)
-        needs ``name``.
+        False or raises (``BaseException`` included); a ``(bool, message)``
+        tuple counts by the bool, the message being the error; a returned
+        :class:`CheckResult` is taken as it is; anything else counts by its
+        truth. Its parameters are injected by name from the services and
+        the built-ins ``app`` and ``config``.
 
-        .. versionchanged:: 0.2.0
-            ``(bool, message)`` tuples count by the bool.
+        :param func: the check, when used bare.
+        :param name: the check's name, in URLs, reports and signals; the
+            function's name by default. A callable without ``__name__``
+            (``functools.partial``, a callable object) needs it.
+        :param timeout: seconds after which the check is reported failed;
+            ``HEALTHCHECK_TIMEOUT`` by default.
+        :param critical: False to make a failure a ``warn``, which still
+            answers 200.
+        :param tags: the tags that endpoints select checks by, such as
+            ``["ready"]``.
+        :param component_type: health+json's ``componentType``, such as
+            ``"datastore"``.
+        :param app: register for this app only.
+        :raises ConfigurationError: for a name that is taken, reserved
+            (``history``) or missing, or a bad option.
         """
 
         def decorator(f: F) -> F:
@@ -208,7 +234,8 @@ class HealthCheck:
         component_type: str | None = None,
         app: Flask | None = None,
     ) -> None:
-        """Register ``func`` as a check; see :meth:`check`."""
+        """Register ``func`` as a check; the parameters are those of
+        :meth:`check`."""
         check = make_check(
             func,
             name,
@@ -235,6 +262,7 @@ class HealthCheck:
 
         :param url: a path such as ``"/livez"``.
         :param tags: the tags that select the checks, such as ``["live"]``.
+        :param app: add it for this app only.
         """
         endpoint = make_endpoint(url, tags)
         apps = [app] if app is not None else list(self._apps)
@@ -264,9 +292,6 @@ class HealthCheck:
         :param exclude: names of checks to leave out.
         :raises ConfigurationError: if the health configuration is wrong, or
             a tag is neither declared by an endpoint nor carried by a check.
-
-        .. versionchanged:: 0.2.0
-            Added ``tags`` and ``exclude``.
         """
         state = get_state()
         return state.run(
@@ -274,13 +299,19 @@ class HealthCheck:
         )
 
     def start(self, app: Flask | None = None) -> None:
-        """Start the background refresh of ``app`` (or the current app) now
-        instead of at its first request."""
+        """Start the background refresh now instead of at the first request.
+
+        :param app: the app; the current app if not given.
+        :raises ConfigurationError: if ``HEALTHCHECK_INTERVAL`` is 0.
+        """
         get_state(app).start()
 
     def stop(self, app: Flask | None = None) -> None:
-        """Stop the background refresh of ``app`` (or the current app)
-        until :meth:`start`: requests no longer start it."""
+        """Stop the background refresh until :meth:`start`: requests no
+        longer start it. Waits for a run in progress.
+
+        :param app: the app; the current app if not given.
+        """
         get_state(app).refresher.stop()
 
     def wait_for_signals(self, app: Flask | None = None, timeout: float = 5.0) -> bool:

@@ -72,8 +72,6 @@ def record_signals(app: Flask, timeout: float = 5.0) -> Iterator[RecordedSignals
 
     :param app: the app whose signals to record.
     :param timeout: seconds to wait for delivery when the block ends.
-
-    .. versionadded:: 0.1.0
     """
     recorded = RecordedSignals(app)
     with ExitStack() as stack:
