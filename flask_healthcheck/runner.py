@@ -167,6 +167,9 @@ class Runner:
             item if isinstance(item, CheckResult) else self._wait(item) for item in plan
         ]
         report = HealthReport.from_results(results, started_at)
+        if not mine and not deliveries:
+            # Only results others had or have made: not a run of its own.
+            return report, self._deliver([])
         deliveries = []
         with self._lock:
             self._status_changed(deliveries)

@@ -224,6 +224,8 @@ class HealthCheckState:
         Raises :class:`ConfigurationError` for a tag that no endpoint declares
         and no check carries (see :meth:`check_tags`).
         """
+        if tags is None and not exclude:  # the main URL's every probe
+            return self.checks()
         if tags is not None:
             tags = tuple(tags)
             self.check_tags(tags)
