@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +14,14 @@ from werkzeug.utils import ImportStringError, import_string
 
 from .endpoints import Endpoint, describe, validate_endpoints, validate_url
 from .errors import ConfigurationError
+
+
+def default_run_dir() -> str:
+    """``HEALTHCHECK_RUN_DIR``'s default: a directory of the user's own in
+    the temp dir, so servers of two users on one host never meet there."""
+    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+    return os.path.join(tempfile.gettempdir(), f"flask-healthcheck-{user}")
+
 
 #: Defaults set with ``app.config.setdefault`` in ``init_app``.
 DEFAULTS: dict[str, Any] = {
@@ -29,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTHCHECK_RELEASE_ID": None,
     "HEALTHCHECK_DESCRIPTION": None,
     "HEALTHCHECK_HTML_REFRESH": 10,
+    "HEALTHCHECK_RUN_DIR": default_run_dir(),
 }
 
 
@@ -54,6 +66,9 @@ class Settings:
     description: str | None = None
     #: Seconds between reloads of the HTML page; 0 for none.
     html_refresh: int = 10
+    #: Where the processes of one host elect the one that refreshes; ``None``
+    #: for no election (each process refreshes on its own).
+    run_dir: str | None = None
 
 
 def _number(key: str, value: Any, *, positive: bool) -> float:
@@ -101,6 +116,20 @@ def _refresh(key: str, value: Any) -> int:
             f" the reload off), such as 10, got {describe(value)}."
         )
     return value
+
+
+def _run_dir(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str) and os.path.isabs(value):
+        return value
+    raise ConfigurationError(
+        f"{key} must be an absolute path to a directory, such as"
+        f" '/run/myapp/health', or None to let each process refresh on its"
+        f" own, got {describe(value)}."
+    )
 
 
 def validate_services(key: str, value: Any) -> tuple[str, ...]:
@@ -193,4 +222,5 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
         html_refresh=_refresh(
             "HEALTHCHECK_HTML_REFRESH", config["HEALTHCHECK_HTML_REFRESH"]
         ),
+        run_dir=_run_dir("HEALTHCHECK_RUN_DIR", config["HEALTHCHECK_RUN_DIR"]),
     )

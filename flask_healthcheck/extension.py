@@ -65,10 +65,10 @@ class HealthCheck:
         ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS``,
         ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
         ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
-        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION`` and
-        ``HEALTHCHECK_HTML_REFRESH``; set them before calling it. A bad value,
-        or two endpoints with one URL, raises :class:`ConfigurationError`
-        naming the key.
+        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION``,
+        ``HEALTHCHECK_HTML_REFRESH`` and ``HEALTHCHECK_RUN_DIR``; set them
+        before calling it. A bad value, or two endpoints with one URL, raises
+        :class:`ConfigurationError` naming the key.
 
         Also adds the ``flask health`` command to ``app.cli``.
         """
