@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, request
 from . import formats
 from .checks import Check, CheckResult, HealthReport
 from .config import Settings
+from .drain import draining_report, is_readiness
 from .endpoints import Endpoint, describe
 from .errors import ConfigurationError
 from .redact import describe_exception
@@ -116,7 +117,10 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     checks: Sequence[Check] = ()
     try:
         checks = select(state, endpoint, check)
-        report = state.run(checks)
+        if state.draining and is_readiness(endpoint):
+            report = draining_report()
+        else:
+            report = state.run(checks)
     except _Refused as refused:
         context = formats.RenderContext(details, state.settings)
         return Response(
