@@ -11,6 +11,10 @@ on:
   file per worker), without sending a request: a test can still change what
   the app sees before its first request. It fails the test after
   :data:`START_SECONDS`.
+- ``config`` is gunicorn config (hooks such as ``child_exit``) added to the
+  fixture's own; a ``post_worker_init`` of it runs before the worker counts
+  as booted. ``env`` adds environment variables; ``graceful_timeout`` is
+  gunicorn's ``--graceful-timeout``.
 - :meth:`GunicornServer.get` has an explicit timeout and never raises for
   a missing answer: a request that gets none in time (or whose connection
   is dropped, as when the worker dies) is ``None``, "unanswered".
@@ -31,7 +35,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -51,7 +55,13 @@ import os
 
 control_socket_disable = True
 
+{config}
+
+_test_post_worker_init = globals().get("post_worker_init")
+
 def post_worker_init(worker):
+    if _test_post_worker_init is not None:
+        _test_post_worker_init(worker)
     path = os.path.join({booted!r}, str(os.getpid()))
     with open(path, "w") as f:
         f.write("booted")
@@ -65,6 +75,7 @@ class Answer:
     status: int
     body: bytes
     seconds: float
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -81,6 +92,9 @@ class GunicornServer:
         workers: int,
         threads: int,
         preload: bool,
+        config: str = "",
+        env: dict[str, str] | None = None,
+        graceful_timeout: int = GRACEFUL_SECONDS,
     ) -> None:
         self.directory = directory
         self.workers = workers
@@ -88,14 +102,14 @@ class GunicornServer:
         self.log = directory / "gunicorn.log"
         self._booted = directory / "booted"
         self._booted.mkdir()
-        config = directory / "gunicorn_conf.py"
-        config.write_text(_CONFIG.format(booted=str(self._booted)))
+        config_file = directory / "gunicorn_conf.py"
+        config_file.write_text(_CONFIG.format(booted=str(self._booted), config=config))
         command = [
             sys.executable,
             "-m",
             "gunicorn",
             "--config",
-            str(config),
+            str(config_file),
             "--chdir",
             str(directory),
             "--bind",
@@ -107,7 +121,7 @@ class GunicornServer:
             "--threads",
             str(threads),
             "--graceful-timeout",
-            str(GRACEFUL_SECONDS),
+            str(graceful_timeout),
             "--log-level",
             "info",
         ]
@@ -121,6 +135,7 @@ class GunicornServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group, killed as one at the end
+                env={**os.environ, **(env or {})},
             )
 
     def wait_until_booted(self, timeout: float = START_SECONDS) -> None:
@@ -150,7 +165,12 @@ class GunicornServer:
             return None
         finally:
             connection.close()
-        return Answer(response.status, body, time.perf_counter() - start)
+        return Answer(
+            response.status,
+            body,
+            time.perf_counter() - start,
+            dict(response.getheaders()),
+        )
 
     def tail(self, lines: int = 30) -> str:
         """The last lines of gunicorn's log, for failure messages."""
@@ -186,7 +206,8 @@ def require_gunicorn() -> None:
     pytest.skip(message)
 
 
-#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None)``
+#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None,
+#: config="", env=None, graceful_timeout=GRACEFUL_SECONDS)``
 StartGunicorn = Callable[..., GunicornServer]
 
 
@@ -204,6 +225,9 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         threads: int = 4,
         preload: bool = False,
         files: dict[str, str] | None = None,
+        config: str = "",
+        env: dict[str, str] | None = None,
+        graceful_timeout: int = GRACEFUL_SECONDS,
     ) -> GunicornServer:
         directory = tmp_path / f"gunicorn{len(started)}"
         directory.mkdir()
@@ -211,7 +235,13 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         for name, text in (files or {}).items():
             (directory / name).write_text(text)
         server = GunicornServer(
-            directory, workers=workers, threads=threads, preload=preload
+            directory,
+            workers=workers,
+            threads=threads,
+            preload=preload,
+            config=textwrap.dedent(config),
+            env=env,
+            graceful_timeout=graceful_timeout,
         )
         started.append(server)
         server.wait_until_booted()
