@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from .gunicorn import GunicornServer, StartGunicorn
-from .prometheus import StartPrometheus, require_binary
+from .prometheus import StartPrometheus
 
 #: ``HEALTHCHECK_INTERVAL`` of the app, seconds.
 INTERVAL = 0.5
@@ -271,7 +271,6 @@ def test_prometheus_sees_the_failure_and_the_recovery(
 ) -> None:
     """The shipped rules, with ``for: 1s``, on a real Prometheus scraping the
     server every second; bounded by the waits below (about 15 s)."""
-    require_binary("promtool")
     begin = time.monotonic()
     server = start_fleet(gunicorn_server, tmp_path, preload=True)
     rules = re.sub(
@@ -328,6 +327,14 @@ def test_the_gunicorn_recipe_drains_before_it_stops(
     assert ready is not None and ready.status == 200, ready
     term_at = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
+
+    def draining() -> bool:
+        answer = server.get("/readyz", 2)
+        return answer is not None and answer.status == 500
+
+    # The master passes SIGTERM on to the workers within moments.
+    wait_until(draining, 1.0, lambda: f"no worker drains\n{server.tail()}")
+    drained_after = time.monotonic() - term_at
     answers = []
     while time.monotonic() - term_at < DRAIN_SECONDS - 0.3:
         ready, live = server.get("/readyz", 2), server.get("/livez", 2)
@@ -338,7 +345,8 @@ def test_the_gunicorn_recipe_drains_before_it_stops(
     assert answers and all(a == (500, 200) for a in answers), answers
     server.process.wait(DRAIN_SECONDS + 5)
     print(
-        f"\ndrained {len(answers)} probes; master exited"
+        f"\ndraining {drained_after:.2f} s after SIGTERM; {len(answers)} probe"
+        f" pairs answered 500/200; master exited"
         f" {time.monotonic() - term_at:.1f} s after SIGTERM"
     )
     assert time.monotonic() - term_at >= DRAIN_SECONDS
