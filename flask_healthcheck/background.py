@@ -9,6 +9,11 @@ go on running checks and sending alerts for its whole life. So:
   (the parent's threads don't exist there; its locks may be held forever);
 - a process that forks stops its own refresher; it starts again on that
   process's next request, which a pre-fork master never gets.
+
+With several processes on one host, one of them refreshes: the refresher
+of each tries every interval to take the app's :class:`~.hostlock.HostLock`
+and runs the checks only while it holds it. A child closes the lock files
+it inherited; a process that forks lets go of its lock.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import time
 import weakref
 from collections.abc import Callable
 from typing import Protocol
+
+from . import hostlock
+from .hostlock import HostLock
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -40,6 +48,7 @@ def reset_after_fork(thing: ForkAware) -> None:
 
 
 def _after_fork_in_child() -> None:
+    hostlock.forget_inherited()
     for thing in list(_fork_aware):
         thing.after_fork_in_child()
 
@@ -59,12 +68,26 @@ class Refresher:
 
     Whatever ``run`` raises is logged and the next run happens on time;
     signals are delivered on another thread, so no subscriber can stop it.
+
+    :param host_lock: if given, ``run`` is called only while this process
+        holds it; the thread tries to take it every interval.
+    :param on_elected: called before the first run after this process
+        took ``host_lock``.
     """
 
-    def __init__(self, name: str, run: Callable[[], object], interval: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[], object],
+        interval: float,
+        host_lock: HostLock | None = None,
+        on_elected: Callable[[], object] | None = None,
+    ) -> None:
         self.name = name
         self.interval = interval
+        self.host_lock = host_lock
         self._run = run
+        self._on_elected = on_elected
         #: Set by :meth:`stop`: only :meth:`start` starts it again.
         self.stopped = False
         self._reset()
@@ -75,6 +98,8 @@ class Refresher:
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._pid = 0
+        #: True while this process's thread holds the host lock.
+        self._elected = False
 
     def after_fork_in_child(self) -> None:
         self._reset()
@@ -84,6 +109,13 @@ class Refresher:
         """True if this process runs the refresh thread."""
         thread = self._thread
         return thread is not None and thread.is_alive() and self._pid == os.getpid()
+
+    @property
+    def elected(self) -> bool:
+        """True if this process runs the refresh and is the one of its host
+        that runs the checks (without a host lock, any process that runs
+        the refresh)."""
+        return self.running and (self.host_lock is None or self._elected)
 
     def start(self) -> None:
         """Start the thread unless this process runs it already."""
@@ -116,6 +148,7 @@ class Refresher:
         with self._lock:
             self._stop_event.set()
             self._thread = None
+            self._let_go()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the thread until :meth:`start`; waits up to ``timeout``
@@ -124,16 +157,42 @@ class Refresher:
             self.stopped = True
             thread, self._thread = self._thread, None
             self._stop_event.set()
+            self._let_go()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def _let_go(self) -> None:
+        """Release the host lock, so another process takes over. Under
+        ``self._lock``."""
+        self._elected = False
+        if self.host_lock is not None:
+            self.host_lock.release()
+
+    def _elect(self) -> bool:
+        """Take the host lock; True if this process holds it."""
+        if self.host_lock is None:
+            return True
+        with self._lock:
+            was_elected = self._elected
+            self._elected = self.host_lock.acquire()
+        if self._elected and not was_elected and self._on_elected is not None:
+            self._on_elected()
+        return self._elected
+
     def _loop(self, stop: threading.Event) -> None:
+        # The first run happens even if the thread is stopped before it got
+        # to it (a pre-fork master forks at once): what was started runs once.
         next_run = time.monotonic()
-        while not stop.is_set():
+        while True:
             try:
-                self._run()
+                if self._elect():
+                    self._run()
             except BaseException:  # the refresh must go on whatever a run does
                 logger.exception("The background health run failed.")
             # A fixed rate; a run longer than the interval delays the next.
             next_run = max(next_run + self.interval, time.monotonic())
-            stop.wait(next_run - time.monotonic())
+            if stop.wait(next_run - time.monotonic()):
+                break
+        with self._lock:
+            if self._thread is None:  # not started again meanwhile
+                self._let_go()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import math
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +17,14 @@ from .endpoints import Endpoint, describe, validate_endpoints, validate_url
 from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
+
+
+def default_run_dir() -> str:
+    """``HEALTHCHECK_RUN_DIR``'s default: a directory of the user's own in
+    the temp dir, so servers of two users on one host never meet there."""
+    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+    return os.path.join(tempfile.gettempdir(), f"flask-healthcheck-{user}")
+
 
 #: Defaults set with ``app.config.setdefault`` in ``init_app``.
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTHCHECK_RELEASE_ID": None,
     "HEALTHCHECK_DESCRIPTION": None,
     "HEALTHCHECK_HTML_REFRESH": 10,
+    "HEALTHCHECK_RUN_DIR": default_run_dir(),
 }
 
 
@@ -57,6 +69,9 @@ class Settings:
     description: str | None = None
     #: Seconds between reloads of the HTML page; 0 for none.
     html_refresh: int = 10
+    #: Where the processes of one host elect the one that refreshes; ``None``
+    #: for no election (each process refreshes on its own).
+    run_dir: str | None = None
 
 
 def _number(key: str, value: Any, *, positive: bool) -> float:
@@ -127,6 +142,20 @@ def _refresh(key: str, value: Any) -> int:
             f" the reload off), such as 10, got {describe(value)}."
         )
     return value
+
+
+def _run_dir(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str) and os.path.isabs(value):
+        return value
+    raise ConfigurationError(
+        f"{key} must be an absolute path to a directory, such as"
+        f" '/run/myapp/health', or None to let each process refresh on its"
+        f" own, got {describe(value)}."
+    )
 
 
 def validate_services(key: str, value: Any) -> tuple[str, ...]:
@@ -219,4 +248,5 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
         html_refresh=_refresh(
             "HEALTHCHECK_HTML_REFRESH", config["HEALTHCHECK_HTML_REFRESH"]
         ),
+        run_dir=_run_dir("HEALTHCHECK_RUN_DIR", config["HEALTHCHECK_RUN_DIR"]),
     )

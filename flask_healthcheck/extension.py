@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
@@ -18,6 +19,8 @@ from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
 from .views import add_routes, answer_routing_error, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+logger = logging.getLogger("flask_healthcheck")
 
 
 class HealthCheck:
@@ -71,10 +74,10 @@ class HealthCheck:
         ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS``,
         ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
         ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
-        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION`` and
-        ``HEALTHCHECK_HTML_REFRESH``; set them before calling it. A bad value,
-        or two endpoints with one URL, raises :class:`ConfigurationError`
-        naming the key.
+        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION``,
+        ``HEALTHCHECK_HTML_REFRESH`` and ``HEALTHCHECK_RUN_DIR``; set them
+        before calling it. A bad value, or two endpoints with one URL, raises
+        :class:`ConfigurationError` naming the key.
 
         Also adds the ``flask health`` command to ``app.cli``.
 
@@ -313,6 +316,40 @@ class HealthCheck:
         :param app: the app; the current app if not given.
         """
         get_state(app).refresher.stop()
+
+    def drain(self, app: Flask | None = None) -> None:
+        """Put ``app`` (or the current app) in draining: its readiness
+        endpoints (those whose tags include ``"ready"``) fail with the
+        reason ``draining`` without running their checks, so load balancers
+        and Kubernetes stop sending it traffic, while its liveness endpoints
+        and main URL answer as before. Call it when the process starts
+        shutting down, a while before it stops serving (see
+        ``docs/deploying.md``). It applies to this process only.
+
+        :param app: the app; the current app if not given.
+        """
+        state = get_state(app)
+        if not state.draining:
+            state.draining = True
+            logger.info(
+                "App %r is draining: its readiness endpoints fail from now on.",
+                state.runner.app.name,
+            )
+
+    def undrain(self, app: Flask | None = None) -> None:
+        """Take ``app`` (or the current app) out of draining: its readiness
+        endpoints run their checks again.
+
+        :param app: the app; the current app if not given.
+        """
+        get_state(app).draining = False
+
+    def is_draining(self, app: Flask | None = None) -> bool:
+        """Whether ``app`` (or the current app) is draining in this process.
+
+        :param app: the app; the current app if not given.
+        """
+        return get_state(app).draining
 
     def wait_for_signals(self, app: Flask | None = None, timeout: float = 5.0) -> bool:
         """Wait until the signals of every run so far are delivered.

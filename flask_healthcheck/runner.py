@@ -96,6 +96,9 @@ class Runner:
     :param services: returns the app's service map for a run.
     :param deliver: queues deliveries (signals, log lines) in order; called
         under the runner's lock, so it must not block.
+    :param alerting: False while another process of the host sends the
+        alert signals (``check_failed``, ``check_recovered``,
+        ``health_changed``): runs then send ``health_checked`` only.
     """
 
     def __init__(
@@ -105,10 +108,12 @@ class Runner:
         deliver: Callable[[list[Delivery]], int],
         *,
         default_timeout: float,
+        alerting: Callable[[], bool] = lambda: True,
     ) -> None:
         self.app = app
         self._services = services
         self._deliver = deliver
+        self._alerting = alerting
         self.default_timeout = default_timeout
         self._reset()
 
@@ -121,11 +126,24 @@ class Runner:
         self._status: Status | None = None
         #: The recent results of this process, for the status page.
         self.history = History()
+        #: Each check's status as the host last alerted it, from :meth:`assume`;
+        #: what the check's next result is compared with instead of its latest.
+        self._assumed: dict[str, Status] = {}
 
     def after_fork_in_child(self) -> None:
         self._reset()
 
     # -- public ---------------------------------------------------------------
+
+    def assume(self, statuses: Mapping[str, Status], status: Status | None) -> None:
+        """Compare the next result of each check in ``statuses``, and the
+        next overall status, with these instead of this process's own: what
+        another process of the host last alerted, when this one takes over
+        the alerts from it. A recovery it never saw is then still sent, and
+        a failure it already sent is no new ``health_changed``."""
+        with self._lock:
+            self._assumed = dict(statuses)
+            self._status = status
 
     def run(
         self, checks: Sequence[Check], *, max_age: float = 0.0
@@ -384,13 +402,15 @@ class Runner:
         are recorded, and their signals sent, in the order they came."""
         slot = self._slots[check.name]
         previous = slot.latest.status if slot.latest is not None else None
+        alerted = self._assumed.pop(check.name, previous)
         slot.latest = result
         slot.latest_at = time.monotonic()
         self.history.record(result)
         app = self.app
-        if result.status == "fail":
+        alerting = self._alerting()
+        if alerting and result.status == "fail":
             deliveries.append(signals.Send(signals.check_failed, app, result=result))
-        elif previous == "fail":
+        elif alerting and alerted == "fail":
             deliveries.append(signals.Send(signals.check_recovered, app, result=result))
         if result.status != previous or result.status == "fail":
             deliveries.append(
@@ -403,6 +423,8 @@ class Runner:
         latest = [s.latest for s in self._slots.values() if s.latest is not None]
         status = overall_status(latest)
         previous, self._status = self._status, status
+        if not self._alerting():
+            return
         if status != previous and (previous is not None or status != "pass"):
             report = HealthReport.from_results(latest)
             deliveries.append(

@@ -16,10 +16,11 @@ from flask import Flask, current_app
 
 from . import contrib
 from .background import Refresher, reset_after_fork
-from .checks import Check, HealthReport, seed_check
+from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
+from .hostlock import HostLock, lock_name
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
 from .signals import STUCK_SECONDS, SignalDispatcher
@@ -72,9 +73,30 @@ class HealthCheckState:
         self.own = Registry()
         self.signals = SignalDispatcher(app.name)
         self.runner = Runner(
-            app, self.services, self.signals.put, default_timeout=settings.timeout
+            app,
+            self.services,
+            self.signals.put,
+            default_timeout=settings.timeout,
+            alerting=self._alerting,
         )
-        self.refresher = Refresher(app.name, self._refresh, settings.interval)
+        #: With several processes per host, the one holding this lock refreshes
+        #: (``HEALTHCHECK_RUN_DIR``). None without an election: with no run
+        #: directory, or in tests (``TESTING``), whose parallel processes must
+        #: not silence each other.
+        self.host_lock: HostLock | None = None
+        if settings.run_dir is not None and not app.testing:
+            self.host_lock = HostLock(
+                settings.run_dir, lock_name(app.import_name, settings.url)
+            )
+        self.refresher = Refresher(
+            app.name,
+            self._refresh,
+            settings.interval,
+            self.host_lock,
+            on_elected=self._take_over,
+        )
+        #: Set by ``health.drain()``: readiness endpoints fail.
+        self.draining = False
         reset_after_fork(self)
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
         #: made here so that a callable that can't work fails in ``init_app``.
@@ -281,7 +303,36 @@ class HealthCheckState:
         return settings.cache_ttl
 
     def _refresh(self) -> None:
-        self.run(fresh=True)
+        report = self.run(fresh=True)
+        if self.host_lock is not None and self.host_lock.held:
+            # For the worker that takes over should this one die.
+            self.host_lock.write_note(
+                {
+                    "status": report.status,
+                    "checks": {r.name: r.status for r in report.checks},
+                }
+            )
+
+    def _alerting(self) -> bool:
+        """Whether runs in this process send the alert signals: unless the
+        refresh runs here and another process of the host is the one
+        elected to refresh (then it sends them)."""
+        return not self.refresher.running or self.refresher.elected
+
+    def _take_over(self) -> None:
+        """This process was just elected: go on from what the previous
+        refreshing worker last alerted, if it left a note."""
+        assert self.host_lock is not None
+        note = self.host_lock.read_note()
+        if note is None:
+            return
+        checks = note.get("checks")
+        status = note.get("status")
+        if isinstance(checks, dict) and status in STATUSES:
+            statuses: dict[str, Status] = {
+                name: value for name, value in checks.items() if value in STATUSES
+            }
+            self.runner.assume(statuses, status)
 
     def start(self) -> None:
         """Start the background refresh now (see ``HEALTHCHECK_INTERVAL``)."""

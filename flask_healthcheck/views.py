@@ -23,6 +23,7 @@ from werkzeug.routing import RequestRedirect
 from . import formats
 from .checks import Check, CheckResult, HealthReport
 from .config import Settings
+from .drain import draining_report, is_readiness
 from .endpoints import HISTORY, Endpoint, describe
 from .errors import ConfigurationError
 from .history import Snapshot, history_document
@@ -126,7 +127,10 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     checks: Sequence[Check] = ()
     try:
         checks = select(state, endpoint, check)
-        report = state.run(checks)
+        if state.draining and is_readiness(endpoint):
+            report = draining_report()
+        else:
+            report = state.run(checks)
     except _Refused as refused:
         return refusal(refused.code, refused.errors)
     except ConfigurationError as e:

@@ -11,6 +11,7 @@ from flask_healthcheck import HealthCheck
 
 from .gunicorn import gunicorn_server  # noqa: F401 - fixture
 from .helpers import FAULT_TIMES, LocalHTTPServer, SignalFlushingClient
+from .prometheus import prometheus_server  # noqa: F401 - fixture
 from .server_fixtures import (  # noqa: F401 - fixtures
     blackhole,
     postgres_server,

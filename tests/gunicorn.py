@@ -11,6 +11,10 @@ on:
   file per worker), without sending a request: a test can still change what
   the app sees before its first request. It fails the test after
   :data:`START_SECONDS`.
+- ``config`` is gunicorn config (hooks such as ``child_exit``) added to the
+  fixture's own; a ``post_worker_init`` of it runs before the worker counts
+  as booted. ``env`` adds environment variables; ``graceful_timeout`` is
+  gunicorn's ``--graceful-timeout``.
 - :meth:`GunicornServer.get` has an explicit timeout and never raises for
   a missing answer: a request that gets none in time (or whose connection
   is dropped, as when the worker dies) is ``None``, "unanswered".
@@ -31,7 +35,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -51,7 +55,13 @@ import os
 
 control_socket_disable = True
 
+{config}
+
+_test_post_worker_init = globals().get("post_worker_init")
+
 def post_worker_init(worker):
+    if _test_post_worker_init is not None:
+        _test_post_worker_init(worker)
     path = os.path.join({booted!r}, str(os.getpid()))
     with open(path, "w") as f:
         f.write("booted")
@@ -65,6 +75,7 @@ class Answer:
     status: int
     body: bytes
     seconds: float
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -83,6 +94,8 @@ class GunicornServer:
         preload: bool,
         config: str = "",
         args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        graceful_timeout: int = GRACEFUL_SECONDS,
     ) -> None:
         self.directory = directory
         self.workers = workers
@@ -90,14 +103,14 @@ class GunicornServer:
         self.log = directory / "gunicorn.log"
         self._booted = directory / "booted"
         self._booted.mkdir()
-        path = directory / "gunicorn_conf.py"
-        path.write_text(_CONFIG.format(booted=str(self._booted)) + "\n" + config)
+        config_file = directory / "gunicorn_conf.py"
+        config_file.write_text(_CONFIG.format(booted=str(self._booted), config=config))
         command = [
             sys.executable,
             "-m",
             "gunicorn",
             "--config",
-            str(path),
+            str(config_file),
             "--chdir",
             str(directory),
             "--bind",
@@ -109,7 +122,7 @@ class GunicornServer:
             "--threads",
             str(threads),
             "--graceful-timeout",
-            str(GRACEFUL_SECONDS),
+            str(graceful_timeout),
             "--log-level",
             "info",
         ]
@@ -124,6 +137,7 @@ class GunicornServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group, killed as one at the end
+                env={**os.environ, **(env or {})},
             )
 
     def wait_until_booted(self, timeout: float = START_SECONDS) -> None:
@@ -153,7 +167,12 @@ class GunicornServer:
             return None
         finally:
             connection.close()
-        return Answer(response.status, body, time.perf_counter() - start)
+        return Answer(
+            response.status,
+            body,
+            time.perf_counter() - start,
+            dict(response.getheaders()),
+        )
 
     def tail(self, lines: int = 30) -> str:
         """The last lines of gunicorn's log, for failure messages."""
@@ -190,8 +209,8 @@ def require_gunicorn() -> None:
 
 
 #: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None,
-#: config="", args=())``: ``config`` is appended to gunicorn's config file,
-#: ``args`` to its command line.
+#: config="", args=(), env=None, graceful_timeout=GRACEFUL_SECONDS)``:
+#: ``config`` goes into gunicorn's config file, ``args`` on its command line.
 StartGunicorn = Callable[..., GunicornServer]
 
 
@@ -211,6 +230,8 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         files: dict[str, str] | None = None,
         config: str = "",
         args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        graceful_timeout: int = GRACEFUL_SECONDS,
     ) -> GunicornServer:
         directory = tmp_path / f"gunicorn{len(started)}"
         directory.mkdir()
@@ -224,6 +245,8 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
             preload=preload,
             config=textwrap.dedent(config),
             args=args,
+            env=env,
+            graceful_timeout=graceful_timeout,
         )
         started.append(server)
         server.wait_until_booted()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 import pytest
@@ -40,6 +42,8 @@ from flask_healthcheck import ConfigurationError, HealthCheck
             "HEALTHCHECK_SHOW_DETAILS must be True, False",
         ),
         ("HEALTHCHECK_FAILURE_STATUS", 200, "from 400 to 599, got 200"),
+        ("HEALTHCHECK_RUN_DIR", "run/health", "must be an absolute path"),
+        ("HEALTHCHECK_RUN_DIR", 3, "HEALTHCHECK_RUN_DIR must be an absolute path"),
         (
             "HEALTHCHECK_WARN_STATUS",
             "200",
@@ -91,6 +95,10 @@ def test_defaults_are_set_on_the_config(app: Flask) -> None:
     assert app.config["HEALTHCHECK_FAILURE_STATUS"] == 500
     assert app.config["HEALTHCHECK_WARN_STATUS"] == 200
     assert app.config["HEALTHCHECK_INTERVAL"] == 0.0
+    run_dir = app.config["HEALTHCHECK_RUN_DIR"]
+    assert run_dir == os.path.join(
+        tempfile.gettempdir(), f"flask-healthcheck-{os.getuid()}"
+    )
 
 
 def test_init_app_twice_says_what_to_do(app: Flask) -> None:

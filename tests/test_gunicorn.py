@@ -145,7 +145,11 @@ from flask_healthcheck import HealthCheck, signals
 
 HERE = Path(__file__).parent
 app = Flask(__name__)
-app.config.update(HEALTHCHECK_INTERVAL=10, HEALTHCHECK_TIMEOUT=2)
+app.config.update(
+    HEALTHCHECK_INTERVAL=10,
+    HEALTHCHECK_TIMEOUT=2,
+    HEALTHCHECK_RUN_DIR=str(HERE / "run"),  # apart from other test runs
+)
 health = HealthCheck(app)
 
 

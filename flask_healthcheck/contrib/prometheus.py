@@ -2,24 +2,30 @@
 
 ::
 
-    from prometheus_client import make_wsgi_app
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
-    from flask_healthcheck.contrib.prometheus import init_prometheus
+    from flask_healthcheck.contrib.prometheus import init_prometheus, make_metrics_app
 
     init_prometheus(app)
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/metrics": make_wsgi_app()})
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/metrics": make_metrics_app()})
 
 The gauges are set by a ``health_checked`` subscriber, after every run:
 a scrape reads the latest run, it never runs the checks itself (a scrape
 storm must not reach the database). Set ``HEALTHCHECK_INTERVAL`` so the
 gauges stay fresh when nothing else probes the endpoint.
+
+Under a server with several worker processes, set prometheus_client's
+``PROMETHEUS_MULTIPROC_DIR`` (see ``docs/deploying.md``): every worker then
+answers a scrape with the latest value of each gauge among all of them
+(``multiprocess_mode="mostrecent"``), whichever worker ran the check.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -31,24 +37,53 @@ from ._support import optional_import
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Gauge
 
+#: A WSGI application.
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
 #: The value of ``health_check_status`` for each status.
 STATUS_VALUES = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
 
 
 @dataclass(frozen=True)
 class HealthMetrics:
-    """The gauges of one registry."""
+    """The gauges of one registry.
+
+    In prometheus_client's multiprocess mode each gauge reports the value
+    written last by any process (``multiprocess_mode="mostrecent"``): the
+    latest run of a check on the host, whichever worker ran it, and still
+    after that worker died. Other modes don't fit: ``all`` gives one series
+    per worker, ``max``/``min`` hide a failure or a recovery, and
+    ``livemostrecent`` forgets a check's latest result when the worker that
+    ran it exits (``mark_process_dead``) although nothing newer exists.
+    """
 
     #: ``health_check_status{check}``: 1 pass, 0.5 warn, 0 fail.
     status: Gauge
     #: ``health_check_duration_seconds{check}``: how long the check took.
     duration: Gauge
+    #: ``health_check_last_run_timestamp_seconds{check}``: Unix time at which
+    #: the latest run ended, to alert on results that stop coming.
+    last_run: Gauge
+    #: The start of the latest run of each check this process exported.
+    _exported: dict[str, float] = field(default_factory=dict, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def update(self, report: HealthReport) -> None:
-        """Set the gauges of every check in ``report``."""
-        for result in report.checks:
-            self.status.labels(check=result.name).set(STATUS_VALUES[result.status])
-            self.duration.labels(check=result.name).set(result.duration)
+        """Set the gauges of every check in ``report`` that ran since this
+        process last set them. A result reused from the cache is not set
+        again: in multiprocess mode the gauge written last wins, and an old
+        result written now would hide another worker's newer one."""
+        with self._lock:
+            for result in report.checks:
+                if result.started_at <= self._exported.get(result.name, -1.0):
+                    continue
+                self._exported[result.name] = result.started_at
+                check = result.name
+                self.status.labels(check=check).set(STATUS_VALUES[result.status])
+                self.duration.labels(check=check).set(result.duration)
+                self.last_run.labels(check=check).set(
+                    result.started_at + result.duration
+                )
 
     def receiver(self, sender: Flask, report: HealthReport, **kwargs: Any) -> None:
         """The ``health_checked`` subscriber."""
@@ -76,12 +111,21 @@ def metrics_for(registry: CollectorRegistry | None = None) -> HealthMetrics:
                     "Latest status of a health check: 1 pass, 0.5 warn, 0 fail.",
                     ["check"],
                     registry=registry,
+                    multiprocess_mode="mostrecent",
                 ),
                 duration=prometheus_client.Gauge(
                     "health_check_duration_seconds",
                     "How long the latest run of a health check took.",
                     ["check"],
                     registry=registry,
+                    multiprocess_mode="mostrecent",
+                ),
+                last_run=prometheus_client.Gauge(
+                    "health_check_last_run_timestamp_seconds",
+                    "Unix time at which the latest run of a health check ended.",
+                    ["check"],
+                    registry=registry,
+                    multiprocess_mode="mostrecent",
                 ),
             )
         return metrics
@@ -102,4 +146,36 @@ def init_prometheus(
     """
     metrics = metrics_for(registry)
     signals.health_checked.connect(metrics.receiver, app, weak=False)
+    return metrics
+
+
+def make_metrics_app(registry: CollectorRegistry | None = None) -> WSGIApp:
+    """A WSGI app answering scrapes, to mount at ``/metrics``.
+
+    With ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus_client's multiprocess
+    mode, for servers with several worker processes), each scrape collects
+    the metrics of every process of the server from that directory, as
+    prometheus_client documents; otherwise it serves ``registry`` (default:
+    prometheus_client's global one) like ``make_wsgi_app``.
+    """
+    prometheus_client = optional_import("prometheus_client", "prometheus")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        app: WSGIApp = prometheus_client.make_wsgi_app(
+            registry if registry is not None else prometheus_client.REGISTRY
+        )
+        return app
+    multiprocess = optional_import("prometheus_client.multiprocess", "prometheus")
+
+    def metrics(
+        environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        # A registry per scrape: the collector reads the files of every
+        # process, the dead ones' included, each time.
+        scrape = prometheus_client.CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape)
+        served: Iterable[bytes] = prometheus_client.make_wsgi_app(scrape)(
+            environ, start_response
+        )
+        return served
+
     return metrics

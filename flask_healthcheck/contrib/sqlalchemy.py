@@ -89,6 +89,8 @@ def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
                     " 'postgresql+psycopg://user:password@host/database'"
                 ) from None
             sqlalchemy.event.listen(engine, "do_connect", _limit_connect_and_read)
+            # Close its pooled connection with the app, not at interpreter exit.
+            weakref.finalize(app, engine.dispose)
             engines[url] = engine
         return engines[url]
 
