@@ -9,6 +9,7 @@ when a check fails. The seed's three examples are mounted under ``/seed/``.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,22 @@ notes = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("text", sa.String(200), nullable=False),
 )
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create the table if the database answers; log if it doesn't."""
+    try:
+        notes.metadata.create_all(engine)
+    except sa.exc.OperationalError as e:
+        logging.getLogger(__name__).warning(
+            "The database does not answer (%s); the app starts anyway, and"
+            " /readyz fails until it does.",
+            type(e.orig).__name__,
+        )
+
+
+def redis_answers(redis: Any) -> None:
+    """Building the ``redis`` service pinged the server: nothing more to do."""
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -52,18 +69,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if config:
         app.config.update(config)
-    if app.config.get("REDIS_URL"):
-        app.config["HEALTHCHECK_SERVICES"] = ["redis"]
 
-    engine = sa.create_engine(app.config["DATABASE_URL"])
-    notes.metadata.create_all(engine)
+    engine = sa.create_engine(app.config["DATABASE_URL"], pool_pre_ping=True)
     app.extensions["example_engine"] = engine
+    # The app starts while its database is down, and says so on /readyz
+    # (schema_ready fails) until the database answers.
+    create_schema(engine)
 
     health.init_app(app)
+    if app.config.get("REDIS_URL"):
+        # Readiness depends on Redis too: the ready-made ``redis`` service,
+        # in a check tagged "ready" for this app.
+        health.add_check(redis_answers, name="redis", tags=("ready",), app=app)
     alerts.init_app(app)
 
     @app.get("/")
     def index() -> Any:
+        create_schema(engine)
         with engine.connect() as connection:
             rows = connection.execute(sa.select(notes.c.text)).scalars().all()
         return jsonify(notes=rows, health="/health", seed=seed.URLS)

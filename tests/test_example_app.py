@@ -142,3 +142,34 @@ def test_real_postgresql_and_redis_when_configured(
     checks = response.json["data"]["checks"]  # type: ignore[index]
     assert set(checks) == {"redis", "schema_ready", "disk_space"}
     app.extensions["example_engine"].dispose()
+
+
+def test_starts_while_its_database_is_down_and_is_not_ready(
+    refused_port: int, tmp_path: Path, caplog: Any
+) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"postgresql+psycopg://app:pw@127.0.0.1:{refused_port}/app",
+        }
+    )
+    assert "The database does not answer" in caplog.text
+    client = app.test_client()
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 500
+    assert "pw" not in caplog.text
+
+
+def test_redis_down_makes_it_not_ready(running_redis: Any, tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'example.db'}",
+            "REDIS_URL": running_redis.url,
+        }
+    )
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    running_redis.stop()
+    assert client.get("/readyz").status_code == 500
+    assert client.get("/livez").status_code == 200
