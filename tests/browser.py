@@ -400,6 +400,11 @@ class Browser:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
+        # The documentation's pictures of the status page are these:
+        # HEALTHCHECK_DOCS_SCREENSHOTS=docs/_static pytest tests/test_browser.py
+        docs = os.environ.get("HEALTHCHECK_DOCS_SCREENSHOTS")
+        if docs:
+            (Path(docs) / f"status-page-{out.name}").write_bytes(data)
         return out
 
     def _script_str(self, script: str, *args: object) -> str:
