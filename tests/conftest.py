@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,15 @@ def app() -> Iterator[Flask]:
     state = app.extensions.get("healthcheck")
     if state is not None:
         state.refresher.stop(timeout=5)
+
+
+@pytest.fixture
+def release(app: Flask) -> Iterator[threading.Event]:
+    """An event set at teardown, before the app's, so that test checks and
+    subscribers that wait on it (to hang) return."""
+    event = threading.Event()
+    yield event
+    event.set()
 
 
 @pytest.fixture

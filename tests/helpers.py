@@ -188,3 +188,13 @@ def check_threads(app: Flask) -> int:
     included: they wait for the next run a while before they exit)."""
     prefix = f"healthcheck-{app.name}-"
     return sum(1 for t in threading.enumerate() if t.name.startswith(prefix))
+
+
+class Switch:
+    """A check whose outcome the test sets: ``switch.ok = False``."""
+
+    def __init__(self) -> None:
+        self.ok = True
+
+    def __call__(self) -> bool:
+        return self.ok

@@ -11,7 +11,6 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,30 +25,12 @@ from flask_healthcheck.signals import (
     health_checked,
 )
 
-from .helpers import Bounded, bounded, wait_for
+from .helpers import Bounded, Switch, bounded, wait_for
 
 #: The checks' timeout in these tests, seconds.
 TIMEOUT = 0.3
 #: What a probe may take beyond its checks' timeout on a busy machine.
 MARGIN = 1.0
-
-
-@pytest.fixture
-def release(app: Flask) -> Iterator[threading.Event]:
-    """Set at teardown (before the app's), so hung subscribers return."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-class Switch:
-    """A check whose outcome the test sets: ``switch.ok = False``."""
-
-    def __init__(self) -> None:
-        self.ok = True
-
-    def __call__(self) -> bool:
-        return self.ok
 
 
 def probe(app: Flask, path: str = "/health") -> int:

@@ -34,14 +34,6 @@ TIMEOUT = 0.2
 MARGIN = 0.5
 
 
-@pytest.fixture
-def release(app: Flask) -> Iterator[threading.Event]:
-    """Set at teardown (before the app's), so hung test code returns."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
 def get(app: Flask, path: str, timeout: float = TIMEOUT + MARGIN) -> TestResponse:
     return bounded(lambda: app.test_client().get(path), timeout, f"GET {path}")
 

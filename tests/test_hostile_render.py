@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -24,13 +23,6 @@ TIMEOUT = 0.2
 MARGIN = 0.5
 
 FORMATS = ["application/json", "application/health+json", "text/html"]
-
-
-@pytest.fixture
-def release(app: Flask) -> Iterator[threading.Event]:
-    event = threading.Event()
-    yield event
-    event.set()
 
 
 class Unprintable:

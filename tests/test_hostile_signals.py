@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,31 +19,15 @@ import flask_healthcheck.signals
 from flask_healthcheck import CheckResult, HealthCheck, HealthReport
 from flask_healthcheck.signals import check_failed, check_recovered, health_checked
 
-from .helpers import bounded, wait_for
+from .helpers import Switch, bounded, wait_for
 
 #: What ``STUCK_SECONDS`` is in these tests.
 STUCK = 0.05
 
 
 @pytest.fixture
-def release(app: Flask) -> Iterator[threading.Event]:
-    """Set at teardown (before the app's), so hung subscribers return."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-@pytest.fixture
 def stuck_soon(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(flask_healthcheck.signals, "STUCK_SECONDS", STUCK)
-
-
-class Switch:
-    def __init__(self) -> None:
-        self.ok = True
-
-    def __call__(self) -> bool:
-        return self.ok
 
 
 class Alerts:

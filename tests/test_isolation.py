@@ -8,7 +8,6 @@ and is released at teardown, it never hangs the run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask, g
@@ -22,14 +21,6 @@ from .helpers import FAILURE, Bounded, bounded, wait_for
 TIMEOUT = 0.3
 #: What a probe may take beyond its checks' timeout on a busy machine.
 MARGIN = 1.0
-
-
-@pytest.fixture
-def release(app: Flask) -> Iterator[threading.Event]:
-    """Set at teardown (before the app's), so hung test code returns."""
-    event = threading.Event()
-    yield event
-    event.set()
 
 
 def get(app: Flask, path: str) -> Bounded[TestResponse]:

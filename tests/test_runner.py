@@ -11,7 +11,6 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,14 +31,6 @@ class Counter:
     def add(self) -> None:
         with self._lock:
             self.value += 1
-
-
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """Set at teardown so no hung test check outlives its test for long."""
-    event = threading.Event()
-    yield event
-    event.set()
 
 
 def test_checks_of_one_run_execute_concurrently(
