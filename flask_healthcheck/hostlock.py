@@ -53,18 +53,26 @@ class _Holding:
     holders: set[int] = field(default_factory=set)
 
 
+#: Follows no link where the platform can say so.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+#: A note is a status per check: more than this is no note of ours.
+MAX_NOTE_BYTES = 1 << 20
+
 #: Guards :data:`_holdings`.
 _guard = threading.Lock()
 #: The lock files held by this process (or, after a fork, by its parent), by path.
 _holdings: dict[str, _Holding] = {}
 
 
-def lock_name(import_name: str, url: str) -> str:
-    """The name of an app's lock file: readable, and unique per import name
-    and health URL, so two apps on one host never share one, and the
-    workers of one app always do. ``myapp-3f2a9c1b7d4e`` for ``myapp``."""
+def lock_name(import_name: str, url: str, root_path: str = "") -> str:
+    """The name of an app's lock file: readable, and unique per import name,
+    app folder and health URL, so two apps on one host never share one
+    (two services that are both ``app:app`` live in different folders), and
+    the workers of one app always do. ``myapp-3f2a9c1b7d4e`` for ``myapp``."""
     readable = re.sub(r"[^A-Za-z0-9_.-]", "_", import_name)[:40]
-    digest = hashlib.sha256(f"{import_name}\0{url}".encode()).hexdigest()[:12]
+    key = f"{import_name}\0{root_path}\0{url}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{readable}-{digest}"
 
 
@@ -92,6 +100,14 @@ def prepare_run_dir(directory: str) -> None:
     :raises OSError: if it can't be created or is not safe to use.
     """
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    link = os.lstat(directory)
+    if stat.S_ISLNK(link.st_mode) and hasattr(os, "getuid"):
+        # Another user may plant a link where our directory should be, and
+        # point it elsewhere later: only a link of our own is followed.
+        if link.st_uid != os.getuid():
+            raise PermissionError(
+                f"{directory} is a link made by another user (uid {link.st_uid})"
+            )
     info = os.stat(directory)
     if not stat.S_ISDIR(info.st_mode):
         raise NotADirectoryError(f"{directory} is not a directory")
@@ -117,6 +133,8 @@ class HostLock:
     """
 
     def __init__(self, directory: str, name: str) -> None:
+        # Resolved once: a link that is repointed later changes nothing.
+        directory = os.path.realpath(directory)
         self.directory = directory
         self.path = os.path.join(directory, f"{name}.lock")
         #: What the holder leaves for the next one: see :meth:`write_note`.
@@ -161,7 +179,7 @@ class HostLock:
         """The lock file's descriptor, locked; None if another process holds it."""
         assert fcntl is not None
         prepare_run_dir(self.directory)
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
         fd = os.open(self.path, flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -212,10 +230,17 @@ class HostLock:
         """Leave ``note`` for the process that holds the lock next (replaced
         at once, never half written). Only the holder writes it; a file
         that can't be written is skipped: it only improves a hand-over."""
+        if not self.held:
+            return  # without the lock, the run directory may not be ours
         data = {"pid": os.getpid(), "ppid": os.getppid(), "note": note}
         temporary = f"{self.note_path}.{os.getpid()}.tmp"
         try:
-            with open(temporary, "w", encoding="utf-8") as f:
+            try:
+                os.unlink(temporary)  # a leftover, or a link planted there
+            except FileNotFoundError:
+                pass
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+            with os.fdopen(os.open(temporary, flags, 0o600), "w") as f:
                 json.dump(data, f)
             os.replace(temporary, self.note_path)
         except OSError as e:
@@ -226,10 +251,25 @@ class HostLock:
         process (another worker started by the same server process), else
         None: this process knows its own past, and what an earlier server
         left is history."""
+        if not self.held:
+            return None  # anyone could have written a note we can't vouch for
         try:
-            with open(self.note_path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, ValueError):
+            fd = os.open(self.note_path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None  # a FIFO or a device planted there
+            text = os.read(fd, MAX_NOTE_BYTES + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        if len(text) > MAX_NOTE_BYTES:
+            return None
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or not isinstance(data.get("note"), dict):
             return None

@@ -86,7 +86,8 @@ class HealthCheckState:
         self.host_lock: HostLock | None = None
         if settings.run_dir is not None and not app.testing:
             self.host_lock = HostLock(
-                settings.run_dir, lock_name(app.import_name, settings.url)
+                settings.run_dir,
+                lock_name(app.import_name, settings.url, app.root_path),
             )
         self.refresher = Refresher(
             app.name,

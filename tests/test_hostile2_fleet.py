@@ -236,12 +236,6 @@ def test_the_lock_file_says_who_refreshes_and_nothing_else(tmp_path: Path) -> No
 # -- defects -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: with a run dir other users can write (the election is off),"
-    " the hand-over note is still read from it: a forged note makes the"
-    " refresher send a bogus check_recovered/health_changed",
-)
 def test_a_note_forged_in_an_unsafe_run_dir_sends_no_bogus_recovery(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
@@ -267,11 +261,6 @@ def test_a_note_forged_in_an_unsafe_run_dir_sends_no_bogus_recovery(
     assert seen.items == [], f"a healthy app alerted: {seen.items}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a note forged in an unsafe run dir ('status': 'fail')"
-    " suppresses the health_changed of a real outage",
-)
 def test_a_note_forged_in_an_unsafe_run_dir_cannot_hide_an_outage(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
@@ -297,11 +286,6 @@ def test_a_note_forged_in_an_unsafe_run_dir_cannot_hide_an_outage(
     assert ("changed", "None->fail") in seen.items, seen.items
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a FIFO planted at the note path of an unsafe run dir hangs"
-    " the refresher forever in open(): no run, no alert, while nobody probes",
-)
 def test_a_fifo_at_the_note_path_never_hangs_the_refresher(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
@@ -327,12 +311,6 @@ def test_a_fifo_at_the_note_path_never_hangs_the_refresher(
 
 
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: HEALTHCHECK_RUN_DIR is checked through a symlink another"
-    " user owns; once the lock is held they repoint it and the note writer"
-    " follows their symlink: a local user makes the app overwrite any file",
-)
 def test_a_run_dir_symlinked_by_another_user_cannot_clobber_a_file(
     tmp_path: Path,
 ) -> None:
@@ -368,12 +346,6 @@ def test_a_run_dir_symlinked_by_another_user_cannot_clobber_a_file(
 
 
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a run dir owned by another user (say the default one, made"
-    " first by them in /tmp) turns the election off, yet the note in it is"
-    " still read: they forge a failure and the app sends a bogus recovery",
-)
 def test_a_run_dir_owned_by_another_user_feeds_no_note(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
@@ -394,12 +366,6 @@ def test_a_run_dir_owned_by_another_user_feeds_no_note(
     assert seen.items == [], f"a healthy app alerted: {seen.items}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the lock name is the import name and URL only, so two"
-    " different services that are both 'app' (gunicorn app:app) with /health,"
-    " run by one user, share one lock: the one not elected never alerts",
-)
 def test_two_services_both_named_app_never_silence_each_other(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
