@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,16 +75,28 @@ class Settings:
     run_dir: str | None = None
 
 
+#: The longest time setting: the longest wait Python's threads can make.
+MAX_SECONDS = threading.TIMEOUT_MAX
+
+
 def _number(key: str, value: Any, *, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(
             f"{key} must be a number of seconds, got {describe(value)}."
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
     if math.isnan(number) or number < 0 or (positive and number == 0):
         bound = "greater than 0" if positive else "0 or more"
         raise ConfigurationError(
             f"{key} must be a number of seconds {bound}, got {describe(value)}."
+        )
+    if number > MAX_SECONDS:  # Python's waits refuse more (292 years)
+        raise ConfigurationError(
+            f"{key} must be a number of seconds of at most {MAX_SECONDS:g},"
+            f" got {describe(value)}."
         )
     return number
 
