@@ -131,6 +131,10 @@ class SignalDispatcher:
         self._busy_since: float | None = None
         #: Calls left behind, hung; a subscriber among them is skipped.
         self._hung: list[object] = []
+        #: What each skipped subscriber missed meanwhile: the latest signal
+        #: per check (and of health_changed), delivered when its call returns,
+        #: so its last word matches each check's latest status.
+        self._missed: dict[tuple[int, int], dict[object, Send]] = {}
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's deliveries: a child never alerts from them."""
@@ -264,6 +268,10 @@ class SignalDispatcher:
         """Note the call about to be made; False to skip a hung subscriber."""
         with self._lock:
             if _key(call) in map(_key, self._hung):
+                if isinstance(delivery, Send) and (topic := _topic(delivery)):
+                    missed = self._missed.setdefault(_key(call), {})
+                    missed.pop(topic, None)  # the latest goes last
+                    missed[topic] = delivery
                 return False
             self._current = (delivery, rest, call)
             self._busy_since = time.monotonic()
@@ -280,7 +288,28 @@ class SignalDispatcher:
             keys = [_key(hung) for hung in self._hung]
             if _key(call) in keys:
                 del self._hung[keys.index(_key(call))]
+            missed = self._missed.pop(_key(call), {})
+            if missed and callable(call):
+                # Next in line, before anything newer reaches that subscriber.
+                for delivery in reversed(missed.values()):
+                    self._pending.appendleft(
+                        Send(delivery.signal, delivery.app, [call], **delivery.kwargs)
+                    )
+                self._queued += len(missed)
+                self._changed.notify_all()
             return False
+
+
+def _topic(delivery: Send) -> object:
+    """What a later signal of the same kind makes stale: one check's
+    failing or recovered, or the app's status; None for the rest."""
+    name = delivery.signal.name
+    if name in ("check-failed", "check-recovered"):
+        result = delivery.kwargs.get("result")
+        return ("check", getattr(result, "name", None))
+    if name == "health-changed":
+        return ("health",)
+    return None
 
 
 def _key(call: object) -> tuple[int, int]:

@@ -164,13 +164,6 @@ def probe(app: Flask) -> int:
     return bounded(lambda: FlaskClient(app).get("/health").status_code, 2, "probe")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a subscriber whose call on check_failed outlasts"
-    " STUCK_SECONDS (a webhook with a 30 s timeout) is skipped for the"
-    " recovery meanwhile and never gets it once it returns: its last word"
-    " stays 'failing' (DESIGN: the last one always matches the latest status)",
-)
 def test_a_subscriber_stuck_on_the_failure_hears_the_recovery_when_it_returns(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
