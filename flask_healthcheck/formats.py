@@ -169,13 +169,15 @@ def _check_object(
 
 
 def _service_fields(settings: Settings) -> dict[str, str]:
+    """What the config says about the service, redacted as it is shown: a
+    description may quote a connection string."""
     fields = {
         "version": settings.version,
         "releaseId": settings.release_id,
         "serviceId": settings.service_id,
         "description": settings.description,
     }
-    return {key: value for key, value in fields.items() if value is not None}
+    return {key: redact(value) for key, value in fields.items() if value is not None}
 
 
 def health_document(report: HealthReport, context: RenderContext) -> dict[str, Any]:
@@ -218,20 +220,22 @@ def health_json_error(
 
 def html_page(report: HealthReport, context: RenderContext) -> str:
     """The status page for people; see :mod:`flask_healthcheck.status_page`."""
+    fields = _service_fields(context.settings)
     return render_status_page(
         report,
         details=context.details,
         refresh=context.settings.html_refresh,
-        title=context.settings.service_id,
-        description=context.settings.description,
-        version=context.settings.version,
-        release=context.settings.release_id,
+        title=fields.get("serviceId"),
+        description=fields.get("description"),
+        version=fields.get("version"),
+        release=fields.get("releaseId"),
         history=context.history,
     )
 
 
 def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
-    return render_error_page(code, errors, title=context.settings.service_id)
+    title = _service_fields(context.settings).get("serviceId")
+    return render_error_page(code, errors, title=title)
 
 
 #: Every format by media type; the first is the default for ``*/*``, a

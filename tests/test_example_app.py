@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from example_app import create_app
+from flask_healthcheck.state import get_state
 
 from .helpers import FAILURE, SUCCESS
 
@@ -102,6 +103,8 @@ def test_a_missing_table_fails_and_alerts(example: Flask, caplog: Any) -> None:
         connection.execute(sa.text("DROP TABLE notes"))
     with caplog.at_level(logging.WARNING, logger="example_app.alerts"):
         response = example.test_client().get("/health")
+        # The alert is a subscriber: it runs on the app's delivery thread.
+        assert get_state(example).signals.flush(5)
     assert response.status_code == 500
     assert "ALERT example_app: check 'schema_ready' failed" in caplog.text
 

@@ -211,12 +211,6 @@ def test_the_filter_ignores_the_query_but_not_a_lookalike(
 # -- redaction -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: HEALTHCHECK_SERVICE_ID/DESCRIPTION are shown unredacted in"
-    " health+json and the HTML page (<title>, banner, error pages), although"
-    " DESIGN says redaction covers every channel, all formats",
-)
 def test_credentials_in_the_service_description_are_redacted(app: Flask) -> None:
     app.config.update(
         HEALTHCHECK_SERVICE_ID=f"orders token={SECRET}",
