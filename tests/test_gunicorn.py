@@ -163,7 +163,11 @@ def note_report(sender, report):
 
 
 signals.health_checked.connect(note_report, app, weak=False)
-health.start(app)  # what README offers for a preloaded app
+health.start(app)  # what docs/deploying.md offers for a preloaded app
+with app.app_context():
+    # The master's own "pass", before it forks the workers (its refresh may
+    # or may not get to run first: a process that forks stops its refresh).
+    health.run()
 
 
 @app.get("/pid")
