@@ -11,8 +11,6 @@ import json
 import logging
 import os
 import stat
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from flask_healthcheck.hostlock import HostLock
 from flask_healthcheck.state import get_state
 
 from .helpers import bounded, wait_for
+from .hostlocks import OtherProcess, taken_elsewhere
 
 INTERVAL = 0.05
 #: A uid that is not ours (``nobody``), for the tests that run as root.
@@ -37,25 +36,6 @@ needs_root = pytest.mark.skipif(
     not hasattr(os, "geteuid") or os.geteuid() != 0,
     reason="simulating another local user needs chown (root)",
 )
-
-#: Exits 0 if it could take ``argv[1]`` at once, 1 if another process holds it.
-_TRY = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-except BlockingIOError:
-    sys.exit(1)
-"""
-
-#: Holds ``argv[1]`` locked until stdin closes.
-_HOLDER = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("held", flush=True)
-sys.stdin.read()
-"""
 
 
 class Counted:
@@ -68,28 +48,6 @@ class Counted:
     def __call__(self) -> bool:
         self.runs.append(1)
         return self.value
-
-
-def taken_elsewhere(path: str) -> bool:
-    result = subprocess.run([sys.executable, "-c", _TRY, path], timeout=10)
-    return result.returncode == 1
-
-
-class OtherProcess:
-    """Another process of the host holding a lock file until :meth:`leave`."""
-
-    def __init__(self, path: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _HOLDER, path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline() == "held\n"
-
-    def leave(self) -> None:
-        self.process.communicate(timeout=10)
 
 
 class Seen:
