@@ -14,7 +14,9 @@ raised while the app is created exits 2 with the message, not a traceback.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import click
 from flask import Flask, current_app
@@ -48,7 +50,11 @@ _COLOURS = {"pass": "green", "warn": "yellow", "fail": "red"}
     help="Print the application/health+json document, with details.",
 )
 @click.option(
-    "--verbose", "-v", is_flag=True, help="Also show observed values and tags."
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Also show observed values and tags, and, unless the app sets up"
+    " logging itself, the log lines of failing checks (tracebacks included).",
 )
 @click.pass_context
 def health_command(
@@ -68,7 +74,7 @@ def health_command(
                 err=True,
             )
             ctx.exit(EXIT_CONFIGURATION)
-        with app.app_context():
+        with app.app_context(), _log_only_if(verbose):
             state = get_state(app)
             state.checks()  # a configuration error is not a usage error
             try:
@@ -94,6 +100,23 @@ def health_command(
     else:
         click.echo(table(report, verbose=verbose))
     ctx.exit(EXIT_PASS if report.healthy else EXIT_FAIL)
+
+
+@contextmanager
+def _log_only_if(verbose: bool) -> Iterator[None]:
+    """With no logging set up, Python prints warnings with their tracebacks
+    on stderr: next to the table, which says why each check failed, that
+    is noise in a Docker or Kubernetes probe's output. Keep it for
+    ``--verbose``; an app that sets up logging keeps its own."""
+    logger = logging.getLogger("flask_healthcheck")
+    quiet = not verbose and not logger.hasHandlers()
+    handler = logging.NullHandler()
+    if quiet:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def _load_app(ctx: click.Context) -> Flask:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import inspect
 import logging
 import time
@@ -151,11 +152,14 @@ def check_dependencies(
                     continue
                 asked = chain[1:] if service else chain
                 path = " -> ".join((owner, *(f"service {n!r}" for n in asked)))
-                known = ", ".join(sorted((*BUILTIN_NAMES, *services)))
+                names = sorted((*BUILTIN_NAMES, *services))
+                close = difflib.get_close_matches(param.name, names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ConfigurationError(
                     f"{path} needs {param.name!r}, which is not a registered"
-                    f" service. Register it with @health.service({param.name!r})"
-                    f" or health.add_service(); known names: {known}."
+                    f" service.{hint} Register it with"
+                    f" @health.service({param.name!r}) or health.add_service();"
+                    f" known names: {', '.join(names)}."
                 )
             if param.name in chain:
                 cycle = " -> ".join((*chain[chain.index(param.name) :], param.name))

@@ -125,6 +125,13 @@ def test_unknown_service_name_is_a_configuration_error(app: Flask) -> None:
     assert "known names: app, config, cursor_backend, memory_backend" in message
 
 
+def test_a_typo_in_a_service_name_gets_a_suggestion(app: Flask) -> None:
+    health = HealthCheck(app, services=["cursor_backnd"])
+    with app.app_context(), pytest.raises(ConfigurationError) as info:
+        health.run()
+    assert "Did you mean 'cursor_backend'?" in str(info.value)
+
+
 def test_unknown_name_is_reported_as_a_failing_configuration_check(app: Flask) -> None:
     app.config["HEALTHCHECK_SHOW_DETAILS"] = True
     HealthCheck(app, services=["databse"])
