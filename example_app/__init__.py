@@ -70,7 +70,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
-    engine = sa.create_engine(app.config["DATABASE_URL"], pool_pre_ping=True)
+    url = app.config["DATABASE_URL"]
+    if url.startswith("sqlite"):
+        # A SQLite connection belongs to the thread that made it, and health
+        # checks run on several: a new one each time, closed where it was made.
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
     app.extensions["example_engine"] = engine
     # The app starts while its database is down, and says so on /readyz
     # (schema_ready fails) until the database answers.

@@ -253,8 +253,13 @@ def test_sqlalchemy_engine_is_made_once_per_app(app: Flask, tmp_path: Path) -> N
     other.config.update(app.config)
     with other.app_context():
         assert engine_for(other, other.config) is not engines[0]
-    assert engines[0].pool.__class__.__name__ == "QueuePool"
-    assert engines[0].pool._pre_ping
+    # SQLite: a connection per check, closed in the thread that made it.
+    assert engines[0].pool.__class__.__name__ == "NullPool"
+    server = Flask("server")
+    server.config["DATABASE_URL"] = "postgresql+psycopg://app@127.0.0.1:1/app"
+    pooled = engine_for(server, server.config)
+    assert pooled.pool.__class__.__name__ == "QueuePool"
+    assert pooled.pool._pre_ping
 
 
 def test_flask_sqlalchemys_engine_is_used(app: Flask, tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
         engines = _engines.setdefault(app, {})
         if url not in engines:
             try:
-                engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+                engine = _create_engine(sqlalchemy, url)
             except sqlalchemy.exc.ArgumentError:
                 # The message would quote the URL, password and all.
                 raise RuntimeError(
@@ -93,6 +93,19 @@ def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
             weakref.finalize(app, engine.dispose)
             engines[url] = engine
         return engines[url]
+
+
+def _create_engine(sqlalchemy: Any, url: str) -> Engine:
+    """Pooled with a ping for a server; unpooled for SQLite, whose
+    connections belong to the thread that made them (checks run on several,
+    and a pooled one closed later from another thread only logs errors)."""
+    if url.startswith("sqlite"):
+        engine: Engine = sqlalchemy.create_engine(
+            url, poolclass=sqlalchemy.pool.NullPool
+        )
+    else:
+        engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+    return engine
 
 
 def cursor_backend(app: Flask, config: Any) -> Iterator[Connection]:
