@@ -464,29 +464,14 @@ def _failure(
 
 
 def _timed_out(execution: _Execution) -> CheckResult:
-    check = execution.check
-    return CheckResult(
-        name=check.name,
-        status="fail",
-        duration=execution.timeout,
-        error=f"timed out after {execution.timeout:g} s",
-        tags=check.tags,
-        critical=check.critical,
-        started_at=time.time() - (time.monotonic() - execution.started),
-    )
+    reason = f"timed out after {execution.timeout:g} s"
+    started_at = time.time() - (time.monotonic() - execution.started)
+    return _failure(execution.check, reason, execution.timeout, started_at)
 
 
 def _still_running(execution: _Execution, now: float) -> CheckResult:
-    check = execution.check
-    return CheckResult(
-        name=check.name,
-        status="fail",
-        duration=execution.timeout,
-        error=(
-            f"still running after {now - execution.started:.1f} s (timed out"
-            f" after {execution.timeout:g} s); not started again"
-        ),
-        tags=check.tags,
-        critical=check.critical,
-        started_at=time.time(),
+    reason = (
+        f"still running after {now - execution.started:.1f} s (timed out"
+        f" after {execution.timeout:g} s); not started again"
     )
+    return _failure(execution.check, reason, execution.timeout, time.time())

@@ -91,10 +91,6 @@ class Send:
         self.kwargs = kwargs
         self.receivers = receivers
 
-    def __call__(self) -> None:
-        for receiver in self.signal.receivers_for(self.app):
-            self.call(receiver)
-
     def call(self, receiver: Receiver) -> None:
         """Call one subscriber: whatever it raises (``BaseException``
         included) is logged and changes nothing for the others."""
@@ -242,12 +238,12 @@ class SignalDispatcher:
                 if receivers is None:
                     receivers = list(delivery.signal.receivers_for(delivery.app))
                 for index, receiver in enumerate(receivers):
-                    if not self._begin(me, delivery, receivers[index + 1 :], receiver):
+                    if not self._begin(delivery, receivers[index + 1 :], receiver):
                         continue
                     delivery.call(receiver)
                     if not self._end(me, receiver):
                         return
-            elif self._begin(me, delivery, [], delivery):
+            elif self._begin(delivery, [], delivery):
                 try:
                     delivery()
                 except BaseException:  # a log handler that raises
@@ -258,13 +254,7 @@ class SignalDispatcher:
                 self._done += 1
                 self._changed.notify_all()
 
-    def _begin(
-        self,
-        me: threading.Thread,
-        delivery: Delivery,
-        rest: list[Receiver],
-        call: object,
-    ) -> bool:
+    def _begin(self, delivery: Delivery, rest: list[Receiver], call: object) -> bool:
         """Note the call about to be made; False to skip a hung subscriber."""
         with self._lock:
             if _key(call) in map(_key, self._hung):
@@ -279,7 +269,8 @@ class SignalDispatcher:
 
     def _end(self, me: threading.Thread, call: object) -> bool:
         """Note the call returned; False if this thread was left behind
-        meanwhile (it then ends, and the subscriber is called again)."""
+        meanwhile: it then ends, and the subscriber, no longer skipped, gets
+        next what it missed."""
         with self._lock:
             if self._thread is me:
                 self._current = None

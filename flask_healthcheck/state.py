@@ -305,8 +305,9 @@ class HealthCheckState:
 
     def _refresh(self) -> None:
         report = self.run(fresh=True)
-        if self.host_lock is not None and self.host_lock.held:
-            # For the worker that takes over should this one die.
+        if self.host_lock is not None:
+            # For the worker that takes over should this one die (written
+            # only while this process holds the lock).
             self.host_lock.write_note(
                 {
                     "status": report.status,

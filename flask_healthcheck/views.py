@@ -124,7 +124,6 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     mimetype = negotiate()
     render = formats.FORMATS[mimetype]
     details = details_allowed(state.settings)
-    checks: Sequence[Check] = ()
     try:
         checks = select(state, endpoint, check)
         if state.draining and is_readiness(endpoint):
