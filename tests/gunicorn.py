@@ -4,7 +4,8 @@
 ``source`` as module ``app_module`` (it must define ``app``), and ``files``
 (name to text) next to it, into a new directory under the test's temporary
 directory (``server.directory``), and serves it with ``sys.executable -m gunicorn``,
-worker class ``gthread``, on a free port of 127.0.0.1. What a test may rely
+worker class ``gthread`` unless ``worker_class`` says otherwise (``sync``,
+``gevent``), on a free port of 127.0.0.1. What a test may rely
 on:
 
 - The call returns once every worker has booted (a gunicorn hook writes a
@@ -92,6 +93,7 @@ class GunicornServer:
         workers: int,
         threads: int,
         preload: bool,
+        worker_class: str = "gthread",
         config: str = "",
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
@@ -116,7 +118,7 @@ class GunicornServer:
             "--bind",
             f"{LOOPBACK}:{self.port}",
             "--worker-class",
-            "gthread",
+            worker_class,
             "--workers",
             str(workers),
             "--threads",
@@ -208,8 +210,9 @@ def require_gunicorn() -> None:
     pytest.skip(message)
 
 
-#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False, files=None,
-#: config="", args=(), env=None, graceful_timeout=GRACEFUL_SECONDS)``:
+#: ``gunicorn_server(source, *, workers=1, threads=4, preload=False,
+#: worker_class="gthread", files=None, config="", args=(), env=None,
+#: graceful_timeout=GRACEFUL_SECONDS)``:
 #: ``config`` goes into gunicorn's config file, ``args`` on its command line.
 StartGunicorn = Callable[..., GunicornServer]
 
@@ -227,6 +230,7 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         workers: int = 1,
         threads: int = 4,
         preload: bool = False,
+        worker_class: str = "gthread",
         files: dict[str, str] | None = None,
         config: str = "",
         args: Sequence[str] = (),
@@ -243,6 +247,7 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
             workers=workers,
             threads=threads,
             preload=preload,
+            worker_class=worker_class,
             config=textwrap.dedent(config),
             args=args,
             env=env,
