@@ -28,6 +28,7 @@ from .checks import (
     call_kind,
     injected_parameters,
 )
+from .config import ServiceCheckOptions
 from .errors import ConfigurationError
 from .event_loop import loop_for
 
@@ -302,6 +303,21 @@ def _build_only(**services: Any) -> CheckResult | None:
     return None
 
 
-def service_check(name: str) -> Check:
-    """The seed's ``services`` option: a check that builds one service."""
-    return Check(name=name, func=_build_only, parameters=(Parameter(name, False),))
+def service_check(service: str | ServiceCheckOptions) -> Check:
+    """The seed's ``services`` option: a check that builds one service.
+
+    :param service: the service's name, or its entry of
+        ``HEALTHCHECK_SERVICES`` with the check's tags, timeout and
+        ``critical``.
+    """
+    if isinstance(service, str):
+        service = ServiceCheckOptions(service)
+    name = service.name
+    return Check(
+        name=name,
+        func=_build_only,
+        timeout=service.timeout,
+        critical=service.critical,
+        tags=service.tags,
+        parameters=(Parameter(name, False),),
+    )
