@@ -366,7 +366,11 @@ def test_service_options_from_the_constructor_and_the_environment(
     other.config.from_prefixed_env()
     HealthCheck(other)
     plain, database = get_state(other).checks()
-    assert (plain.name, plain.tags, plain.timeout) == ("memory_backend", set(), None)
+    assert (plain.name, plain.tags, plain.timeout) == (
+        "memory_backend",
+        frozenset(),
+        None,
+    )
     assert (database.tags, database.timeout) == (frozenset({"ready"}), 2.0)
 
 
