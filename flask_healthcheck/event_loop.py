@@ -47,8 +47,20 @@ def loop_for(app: Flask) -> AppLoop:
         if app_loop is None:
             app_loop = _loops[app] = AppLoop(f"healthcheck-loop-{app.name}")
             # The finalizer holds the loop, never the app.
-            weakref.finalize(app, app_loop.close)
+            weakref.finalize(app, app_loop.close).atexit = False
         return app_loop
+
+
+def _after_fork_in_child() -> None:
+    """A lock held by another thread at the fork would stay held forever in
+    the child; the loops themselves are replaced at their next use."""
+    global _lock
+    _lock = threading.Lock()
+    for app_loop in list(_loops.values()):
+        app_loop.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 async def _guarded(awaitable: Awaitable[Any]) -> tuple[bool, Any]:
@@ -78,6 +90,15 @@ class AppLoop:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._closed = False
+        #: Set by :meth:`close`: the loop's thread ends only then, whatever
+        #: a coroutine does to the loop (``loop.stop()``).
+        self._closing = threading.Event()
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        closing, self._closing = self._closing, threading.Event()
+        if closing.is_set():
+            self._closing.set()
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -130,6 +151,7 @@ class AppLoop:
         """Stop the loop; its thread cancels what is left and closes it."""
         with self._lock:
             self._closed = True
+            self._closing.set()
             loop, pid = self._loop, self._pid
             self._loop = None
         if loop is not None and pid == os.getpid():
@@ -149,7 +171,7 @@ class AppLoop:
             loop = asyncio.new_event_loop()
             loop.set_exception_handler(_log_redacted)
             thread = threading.Thread(
-                target=_serve, args=(loop,), name=self.name, daemon=True
+                target=_serve, args=(loop, self._closing), name=self.name, daemon=True
             )
             try:
                 thread.start()
@@ -181,14 +203,13 @@ def _close_awaitable(awaitable: Awaitable[Any]) -> None:
         awaitable.close()
 
 
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    """The loop's thread: run until stopped, then close the loop."""
+def _serve(loop: asyncio.AbstractEventLoop, closing: threading.Event) -> None:
+    """The loop's thread: run until closed, then close the loop."""
     asyncio.set_event_loop(loop)
     try:
-        while True:
+        while not closing.is_set():
             try:
-                loop.run_forever()
-                break
+                loop.run_forever()  # returns on loop.stop(): ours, or a check's
             except BaseException:  # a callback's SystemExit must not end the loop
                 logger.exception("A callback on the health checks' event loop raised.")
     finally:

@@ -117,6 +117,20 @@ def test_an_async_system_exit_fails_the_check_and_the_loop_lives_on(
         outcome["exit"] = False
 
 
+def test_a_check_that_stops_the_loop_does_not_end_it(
+    app: Flask, health: HealthCheck
+) -> None:
+    @health.check
+    async def stops() -> bool:
+        asyncio.get_running_loop().stop()
+        return True
+
+    for _ in range(3):
+        assert run(app, health).status == "pass"
+    thread = loop_for(app).thread
+    assert thread is not None and thread.is_alive()
+
+
 def test_the_loop_ends_when_its_app_is_dropped() -> None:
     """The loop holds nothing of the app: dropping the app stops the loop's
     thread and closes the loop."""
