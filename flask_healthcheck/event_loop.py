@@ -130,7 +130,7 @@ class AppLoop:
         def start() -> None:
             task = loop.create_task(_guarded(awaitable))
             tasks.append(task)
-            task.add_done_callback(lambda t: _settle(t, done))
+            task.add_done_callback(lambda t: _settle(t, done, awaitable))
 
         try:
             loop.call_soon_threadsafe(start, context=contextvars.copy_context())
@@ -185,8 +185,10 @@ class AppLoop:
 def _settle(
     task: asyncio.Task[tuple[bool, Any]],
     done: concurrent.futures.Future[tuple[bool, Any]],
+    awaitable: Awaitable[Any],
 ) -> None:
     if task.cancelled():  # before it began: _guarded never ran
+        _close_awaitable(awaitable)
         done.set_result((False, asyncio.CancelledError()))
     else:
         done.set_result(task.result())

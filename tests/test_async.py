@@ -216,3 +216,20 @@ def test_exceptions_left_on_the_loop_are_logged_redacted(
     assert {r.name for r in records if "never retrieved" in r.getMessage()} == {
         "flask_healthcheck"
     }
+
+
+def test_a_coroutine_cancelled_before_it_began_is_closed() -> None:
+    """A deadline already passed: the coroutine never runs, and is closed
+    rather than left to warn "never awaited" (an error under pytest)."""
+    app = Flask("late")
+    app_loop = loop_for(app)
+    began = threading.Event()
+
+    async def late() -> None:
+        began.set()
+
+    for _ in range(20):
+        with pytest.raises(TimeoutError):
+            app_loop.run(late(), deadline=0.0)
+    gc.collect()
+    app_loop.close()
