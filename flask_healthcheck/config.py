@@ -53,7 +53,8 @@ class Settings:
     """The validated configuration of one app, read once in ``init_app``."""
 
     url: str
-    services: tuple[str, ...]
+    #: ``HEALTHCHECK_SERVICES``: each a check named after the service.
+    services: tuple[ServiceCheckOptions, ...]
     callable: Callable[..., Any] | None
     timeout: float
     cache_ttl: float
@@ -171,20 +172,95 @@ def _run_dir(key: str, value: Any) -> str | None:
     )
 
 
-def validate_services(key: str, value: Any) -> tuple[str, ...]:
-    """A list of service names, each a non-empty string."""
+@dataclass(frozen=True)
+class ServiceCheckOptions:
+    """One entry of ``HEALTHCHECK_SERVICES``: a service whose building is a
+    check of the same name, and that check's options."""
+
+    name: str
+    tags: frozenset[str] = frozenset()
+    #: Seconds; ``None`` means ``HEALTHCHECK_TIMEOUT``.
+    timeout: float | None = None
+    critical: bool = True
+
+
+#: The keys of a ``HEALTHCHECK_SERVICES`` entry given as a dict.
+SERVICE_KEYS = ("name", "tags", "timeout", "critical")
+
+
+def validate_services(key: str, value: Any) -> tuple[ServiceCheckOptions, ...]:
+    """A list of service names, or of dicts with a name and check options:
+    ``["redis", {"name": "cursor_backend", "tags": ["ready"], "timeout": 2}]``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise ConfigurationError(
             f"{key} must be a list of service names such as ['database'],"
             f" got {describe(value)}."
         )
-    for name in value:
-        if not isinstance(name, str) or not name.isidentifier():
+    return tuple(
+        _service_entry(f"{key}[{i}]", entry, value) for i, entry in enumerate(value)
+    )
+
+
+def _service_entry(key: str, entry: Any, entries: Any) -> ServiceCheckOptions:
+    if isinstance(entry, Mapping):
+        unknown = [k for k in entry if k not in SERVICE_KEYS]
+        if unknown:
             raise ConfigurationError(
-                f"{key} must be a list of service names (Python identifiers such as"
-                f" 'database'), got {describe(name)} in {describe(value)}."
+                f"{key} has the unknown key {describe(unknown[0])}; the keys are"
+                f" {', '.join(SERVICE_KEYS)} (only name is required)."
             )
-    return tuple(value)
+        if "name" not in entry:
+            raise ConfigurationError(
+                f"{key} needs a 'name': the service to build, such as"
+                f" {{'name': 'cursor_backend', 'tags': ['ready']}}."
+            )
+        name = _service_name(f"{key}['name']", entry["name"], entries)
+        timeout = entry.get("timeout")
+        if timeout is not None:
+            timeout = validate_timeout(f"{key}['timeout']", timeout)
+        critical = entry.get("critical", True)
+        if not isinstance(critical, bool):
+            raise ConfigurationError(
+                f"{key}['critical'] must be True or False, got {describe(critical)}."
+            )
+        return ServiceCheckOptions(
+            name,
+            _tags(f"{key}['tags']", entry.get("tags", ())),
+            timeout,
+            critical,
+        )
+    if isinstance(entry, str):
+        return ServiceCheckOptions(_service_name(key, entry, entries))
+    raise ConfigurationError(
+        f"{key} must be a service name such as 'database', or a dict such as"
+        f" {{'name': 'database', 'tags': ['ready'], 'timeout': 2,"
+        f" 'critical': True}}, got {describe(entry)} in {describe(entries)}."
+    )
+
+
+def _service_name(key: str, name: Any, entries: Any) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigurationError(
+            f"{key} must be a service name (Python identifiers such as"
+            f" 'database'), got {describe(name)} in {describe(entries)}."
+        )
+    return name
+
+
+def _tags(key: str, tags: Any) -> frozenset[str]:
+    if isinstance(tags, (str, bytes, Mapping)) or not isinstance(
+        tags, (list, tuple, set, frozenset)
+    ):
+        raise ConfigurationError(
+            f"{key} must be a list of tags such as ['ready'], got {describe(tags)}."
+        )
+    for tag in tags:
+        if not isinstance(tag, str) or not tag:
+            raise ConfigurationError(
+                f"{key} must be a list of non-empty strings such as ['ready'],"
+                f" got {describe(tag)} in {describe(tags)}."
+            )
+    return frozenset(tags)
 
 
 def validate_callable(key: str, value: Any) -> Callable[..., Any] | None:

@@ -28,7 +28,9 @@ class HealthCheck:
 
     :param app: the app to set up now; or call :meth:`init_app` later.
     :param services: names of services to build on every run, each a check
-        of that name. Overrides ``HEALTHCHECK_SERVICES``.
+        of that name; an entry may be a dict with the check's options,
+        ``{"name": "cursor_backend", "tags": ["ready"], "timeout": 2,
+        "critical": True}``. Overrides ``HEALTHCHECK_SERVICES``.
     :param callable: one more check, its parameters injected by name. Its
         return value counts by its truth, as in clearskies: ``None`` fails;
         a ``(bool, message)`` tuple counts by the bool. Any callable works;
@@ -44,7 +46,7 @@ class HealthCheck:
         self,
         app: Flask | None = None,
         *,
-        services: list[str] | None = None,
+        services: list[str | dict[str, Any]] | None = None,
         callable: Callable[..., Any] | None = None,  # noqa: A002 - seed name
         url: str | None = None,
     ) -> None:

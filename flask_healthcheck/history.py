@@ -32,6 +32,10 @@ from .checks import CheckResult, Status
 MAX_RESULTS = 360
 #: Seconds a result is kept at the most.
 MAX_AGE = 3600.0
+#: Results in one ``<url>/history`` document at the most, all series
+#: together: with many checks each series shows its newest results only, so
+#: the document stays under about a megabyte however many checks there are.
+DOCUMENT_RESULTS = 10_000
 
 
 class Entry(NamedTuple):
@@ -198,10 +202,11 @@ def iso_time(timestamp: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _trend_json(trend: Trend, *, durations: bool) -> dict[str, Any]:
+def _trend_json(trend: Trend, *, durations: bool, limit: int) -> dict[str, Any]:
     uptime = trend.uptime
     results: list[dict[str, Any]] = []
-    for entry in trend.entries:
+    shown = trend.entries[len(trend.entries) - limit :] if limit else ()
+    for entry in shown:
         item: dict[str, Any] = {"time": iso_time(entry.at), "status": entry.status}
         if durations:
             item["duration_ms"] = round(entry.duration * 1000, 1)
@@ -211,23 +216,44 @@ def _trend_json(trend: Trend, *, durations: bool) -> dict[str, Any]:
         "since": None if trend.since is None else iso_time(trend.since),
         "uptime_percent": None if uptime is None else round(uptime * 100, 2),
         "transitions": trend.transitions,
+        "count": len(trend.entries),
         "results": results,
     }
 
 
-def history_document(snapshot: Snapshot, *, details: bool) -> dict[str, Any]:
+def series_limit(series: int, limit: int | None, max_results: int) -> int:
+    """Results shown per series: ``limit`` (all kept by default), cut so that
+    ``series`` series together show about :data:`DOCUMENT_RESULTS` at most."""
+    wanted = max_results if limit is None else min(limit, max_results)
+    return min(wanted, max(1, DOCUMENT_RESULTS // max(1, series)))
+
+
+def history_document(
+    snapshot: Snapshot, *, details: bool, limit: int | None = None
+) -> dict[str, Any]:
     """``<url>/history`` as JSON-ready data: the overall status per run and,
-    with ``details``, each check's results with their durations."""
+    with ``details``, each check's results with their durations.
+
+    Each series shows its newest ``limit`` results (see :func:`series_limit`);
+    its status, uptime, transitions and ``count`` cover every result kept.
+    """
+    shown = len(snapshot.checks) if details else 0
+    per_series = series_limit(
+        shown + (snapshot.overall is not None), limit, snapshot.max_results
+    )
     document: dict[str, Any] = {
         "since": iso_time(snapshot.started_at),
         "max_results": snapshot.max_results,
         "max_age_seconds": snapshot.max_age,
+        "limit": per_series,
     }
     if snapshot.overall is not None:
-        document["overall"] = _trend_json(snapshot.overall, durations=False)
+        document["overall"] = _trend_json(
+            snapshot.overall, durations=False, limit=per_series
+        )
     if details:
         document["checks"] = {
-            name: _trend_json(trend, durations=True)
+            name: _trend_json(trend, durations=True, limit=per_series)
             for name, trend in snapshot.checks.items()
         }
     return document

@@ -8,7 +8,6 @@ checks concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import difflib
 import inspect
@@ -29,7 +28,9 @@ from .checks import (
     call_kind,
     injected_parameters,
 )
+from .config import ServiceCheckOptions
 from .errors import ConfigurationError
+from .event_loop import loop_for
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -175,8 +176,9 @@ class Scope:
     """The services built for one check, torn down together when it ends.
 
     Generator factories are resumed after the check (also when it failed),
-    like pytest fixtures; async factories and async checks run on an event
-    loop owned by the scope.
+    like pytest fixtures; async factories and async checks run on the app's
+    event loop (:mod:`~flask_healthcheck.event_loop`), one for the app's
+    life, so async clients made at import or on an earlier run keep working.
     """
 
     def __init__(
@@ -194,7 +196,6 @@ class Scope:
         self.observations: dict[str, Observation] = {}
         self._built: dict[str, Any] = {"app": app, "config": app.config}
         self._stack: contextlib.ExitStack | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __enter__(self) -> Scope:
         return self
@@ -203,18 +204,12 @@ class Scope:
         self.close()
 
     def close(self) -> None:
-        try:
-            if self._stack is not None:
-                self._stack.close()
-        finally:
-            if self._loop is not None:
-                self._loop.close()
-                self._loop = None
+        if self._stack is not None:
+            self._stack.close()
 
     def run_async(self, awaitable: Any) -> Any:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(awaitable)
+        """Await ``awaitable`` on the app's loop, cancelled at the deadline."""
+        return loop_for(self.app).run(awaitable, self.deadline)
 
     def arguments(self, parameters: tuple[Parameter, ...]) -> dict[str, Any]:
         """Keyword arguments for a function, building what it needs."""
@@ -308,6 +303,21 @@ def _build_only(**services: Any) -> CheckResult | None:
     return None
 
 
-def service_check(name: str) -> Check:
-    """The seed's ``services`` option: a check that builds one service."""
-    return Check(name=name, func=_build_only, parameters=(Parameter(name, False),))
+def service_check(service: str | ServiceCheckOptions) -> Check:
+    """The seed's ``services`` option: a check that builds one service.
+
+    :param service: the service's name, or its entry of
+        ``HEALTHCHECK_SERVICES`` with the check's tags, timeout and
+        ``critical``.
+    """
+    if isinstance(service, str):
+        service = ServiceCheckOptions(service)
+    name = service.name
+    return Check(
+        name=name,
+        func=_build_only,
+        timeout=service.timeout,
+        critical=service.critical,
+        tags=service.tags,
+        parameters=(Parameter(name, False),),
+    )

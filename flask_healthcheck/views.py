@@ -305,17 +305,49 @@ def details_allowed(settings: Settings) -> bool:
 def respond_history(state: HealthCheckState) -> Response:
     """``<url>/history``: this process's recent results as JSON, whatever
     the ``Accept``. Runs no check. Without details only the overall status
-    per run shows; with them, each check's results too."""
+    per run shows; with them, each check's results too (``?check=`` picks
+    some). ``?limit=`` caps the results shown per series; the document is
+    bounded whatever the number of checks (see
+    :func:`~flask_healthcheck.history.series_limit`)."""
     details = details_allowed(state.settings)
-    names: Sequence[str] = ()
-    if details:
-        try:
-            names = [check.name for check in state.checks()]
-        except ConfigurationError:  # the runs recorded still have a history
-            names = state.runner.history.names()
-    snapshot = state.runner.history.snapshot(names)
+    history = state.runner.history
+    try:
+        limit = _history_limit(history.max_results)
+        names = _history_checks(state) if details else ()
+    except _Refused as refused:
+        return refusal(refused.code, refused.errors)
+    snapshot = history.snapshot(names)
     return Response(
-        json.dumps(history_document(snapshot, details=details)),
+        json.dumps(history_document(snapshot, details=details, limit=limit)),
         mimetype="application/json",
         headers=HEADERS,
     )
+
+
+def _history_limit(most: int) -> int | None:
+    """``?limit=``: results per series, a whole number from 0 to ``most``."""
+    value = request.args.get("limit")
+    if value is None:
+        return None
+    # The length first: int() refuses over 4,300 digits (a 500, not a 400).
+    if not (value.isascii() and value.isdigit() and len(value) < 10) or (
+        int(value) > most
+    ):
+        message = f"must be a whole number from 0 to {most}, got {describe(value)}"
+        raise _Refused(400, {"limit": message})
+    return int(value)
+
+
+def _history_checks(state: HealthCheckState) -> Sequence[str]:
+    """The checks ``?check=`` names (repeatable), or all; in their order."""
+    try:
+        known = [check.name for check in state.checks()]
+    except ConfigurationError:  # the runs recorded still have a history
+        known = state.runner.history.names()
+    wanted = {name for name in request.args.getlist("check") if name}
+    if not wanted:
+        return known
+    unknown = wanted.difference(known)
+    if unknown:
+        raise _Refused(400, {"check": _unknown(unknown)})
+    return [name for name in known if name in wanted]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from flask_healthcheck.contrib.sqlalchemy import (
     _timeout_parameters,
     database_url,
     engine_for,
+    sqlite_file,
 )
 from flask_healthcheck.state import get_state
 
@@ -229,8 +231,14 @@ def test_disk_bad_arguments_fail_at_registration(
 # -- sqlalchemy / cursor_backend without a server -----------------------------
 
 
+def sqlite_database(path: Path) -> str:
+    """Create an SQLite database at ``path``, as the app would; its URL."""
+    sqlite3.connect(path).close()
+    return f"sqlite:///{path}"
+
+
 def test_sqlalchemy_reports_the_select_latency(app: Flask, tmp_path: Path) -> None:
-    app.config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'app.db'}"
+    app.config["DATABASE_URL"] = sqlite_database(tmp_path / "app.db")
     HealthCheck(app, services=["sqlalchemy"])
     result = run_one(app, "sqlalchemy")
     assert result.status == "pass", result.error
@@ -239,7 +247,7 @@ def test_sqlalchemy_reports_the_select_latency(app: Flask, tmp_path: Path) -> No
 
 
 def test_sqlalchemy_engine_is_made_once_per_app(app: Flask, tmp_path: Path) -> None:
-    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_database(tmp_path / "app.db")
     health = HealthCheck(app)
     engines = []
     health.add_check(
@@ -263,7 +271,7 @@ def test_sqlalchemy_engine_is_made_once_per_app(app: Flask, tmp_path: Path) -> N
 
 
 def test_flask_sqlalchemys_engine_is_used(app: Flask, tmp_path: Path) -> None:
-    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'app.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_database(tmp_path / "app.db")
     db = SQLAlchemy(app)
     health = HealthCheck(app, services=["sqlalchemy"])
     engines = []
@@ -284,6 +292,80 @@ def test_flask_sqlalchemy_with_a_broken_database_fails(
     assert result.status == "fail"
     assert result.error is not None
     assert result.error.startswith("OperationalError:")
+
+
+MISSING = "a health check never creates the database it checks"
+
+
+@pytest.mark.parametrize("flask_sqlalchemy", [False, True])
+def test_a_missing_sqlite_file_fails_and_is_not_created(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flask_sqlalchemy: bool
+) -> None:
+    """README's ``sqlite:///app.db`` before the app made its database: the
+    check used to pass, leaving an empty ``app.db`` behind."""
+    monkeypatch.chdir(tmp_path)
+    app.instance_path = str(tmp_path / "instance")
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///app.db"
+    if flask_sqlalchemy:
+        db = SQLAlchemy(app)  # relative paths are under app.instance_path
+        expected = tmp_path / "instance" / "app.db"
+    else:
+        expected = tmp_path / "app.db"
+    HealthCheck(app, services=["cursor_backend"])
+    result = run_one(app, "cursor_backend")
+    assert result.status == "fail"
+    assert f"the SQLite database {str(expected)!r} does not exist" in (
+        result.error or ""
+    )
+    assert MISSING in (result.error or "")
+    assert not expected.exists()
+    assert not (tmp_path / "app.db").exists()
+    # Once the app has created it, the same check passes.
+    if flask_sqlalchemy:
+        with app.app_context():
+            db.create_all()
+    else:
+        sqlite_database(expected)
+    assert run_one(app, "cursor_backend").status == "pass"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"],
+)
+def test_in_memory_sqlite_still_passes(app: Flask, url: str) -> None:
+    app.config["DATABASE_URL"] = url
+    HealthCheck(app, services=["sqlalchemy"])
+    result = run_one(app, "sqlalchemy")
+    assert result.status == "pass", result.error
+
+
+def test_a_missing_sqlite_uri_file_fails(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "uri.db"
+    app.config["DATABASE_URL"] = f"sqlite:///file:{path}?mode=rwc&uri=true"
+    HealthCheck(app, services=["sqlalchemy"])
+    assert MISSING in (run_one(app, "sqlalchemy").error or "")
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("filename", "uri", "created"),
+    [
+        ("/srv/app.db", False, "/srv/app.db"),
+        (":memory:", False, None),
+        ("", False, None),
+        ("file:/srv/a%20b.db", True, "/srv/a b.db"),
+        ("file:/srv/app.db?mode=rwc", True, "/srv/app.db"),
+        ("file:/srv/app.db?mode=rw", True, None),
+        ("file:/srv/app.db?mode=ro", True, None),
+        ("file:shared?mode=memory&cache=shared", True, None),
+        ("file::memory:", True, None),
+    ],
+)
+def test_which_sqlite_connections_would_create_a_file(
+    filename: str, uri: bool, created: str | None
+) -> None:
+    assert sqlite_file(filename, uri) == created
 
 
 def test_sqlalchemy_not_installed_says_what_to_install(

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 
 from flask_healthcheck import HealthCheck
-from flask_healthcheck.config import DEFAULTS, Settings
+from flask_healthcheck.config import DEFAULTS, ServiceCheckOptions, Settings
 from flask_healthcheck.state import get_state
 
 PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
@@ -44,7 +44,7 @@ def check() -> bool:
 #: What each example becomes, by the attribute of :class:`Settings`.
 EXPECTED: dict[str, Any] = {
     "url": "/status",
-    "services": ("memory_backend",),
+    "services": (ServiceCheckOptions("memory_backend"),),
     "callable": check,
     "timeout": 2.5,
     "cache_ttl": 5.0,

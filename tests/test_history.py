@@ -308,8 +308,15 @@ def test_the_history_without_details_is_the_overall_status_only(
     assert response.content_type == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
     document = response.get_json()
-    assert set(document) == {"since", "max_results", "max_age_seconds", "overall"}
+    assert set(document) == {
+        "since",
+        "max_results",
+        "max_age_seconds",
+        "limit",
+        "overall",
+    }
     assert (document["max_results"], document["max_age_seconds"]) == (360, 3600)
+    assert document["limit"] == 360
     overall = document["overall"]
     assert [r["status"] for r in overall["results"]] == ["pass", "fail"] * 2
     assert (overall["uptime_percent"], overall["transitions"]) == (50.0, 3)
@@ -353,6 +360,80 @@ def test_the_history_is_at_the_main_url_only(app: Flask) -> None:
     response = app.test_client().get("/livez/history")
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_check_selects_and_limit_caps_the_results(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="cache")
+    flapping(app, health, 5)
+    client = app.test_client()
+    document = client.get("/health/history?check=db&check=cache&check=").get_json()
+    assert list(document["checks"]) == ["cache", "db"]  # registration order
+    document = client.get("/health/history?check=flappy&limit=2").get_json()
+    flappy = document["checks"]["flappy"]
+    assert document["limit"] == 2
+    assert [r["status"] for r in flappy["results"]] == ["fail", "pass"]
+    # The summary covers every result kept, not only those shown.
+    assert (flappy["count"], flappy["transitions"]) == (5, 4)
+    assert len(document["overall"]["results"]) == 2
+    document = client.get("/health/history?limit=0").get_json()
+    assert document["checks"]["db"]["results"] == []
+    assert document["checks"]["db"]["count"] == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        ("check=nope", "check"),
+        ("check=db&check=nope", "check"),
+        ("limit=-1", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=361", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=", "limit"),
+        ("limit=" + "9" * 5000, "limit"),
+        ("limit=%D9%A3", "limit"),  # an Arabic-Indic digit three
+    ],
+)
+def test_a_bad_history_parameter_is_a_400_envelope(
+    app: Flask, query: str, key: str
+) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    flapping(app, health, 1)
+    response = app.test_client().get(f"/health/history?{query}")
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["status"] == "failure"
+    assert list(body["input_errors"]) == [key]
+
+
+def test_the_history_of_a_thousand_checks_stays_bounded(app: Flask) -> None:
+    """1,000 checks with full histories (360 results each) made a 27.5 MB
+    document; each series now shows its newest results only."""
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    for number in range(1000):
+        health.add_check(lambda: True, name=f"check_{number:04}")
+    history = get_state(app).runner.history
+    for _ in range(MAX_RESULTS):
+        for number in range(1000):
+            history.record(result(name=f"check_{number:04}", duration=0.012345))
+        history.record_overall("pass")
+    client = app.test_client()
+    response = client.get("/health/history")
+    document = response.get_json()
+    assert len(response.data) < 1_000_000, len(response.data)
+    assert document["limit"] == 9  # 10,000 results over 1,001 series
+    assert len(document["checks"]) == 1000
+    assert document["checks"]["check_0999"]["count"] == MAX_RESULTS
+    assert len(document["checks"]["check_0999"]["results"]) == 9
+    # Asking for fewer checks gives each more of its results.
+    one = client.get("/health/history?check=check_0007").get_json()
+    assert len(one["checks"]["check_0007"]["results"]) == MAX_RESULTS
+    assert len(client.get("/health/history?limit=2").data) < 500_000
 
 
 # -- the status page ---------------------------------------------------------------

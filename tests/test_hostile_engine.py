@@ -289,8 +289,9 @@ def test_a_probe_storm_over_hung_checks_keeps_threads_bounded(
         time.sleep(0.005)
     for p in probers:
         p.result(10, "a prober")
-    # Four hung checks, at most one idle pool thread, the signal thread.
-    assert peak <= 4 + 2, f"{peak} extra threads"
+    # Four hung checks, at most one idle pool thread, the signal thread and
+    # the app's event loop.
+    assert peak <= 4 + 3, f"{peak} extra threads"
     assert slowest[0] < 0.05 + MARGIN
 
 

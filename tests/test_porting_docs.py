@@ -4,6 +4,7 @@ behaves as the section says."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ def errors(namespace: dict[str, Any]) -> dict[str, str | None]:
 
 def test_clearskies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # sqlite:///app.db
+    sqlite3.connect("app.db").close()  # the app's database, which it made
     namespace = example("clearskies")
     response = namespace["app"].test_client().get("/health")
     assert (response.status_code, response.data) == (200, SUCCESS)

@@ -38,6 +38,7 @@ def test_cursor_backend_without_a_database_fails(app: Flask) -> None:
 
 
 def test_cursor_backend_with_sqlite_passes(app: Flask, tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "app.db").close()  # the app made its database
     app.config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'app.db'}"
     response = make(app, services=["cursor_backend"]).test_client().get("/health")
     assert (response.status_code, response.data) == (200, SUCCESS)

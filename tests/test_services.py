@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import pytest
 from flask import Flask, g
 
-from flask_healthcheck import HealthCheck, observe, time_left
+from flask_healthcheck import ConfigurationError, HealthCheck, observe, time_left
+from flask_healthcheck.config import ServiceCheckOptions
+from flask_healthcheck.services import service_check
+from flask_healthcheck.state import get_state
 
 
 def test_factories_get_parameters_injected(app: Flask, health: HealthCheck) -> None:
@@ -278,3 +283,130 @@ def test_time_left_counts_down_to_the_checks_timeout(
     with app.app_context():
         assert health.run().status == "pass"
     assert all(left is not None and 1.5 < left <= 2.0 for left in seen), seen
+
+
+# -- options of service checks ---------------------------------------------------
+
+
+def test_a_service_check_carries_tags_timeout_and_critical(app: Flask) -> None:
+    """A readiness database check without a wrapper: the service's own
+    check, tagged, keeps the value its factory observed."""
+    app.config.update(
+        HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]},
+        HEALTHCHECK_SHOW_DETAILS=True,
+        HEALTHCHECK_SERVICES=[
+            "plain",
+            {"name": "database", "tags": ["ready"], "timeout": 0.2},
+            {"name": "search", "critical": False},
+        ],
+    )
+    health = HealthCheck(app)
+    release = threading.Event()
+    slow = {"database": False, "search": False}
+
+    @health.service("plain")
+    def plain() -> str:
+        return "ok"
+
+    @health.service("database")
+    def database() -> str:
+        if slow["database"]:
+            release.wait(5)
+        observe(2.5, "ms")
+        return "connection"
+
+    @health.service("search")
+    def search() -> str:
+        if slow["search"]:
+            raise ConnectionError("search down")
+        return "client"
+
+    client = app.test_client()
+    ready = client.get("/readyz", headers={"Accept": "application/health+json"})
+    assert ready.status_code == 200
+    assert list(ready.get_json()["checks"]) == ["database"]
+    (entry,) = ready.get_json()["checks"]["database"]
+    assert (entry["observedValue"], entry["observedUnit"]) == (2.5, "ms")
+    assert client.get("/livez").status_code == 200  # no check carries "live"
+
+    slow["search"] = True
+    response = client.get("/health")
+    assert response.status_code == 200  # not critical: "warn"
+    assert response.get_json()["data"]["checks"]["search"]["status"] == "fail"
+
+    slow["database"] = True
+    try:
+        ready = client.get("/readyz")
+        assert ready.status_code == 500
+        error = ready.get_json()["data"]["checks"]["database"]["error"]
+        assert error == "timed out after 0.2 s"
+    finally:
+        release.set()
+
+
+def test_service_options_from_the_constructor_and_the_environment(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = HealthCheck(
+        services=[{"name": "memory_backend", "tags": ("ready",), "critical": True}]
+    )
+    health.init_app(app)
+    (check,) = get_state(app).checks()
+    assert (check.name, check.tags, check.timeout) == (
+        "memory_backend",
+        frozenset({"ready"}),
+        None,
+    )
+    monkeypatch.setenv(
+        "FLASK_HEALTHCHECK_SERVICES",
+        '["memory_backend", {"name": "cursor_backend", "tags": ["ready"],'
+        ' "timeout": 2}]',
+    )
+    other = Flask("other")
+    other.config.from_prefixed_env()
+    HealthCheck(other)
+    plain, database = get_state(other).checks()
+    assert (plain.name, plain.tags, plain.timeout) == (
+        "memory_backend",
+        frozenset(),
+        None,
+    )
+    assert (database.tags, database.timeout) == (frozenset({"ready"}), 2.0)
+
+
+def test_a_plain_service_name_is_the_same_check_as_before() -> None:
+    assert service_check("database") == service_check(ServiceCheckOptions("database"))
+    check = service_check("database")
+    assert (check.tags, check.timeout, check.critical) == (frozenset(), None, True)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"name": "db", "tag": ["ready"]},
+            "HEALTHCHECK_SERVICES[1] has the unknown key 'tag'; the keys are"
+            " name, tags, timeout, critical",
+        ),
+        ({"tags": ["ready"]}, "HEALTHCHECK_SERVICES[1] needs a 'name'"),
+        ({"name": "not a name"}, "HEALTHCHECK_SERVICES[1]['name'] must be a"),
+        (
+            {"name": "db", "tags": "ready"},
+            "HEALTHCHECK_SERVICES[1]['tags'] must be a list of tags such as"
+            " ['ready'], got 'ready'",
+        ),
+        ({"name": "db", "tags": [""]}, "non-empty strings"),
+        ({"name": "db", "timeout": 0}, "HEALTHCHECK_SERVICES[1]['timeout'] must"),
+        ({"name": "db", "timeout": "2"}, "a number of seconds"),
+        (
+            {"name": "db", "critical": "yes"},
+            "HEALTHCHECK_SERVICES[1]['critical'] must be True or False",
+        ),
+        (3, "HEALTHCHECK_SERVICES[1] must be a service name such as 'database',"),
+    ],
+)
+def test_bad_service_options_name_the_key(app: Flask, entry: Any, message: str) -> None:
+    app.config["HEALTHCHECK_SERVICES"] = ["memory_backend", entry]
+    with pytest.raises(ConfigurationError) as info:
+        HealthCheck(app)
+    assert message in str(info.value)

@@ -15,12 +15,21 @@ dialect needs it), reports that round trip in milliseconds with
 check. Connecting is bounded below the check's timeout: while a health
 check connects, the driver's connect timeout (and on our own engine its
 read timeout, where the driver has one) is lowered to fit the time left.
+
+A health check never creates the database it checks: SQLite would make an
+empty file for a path that does not exist (``sqlite:///app.db`` before the
+app created its database), and the check would pass. While a health check
+connects, a missing SQLite file fails it with the path, and the file is
+opened with ``mode=rw``; in-memory databases (``sqlite://``) still pass.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -169,10 +178,51 @@ def _lower_timeouts(dialect: Dialect, cparams: dict[str, Any], *, read: bool) ->
             cparams[key] = value
 
 
+def sqlite_file(filename: str, uri: bool) -> str | None:
+    """The file an SQLite connection would create if it is missing, or None
+    for one it would not create (in memory, or opened ``ro`` / ``rw``).
+
+    :param filename: what the driver connects to: a path, ``:memory:``, or
+        with ``uri`` a ``file:`` URI.
+    """
+    if not uri:
+        return None if filename in ("", ":memory:") else filename
+    parts = urllib.parse.urlsplit(filename)
+    mode = urllib.parse.parse_qs(parts.query).get("mode", ["rwc"])[-1]
+    path = urllib.parse.unquote(parts.path)
+    if mode in ("ro", "rw", "memory") or path in ("", ":memory:"):
+        return None
+    return path
+
+
+def _refuse_missing_sqlite(
+    dialect: Dialect, cargs: Any, cparams: dict[str, Any]
+) -> None:
+    """Fail a health check's SQLite connection to a file that is missing,
+    and open an existing one with ``mode=rw``: never create the database."""
+    if dialect.name != "sqlite" or time_left() is None or not cargs:
+        return
+    filename, uri = cargs[0], bool(cparams.get("uri"))
+    if not isinstance(filename, str):
+        return
+    path = sqlite_file(filename, uri)
+    if path is None:
+        return
+    if not os.path.isfile(path):
+        raise dialect.loaded_dbapi.OperationalError(
+            f"the SQLite database {path!r} does not exist (a health check never"
+            f" creates the database it checks: create it when the app starts)"
+        )
+    if not uri and dialect.driver == "pysqlite":
+        cargs[0] = f"file:{urllib.request.pathname2url(path)}?mode=rw"
+        cparams["uri"] = True
+
+
 def _limit_connect(
     dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
 ) -> None:
     """``do_connect`` listener for the app's engine: connect timeouts only."""
+    _refuse_missing_sqlite(dialect, cargs, cparams)
     _lower_timeouts(dialect, cparams, read=False)
 
 
@@ -180,4 +230,5 @@ def _limit_connect_and_read(
     dialect: Dialect, conn_rec: Any, cargs: Any, cparams: dict[str, Any]
 ) -> None:
     """``do_connect`` listener for our own engine: connect and read timeouts."""
+    _refuse_missing_sqlite(dialect, cargs, cparams)
     _lower_timeouts(dialect, cparams, read=True)

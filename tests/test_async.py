@@ -1,0 +1,235 @@
+"""Async checks and factories: one event loop per app, for the app's life."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import threading
+from typing import Any
+
+import pytest
+import redis.asyncio
+from flask import Flask
+
+from flask_healthcheck import HealthCheck, observe
+from flask_healthcheck.event_loop import loop_for
+
+from .helpers import wait_for
+from .test_hostile_fork import in_child
+
+SECRET = "Sup3r-s3cret-pw-4711"
+
+
+def run(app: Flask, health: HealthCheck) -> Any:
+    with app.app_context():
+        return health.run()
+
+
+def test_a_redis_asyncio_pool_made_at_import_works_on_every_run(
+    app: Flask, health: HealthCheck, redis_url: str
+) -> None:
+    """A client made before any loop runs (at import, as docs/services.md
+    advises) binds its pool to the first loop that uses it: on a loop per
+    run every other run failed with "Event loop is closed"."""
+    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5)
+
+    @health.check
+    async def cache() -> bool:
+        return bool(await client.ping())
+
+    reports = [run(app, health) for _ in range(20)]
+    assert [r.checks[0].error for r in reports] == [None] * 20
+    assert {r.status for r in reports} == {"pass"}
+
+
+def test_async_checks_and_factories_of_an_app_share_one_loop(app: Flask) -> None:
+    loops: list[int] = []
+    health = HealthCheck(app, services=["session"])
+
+    @health.service("session")
+    async def session() -> int:
+        loops.append(id(asyncio.get_running_loop()))
+        observe(1.5, "ms")  # the check's context reaches the coroutine
+        return 1
+
+    @health.check
+    async def first(session: int) -> bool:
+        loops.append(id(asyncio.get_running_loop()))
+        return True
+
+    @health.check
+    async def second() -> bool:
+        loops.append(id(asyncio.get_running_loop()))
+        return True
+
+    reports = [run(app, health) for _ in range(3)]
+    assert {r.status for r in reports} == {"pass"}
+    assert len(loops) == 3 * 4 and len(set(loops)) == 1
+    assert reports[0].checks[0].observed_value == 1.5
+
+    other = Flask("other")
+    other_health = HealthCheck(other)
+    other_health.add_check(second, name="second")
+    run(other, other_health)
+    assert len(set(loops)) == 2
+
+
+def test_an_async_check_that_hangs_is_cancelled_at_its_timeout(
+    app: Flask, health: HealthCheck
+) -> None:
+    ended = threading.Event()
+
+    @health.check(timeout=0.2)
+    async def hangs() -> bool:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            ended.set()
+        return True
+
+    report = run(app, health)
+    assert report.status == "fail"
+    assert "timed out" in (report.checks[0].error or "")
+    assert ended.wait(5), "the coroutine was not cancelled"
+
+
+def test_an_async_system_exit_fails_the_check_and_the_loop_lives_on(
+    app: Flask, health: HealthCheck
+) -> None:
+    outcome = {"exit": True}
+
+    @health.check
+    async def exits() -> bool:
+        if outcome["exit"]:
+            raise SystemExit(3)
+        return True
+
+    loop_thread = None
+    for expected in ("fail", "pass"):
+        report = run(app, health)
+        assert report.status == expected
+        thread = loop_for(app).thread
+        assert thread is not None and thread.is_alive()
+        loop_thread = loop_thread or thread
+        assert thread is loop_thread
+        outcome["exit"] = False
+
+
+def test_a_check_that_stops_the_loop_does_not_end_it(
+    app: Flask, health: HealthCheck
+) -> None:
+    @health.check
+    async def stops() -> bool:
+        asyncio.get_running_loop().stop()
+        return True
+
+    for _ in range(3):
+        assert run(app, health).status == "pass"
+    thread = loop_for(app).thread
+    assert thread is not None and thread.is_alive()
+
+
+def test_the_loop_ends_when_its_app_is_dropped() -> None:
+    """The loop holds nothing of the app: dropping the app stops the loop's
+    thread and closes the loop."""
+    app = Flask("dropped")
+
+    async def answer() -> int:
+        return 42
+
+    app_loop = loop_for(app)
+    assert app_loop.run(answer(), None) == 42
+    thread = app_loop.thread
+    assert thread is not None and thread.is_alive()
+    del app
+    gc.collect()
+    wait_for(lambda: not thread.is_alive(), 10, "the loop's thread outlived its app")
+    with pytest.raises(RuntimeError, match="closed"):
+        app_loop.run(answer(), None)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_async_checks_on_a_loop_of_its_own(
+    app: Flask, health: HealthCheck
+) -> None:
+    @health.check
+    async def where() -> bool:
+        return True
+
+    assert run(app, health).status == "pass"
+    parent = loop_for(app).thread
+    assert parent is not None
+
+    def work() -> list[Any]:
+        report = run(app, health)
+        child = loop_for(app).thread
+        return [report.status, child is not None and child is not parent]
+
+    assert in_child(work, 20) == ["pass", True]
+    assert run(app, health).status == "pass"
+    assert loop_for(app).thread is parent
+
+
+def test_exceptions_left_on_the_loop_are_logged_redacted(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing async check whose exception text quotes the database
+    password, with a task and a future whose exceptions nobody retrieves:
+    asyncio reports those on its logger, password and all, unless the loop
+    hands them to the extension's redacted logger."""
+    app.config["DATABASE_URL"] = f"postgresql://app:{SECRET}@127.0.0.1/app"
+    health = HealthCheck(app)
+    message = f"connection to postgresql://app:{SECRET}@127.0.0.1 refused"
+
+    async def fail() -> None:
+        raise ConnectionError(message)
+
+    @health.check
+    async def database() -> bool:
+        loop = asyncio.get_running_loop()
+        loop.create_future().set_exception(ConnectionError(message))
+        left = loop.create_task(fail())
+        await asyncio.sleep(0)
+        del left
+        await fail()
+        return True
+
+    caplog.set_level(logging.DEBUG)  # every logger, every level
+    report = run(app, health)
+    assert report.status == "fail"
+    gc.collect()
+
+    def reported() -> bool:
+        text = caplog.text
+        return "Task exception was never retrieved" in text and (
+            "Future exception was never retrieved" in text
+        )
+
+    wait_for(reported, 5, "asyncio's reports did not reach a log")
+    records = caplog.records
+    assert records
+    for record in records:
+        handler = caplog.handler
+        assert SECRET not in handler.format(record), record.name
+    assert {r.name for r in records if "never retrieved" in r.getMessage()} == {
+        "flask_healthcheck"
+    }
+
+
+def test_a_coroutine_cancelled_before_it_began_is_closed() -> None:
+    """A deadline already passed: the coroutine never runs, and is closed
+    rather than left to warn "never awaited" (an error under pytest)."""
+    app = Flask("late")
+    app_loop = loop_for(app)
+    began = threading.Event()
+
+    async def late() -> None:
+        began.set()
+
+    for _ in range(20):
+        with pytest.raises(TimeoutError):
+            app_loop.run(late(), deadline=0.0)
+    gc.collect()
+    app_loop.close()
