@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTHCHECK_DESCRIPTION": None,
     "HEALTHCHECK_HTML_REFRESH": 10,
     "HEALTHCHECK_RUN_DIR": default_run_dir(),
+    "HEALTHCHECK_THREADS": True,
 }
 
 
@@ -73,6 +74,8 @@ class Settings:
     #: Where the processes of one host elect the one that refreshes; ``None``
     #: for no election (each process refreshes on its own).
     run_dir: str | None = None
+    #: False to run checks on the request thread, one after another.
+    threads: bool = True
 
 
 #: The longest time setting: the longest wait Python's threads can make.
@@ -171,6 +174,12 @@ def _run_dir(key: str, value: Any) -> str | None:
     )
 
 
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{key} must be True or False, got {describe(value)}.")
+
+
 def validate_services(key: str, value: Any) -> tuple[str, ...]:
     """A list of service names, each a non-empty string."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
@@ -262,4 +271,5 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
             "HEALTHCHECK_HTML_REFRESH", config["HEALTHCHECK_HTML_REFRESH"]
         ),
         run_dir=_run_dir("HEALTHCHECK_RUN_DIR", config["HEALTHCHECK_RUN_DIR"]),
+        threads=_flag("HEALTHCHECK_THREADS", config["HEALTHCHECK_THREADS"]),
     )
