@@ -34,6 +34,7 @@ import sqlite3
 from flask import Flask
 
 from flask_healthcheck import HealthCheck
+from flask_healthcheck.signals import check_failed
 
 app = Flask(__name__)
 app.config.update(
@@ -54,6 +55,13 @@ def database():
     with sqlite3.connect(os.environ["DATABASE"], timeout={BUSY_SECONDS}) as db:
         db.execute("SELECT count(*) FROM t").fetchone()
     return True
+
+
+@check_failed.connect_via(app)
+def store_alert(sender, result):
+    # An alert kept in the same database: blocked in C too, on delivery.
+    with sqlite3.connect(os.environ["DATABASE"], timeout={BUSY_SECONDS}) as db:
+        db.execute("INSERT INTO t VALUES (1)")
 
 
 @app.get("/monkey")
@@ -95,19 +103,25 @@ def test_a_check_blocked_in_c_never_blocks_the_hub(
         time.sleep(0.3)  # the readiness check is now blocked in C
         live = server.get("/livez", PROMPT)
         answer = ready.result(BUSY_SECONDS + 10, "GET /readyz")
+        # Its check_failed subscriber is now blocked in C on delivery.
+        time.sleep(0.3)
+        live_again = server.get("/livez", PROMPT)
     finally:
         holder.rollback()
         holder.close()
     print(  # the figures of issue 16
         f"\ngevent, readiness blocked in C (timeout {TIMEOUT:g} s):"
         f" /livez {live.seconds if live else None!r} s,"
-        f" /readyz {answer.seconds if answer else None!r} s"
+        f" /readyz {answer.seconds if answer else None!r} s; /livez while a"
+        f" subscriber blocks {live_again.seconds if live_again else None!r} s"
     )
     assert live is not None, f"/livez unanswered after {PROMPT:g} s\n{server.tail()}"
     assert live.status == 200, live.text
     assert answer is not None, server.tail()
     assert (answer.status, answer.body) == (500, FAILURE)
     assert answer.seconds < PROMPT + TIMEOUT, answer
+    assert live_again is not None, "/livez unanswered while a subscriber blocks"
+    assert live_again.status == 200, live_again.text
     # The lock is free again: the check passes once its stuck run has ended.
     wait_for(
         lambda: getattr(server.get("/readyz", PROMPT), "status", None) == 200,
