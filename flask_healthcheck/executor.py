@@ -23,6 +23,13 @@ from .redact import config_secrets, describe_exception, redact, redact_value
 from .services import Scope, Service
 from .threads import local
 
+#: Added to greenlet's "Cannot switch to a different thread".
+_GEVENT_HINT = (
+    " (under gevent, checks run on threads of their own: a client whose"
+    " connection was made on another thread, such as one shared with the"
+    " app, can't be used there; make it in a service factory)"
+)
+
 
 class Executor:
     """Runs the checks of one app. Thread-safe; one per app.
@@ -122,7 +129,10 @@ class Executor:
 
     def _describe(self, error: BaseException) -> str:
         try:
-            return describe_exception(error, self._secrets())
+            reason = describe_exception(error, self._secrets())
+            if type(error).__module__ == "greenlet" and "thread" in reason:
+                reason += _GEVENT_HINT
+            return reason
         except BaseException:  # an exception whose ``__str__`` raises
             return f"{type(error).__name__} (its message could not be read)"
 

@@ -69,18 +69,7 @@ def start_thread(target: Callable[[], object], name: str) -> None:
 
 def _run_own(target: Callable[[], object]) -> None:
     _own.native = True
-    try:
-        target()
-    finally:
-        # A check that used gevent's sockets here made a hub for this thread.
-        hub = _gevent_hub_if_exists()
-        if hub is not None:
-            hub.destroy(destroy_loop=True)
-
-
-def _gevent_hub_if_exists() -> Any:
-    hub_local = sys.modules.get("gevent._hub_local")
-    return None if hub_local is None else hub_local.get_hub_if_exists()
+    target()
 
 
 Wake = Callable[[], object]

@@ -7,13 +7,19 @@ is reported, not enforced; single flight still applies.
 
 from __future__ import annotations
 
+import http.client
 import logging
+import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
 import threading
 import time
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask, current_app, g
@@ -23,6 +29,7 @@ from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.state import get_state
 
 from .helpers import Bounded, check_threads
+from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
 
 #: A timeout no check here comes near, unless it is meant to.
 TIMEOUT = 5.0
@@ -168,3 +175,83 @@ def test_without_uwsgi_threads_checks_run_inline_with_one_error(
     assert len(errors) == 1, errors
     assert "HEALTHCHECK_THREADS = False" in errors[0].getMessage()
     assert get_state(app).runner.scheduler.inline
+
+
+UWSGI_APP = """
+import threading
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]},
+    HEALTHCHECK_TIMEOUT=0.5,
+)
+health = HealthCheck(app)
+never = threading.Event()
+
+
+@health.check(tags=["live"])
+def alive():
+    return True
+
+
+@health.check(tags=["ready"])
+def database():
+    never.wait(30)  # a database that never answers
+    return True
+"""
+
+
+def uwsgi_binary() -> str:
+    """uWSGI next to this Python, or on the PATH; skipped (failed in CI) if
+    missing."""
+    here = Path(sys.executable).with_name("uwsgi")
+    found = str(here) if here.exists() else shutil.which("uwsgi")
+    if found is None:
+        message = "uWSGI not installed: pip install 'flask-healthchecks[test]'"
+        if env_flag("CI"):
+            pytest.fail(f"{message} (a missing server is an error in CI)")
+        pytest.skip(message)
+    return found
+
+
+@pytest.mark.parametrize(
+    "flags", [[], ["--enable-threads"]], ids=["default", "threads"]
+)
+def test_real_uwsgi_runs_checks_on_threads(tmp_path: Path, flags: list[str]) -> None:
+    """uWSGI 2.0.27 and later run Python threads without --enable-threads:
+    no ERROR there, and a hung check is cut off at its timeout."""
+    (tmp_path / "app_module.py").write_text(UWSGI_APP)
+    port = find_free_port()
+    log = tmp_path / "uwsgi.log"
+    command = [uwsgi_binary(), "--http-socket", f"{LOOPBACK}:{port}", "--master"]
+    command += ["--processes", "1", "--module", "app_module:app"]
+    command += ["--chdir", str(tmp_path), "--die-on-term", *flags]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while not is_port_open(LOOPBACK, port):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        for path, status in [("/readyz", 500), ("/livez", 200), ("/readyz", 500)]:
+            start = time.monotonic()
+            connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+            try:
+                connection.request("GET", path)
+                assert connection.getresponse().status == status, path
+            finally:
+                connection.close()
+            assert time.monotonic() - start < 5, (path, log.read_text())
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+    text = log.read_text()
+    assert "python threads support enabled" in text
+    assert "HEALTHCHECK_THREADS" not in text  # the extension's ERROR
