@@ -101,7 +101,10 @@ class Scheduler:
             return
         batch = _Batch(executions)
         try:
-            self._ramp(batch, run)
+            if not self._ramp(batch, run):
+                # Threads started but never ran (a frozen or thread-starved
+                # process): what none took fails at its deadline.
+                self._give_up(batch, give_up, "no thread took it before its timeout")
         except Exception as e:  # "can't start new thread": a pids limit, say
             if not self._failing:
                 self._failing = True
@@ -114,11 +117,13 @@ class Scheduler:
         else:
             self._failing = False
 
-    def _ramp(self, batch: _Batch, run: Run) -> None:
+    def _ramp(self, batch: _Batch, run: Run) -> bool:
         """Hand ``batch`` to one thread, and double the threads every
         :data:`RAMP_SECONDS` while its checks wait and every thread is busy,
         until each check has begun. Quick checks thus cost one hand-off per
-        request; slow or hung ones each get their own thread at once."""
+        request; slow or hung ones each get their own thread at once.
+        False if checks still wait for a thread at the last deadline."""
+        deadline = max(execution.deadline for execution in batch.pending)
         self._add_threads(batch, run, 1)
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
@@ -126,9 +131,12 @@ class Scheduler:
                 # Threads that have not begun yet are no sign of slow checks.
                 stalled = batch.started == batch.threads
             if not waiting:
-                return
+                return True
+            if time.monotonic() >= deadline:
+                return False
             if stalled:
                 self._add_threads(batch, run, min(waiting, batch.threads))
+        return True
 
     def _add_threads(self, batch: _Batch, run: Run, count: int) -> None:
         for _ in range(count):

@@ -128,3 +128,71 @@ def test_a_check_blocked_in_c_never_blocks_the_hub(
         BUSY_SECONDS,
         "/readyz never passed again after the lock was released",
     )
+
+
+REFRESH_APP = f"""
+import os
+import sqlite3
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+from flask_healthcheck.signals import health_checked
+
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"]}},
+    HEALTHCHECK_TIMEOUT={TIMEOUT},
+    HEALTHCHECK_INTERVAL=0.3,
+    HEALTHCHECK_RUN_DIR=None,
+)
+health = HealthCheck(app)
+
+
+@health.check(tags=["live"])
+def alive():
+    return True
+
+
+@health.check
+def database():
+    with sqlite3.connect(os.environ["DATABASE"], timeout={BUSY_SECONDS}) as db:
+        db.execute("SELECT count(*) FROM t").fetchone()
+    return True
+
+
+@health_checked.connect_via(app)
+def count_runs(sender, report):
+    with open(os.environ["RUNS"], "a") as f:
+        f.write(report.status + "\\n")
+"""
+
+
+def test_the_refresher_goes_on_while_a_check_is_blocked_in_c(
+    gunicorn_server: StartGunicorn, tmp_path: Path
+) -> None:
+    require_gevent()
+    database = tmp_path / "app.sqlite"
+    runs = tmp_path / "runs.txt"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE t (x INTEGER)")
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        server = gunicorn_server(
+            REFRESH_APP,
+            worker_class="gevent",
+            env={"DATABASE": str(database), "RUNS": str(runs)},
+        )
+        live = server.get("/livez", PROMPT)  # the first request starts the refresh
+        assert live is not None and live.status == 200, server.tail()
+        wait_for(
+            lambda: runs.exists() and runs.read_text().count("fail") >= 3,
+            PROMPT + 3 * TIMEOUT,
+            f"the refresh stopped while a check was blocked\n{server.tail()}",
+        )
+        live = server.get("/livez", PROMPT)
+        assert live is not None and live.status == 200, server.tail()
+    finally:
+        holder.rollback()
+        holder.close()

@@ -24,7 +24,7 @@ from flask_healthcheck.pool import WorkerPool
 from flask_healthcheck.signals import health_checked
 from flask_healthcheck.threads import Condition, Event, allocate_lock, start_thread
 
-from .helpers import wait_for
+from .helpers import bounded, wait_for
 
 #: The checks' timeout in these tests, seconds.
 TIMEOUT = 2.0
@@ -173,3 +173,18 @@ def test_waits_end_at_their_deadline() -> None:
     assert time.monotonic() - start >= 0.1
     threading.Timer(0.05, event.set).start()
     assert event.wait(TIMEOUT)
+
+
+def test_threads_that_never_run_dont_hold_a_probe_past_its_deadline(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread started but never scheduled (a frozen or thread-starved
+    process): the probe answers at its checks' timeout, not never."""
+    app.config.update(HEALTHCHECK_TIMEOUT=0.2, HEALTHCHECK_SHOW_DETAILS=True)
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database")
+    monkeypatch.setattr(flask_healthcheck.pool, "start_thread", lambda *args: None)
+    response = bounded(lambda: FlaskClient(app).get("/health"), TIMEOUT, "the probe")
+    assert response.status_code == 500
+    error = response.get_json()["data"]["checks"]["database"]["error"]
+    assert error == "timed out after 0.2 s"
