@@ -28,7 +28,7 @@ import flask_healthcheck.scheduler
 from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.state import get_state
 
-from .helpers import Bounded, check_threads
+from .helpers import Bounded
 from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
 
 #: A timeout no check here comes near, unless it is meant to.
@@ -60,7 +60,7 @@ def test_checks_run_on_the_request_thread_one_after_another(inline_app: Flask) -
     assert response.status_code == 200
     assert {ident for ident, _, _ in spans.values()} == {threading.get_ident()}
     assert spans["first"][2] <= spans["second"][1]  # no overlap, in order
-    assert check_threads(inline_app) == 0
+    assert get_state(inline_app).runner.pool.thread_count == 0
 
 
 def test_an_overrun_is_reported_not_enforced(inline_app: Flask) -> None:
