@@ -82,8 +82,9 @@ def require_gevent() -> None:
     pytest.skip(message)
 
 
+@pytest.mark.parametrize("preload", [False, True], ids=["", "preload"])
 def test_a_check_blocked_in_c_never_blocks_the_hub(
-    gunicorn_server: StartGunicorn, tmp_path: Path
+    gunicorn_server: StartGunicorn, tmp_path: Path, preload: bool
 ) -> None:
     """Issue 16: ``/readyz`` held 31 s and ``/livez`` 31 s (until gunicorn
     killed the worker) while a readiness check waited for a SQLite lock."""
@@ -91,8 +92,12 @@ def test_a_check_blocked_in_c_never_blocks_the_hub(
     database = tmp_path / "app.sqlite"
     with sqlite3.connect(database) as db:
         db.execute("CREATE TABLE t (x INTEGER)")
+    # With --preload the app is imported before gevent patches the worker.
     server = gunicorn_server(
-        GEVENT_APP, worker_class="gevent", env={"DATABASE": str(database)}
+        GEVENT_APP,
+        worker_class="gevent",
+        preload=preload,
+        env={"DATABASE": str(database)},
     )
     patched = server.get("/monkey", PROMPT)
     assert patched is not None and patched.text == "True", server.tail()
