@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTHCHECK_DESCRIPTION": None,
     "HEALTHCHECK_HTML_REFRESH": 10,
     "HEALTHCHECK_RUN_DIR": default_run_dir(),
+    "HEALTHCHECK_THREADS": True,
 }
 
 
@@ -74,6 +75,8 @@ class Settings:
     #: Where the processes of one host elect the one that refreshes; ``None``
     #: for no election (each process refreshes on its own).
     run_dir: str | None = None
+    #: False to run checks on the request thread, one after another.
+    threads: bool = True
 
 
 #: The longest time setting: the longest wait Python's threads can make.
@@ -170,6 +173,12 @@ def _run_dir(key: str, value: Any) -> str | None:
         f" '/run/myapp/health', or None to let each process refresh on its"
         f" own, got {describe(value)}."
     )
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{key} must be True or False, got {describe(value)}.")
 
 
 @dataclass(frozen=True)
@@ -338,4 +347,5 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
             "HEALTHCHECK_HTML_REFRESH", config["HEALTHCHECK_HTML_REFRESH"]
         ),
         run_dir=_run_dir("HEALTHCHECK_RUN_DIR", config["HEALTHCHECK_RUN_DIR"]),
+        threads=_flag("HEALTHCHECK_THREADS", config["HEALTHCHECK_THREADS"]),
     )

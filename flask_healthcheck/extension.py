@@ -77,7 +77,8 @@ class HealthCheck:
         ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
         ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
         ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION``,
-        ``HEALTHCHECK_HTML_REFRESH`` and ``HEALTHCHECK_RUN_DIR``; set them
+        ``HEALTHCHECK_HTML_REFRESH``, ``HEALTHCHECK_RUN_DIR`` and
+        ``HEALTHCHECK_THREADS``; set them
         before calling it. A bad value, or two endpoints with one URL, raises
         :class:`ConfigurationError` naming the key.
 

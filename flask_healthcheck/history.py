@@ -17,7 +17,6 @@ its own, and a forked child starts an empty one.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from itertools import pairwise
 from typing import Any, NamedTuple
 
 from .checks import CheckResult, Status
+from .threads import allocate_lock
 
 #: Results kept per check (and runs kept for the overall status) at the most.
 MAX_RESULTS = 360
@@ -140,7 +140,9 @@ class History:
         self.clock = clock
         #: Unix time at which this history began (the process, or its fork).
         self.started_at = clock()
-        self._lock = threading.Lock()
+        # An operating system lock, also under gevent: the runner records
+        # results from the checks' threads while holding its own.
+        self._lock = allocate_lock()
         self._checks: dict[str, _Series] = {}
         self._overall = _Series(max_results)
         #: Whether a result was recorded since the last overall status.

@@ -6,15 +6,16 @@ would both stop a worker process from exiting and make every later run wait
 behind it. Here a task goes to an idle thread, or to a new one when none is
 idle. The runner never has more than one task per running check, so the
 number of busy threads is bounded by the checks that are running (or hung);
-idle threads exit after a while.
+idle threads exit after a while. The threads are the operating system's,
+also under gevent (see :mod:`.threads`).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable
+
+from .threads import allocate_lock, start_thread
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -24,14 +25,25 @@ Task = Callable[[], None]
 IDLE_SECONDS = 60.0
 
 
+class _Worker:
+    """An idle thread's mailbox: ``submit`` puts a task and releases ``wake``."""
+
+    __slots__ = ("task", "wake")
+
+    def __init__(self) -> None:
+        self.task: Task | None = None
+        self.wake = allocate_lock()
+        self.wake.acquire()
+
+
 class WorkerPool:
     def __init__(self, name: str, idle_seconds: float = IDLE_SECONDS) -> None:
         self._name = name
         self._idle_seconds = idle_seconds
-        self._tasks: queue.SimpleQueue[Task] = queue.SimpleQueue()
-        #: One token per idle thread that no task has claimed yet.
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
+        #: Idle threads, the most recently idle last (it is reused first, so
+        #: the others can idle out).
+        self._idle: list[_Worker] = []
         self._count = 0
         self._number = 0
 
@@ -40,40 +52,48 @@ class WorkerPool:
         return self._count
 
     def submit(self, task: Task) -> None:
-        """Start ``task`` now: on an idle thread, else on a new one."""
-        if self._idle.acquire(blocking=False):
-            self._tasks.put(task)
-            return
+        """Start ``task`` now: on an idle thread, else on a new one.
+
+        Raises what starting a thread raises (``RuntimeError: can't start
+        new thread``); the next call tries again.
+        """
         with self._lock:
+            if self._idle:
+                worker = self._idle.pop()
+                worker.task = task
+                worker.wake.release()
+                return
             self._count += 1
             self._number += 1
             name = f"{self._name}-{self._number}"
-        thread = threading.Thread(
-            target=self._work, args=(task,), name=name, daemon=True
-        )
         try:
-            thread.start()
+            start_thread(lambda: self._work(task), name)
         except BaseException:
             with self._lock:
                 self._count -= 1
             raise
 
-    def _work(self, task: Task) -> None:
+    def _work(self, first: Task) -> None:
+        worker = _Worker()
+        task: Task | None = first
         try:
-            while True:
+            while task is not None:
                 try:
                     task()
                 except BaseException:  # a thread must outlive whatever a task does
                     logger.exception("A health-check worker task raised.")
-                self._idle.release()
-                try:
-                    task = self._tasks.get(timeout=self._idle_seconds)
-                except queue.Empty:
-                    # Exit only with an unclaimed idle token: a claimed one
-                    # means a task is on its way to some idle thread.
-                    if self._idle.acquire(blocking=False):
-                        return
-                    task = self._tasks.get()
+                with self._lock:
+                    self._idle.append(worker)
+                woken = worker.wake.acquire(True, self._idle_seconds)
+                with self._lock:
+                    if not woken:
+                        if worker in self._idle:
+                            self._idle.remove(worker)
+                            return
+                        # Claimed meanwhile: ``submit`` gave it a task and
+                        # released ``wake`` under this lock, so no wait here.
+                        worker.wake.acquire(False)
+                    task, worker.task = worker.task, None
         finally:
             with self._lock:
                 self._count -= 1

@@ -17,13 +17,15 @@ changes nothing in the response or in the other subscribers.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal, Namespace
+
+from .threads import Condition, allocate_lock, get_ident, start_thread
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -106,8 +108,13 @@ Delivery = Send | Callable[[], None]
 
 class SignalDispatcher:
     """Delivers one app's signals in the order they were queued, on a
-    thread of its own, so a slow or hanging subscriber never holds up a
-    probe's answer or the background refresh.
+    thread of its own (the operating system's, also under gevent), so a
+    slow or hanging subscriber never holds up a probe's answer or the
+    background refresh.
+
+    A thread that can't be started (the process is at its limit) delays
+    delivery, never ends it: the deliveries wait, and the next
+    :meth:`put` or :meth:`wait` tries again.
     """
 
     def __init__(self, name: str) -> None:
@@ -115,14 +122,16 @@ class SignalDispatcher:
         self._reset()
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._lock = allocate_lock()
+        self._changed = Condition(self._lock)
         self._pending: deque[Delivery] = deque()
         #: Deliveries queued and finished so far; ``wait`` compares them.
         self._queued = 0
         self._done = 0
-        #: The thread delivering, what it calls now and since when.
-        self._thread: threading.Thread | None = None
+        #: The thread delivering (a token it knows itself by), its id once
+        #: it runs, what it calls now and since when.
+        self._thread: object | None = None
+        self._ident: int | None = None
         self._current: tuple[Delivery, list[Receiver], object] | None = None
         self._busy_since: float | None = None
         #: Calls left behind, hung; a subscriber among them is skipped.
@@ -131,6 +140,8 @@ class SignalDispatcher:
         #: per check (and of health_changed), delivered when its call returns,
         #: so its last word matches each check's latest status.
         self._missed: dict[tuple[int, int], dict[object, Send]] = {}
+        #: Set while no thread could be started: logged once, until one is.
+        self._start_failed = False
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's deliveries: a child never alerts from them."""
@@ -148,8 +159,7 @@ class SignalDispatcher:
                 self._pending.popleft()
                 self._done += 1
             left_behind = self._leave_stuck_call()
-            if self._thread is None:
-                self._start()
+            failure = self._ensure_thread()
             self._changed.notify_all()
             number = self._queued
         if dropped > 0:
@@ -159,28 +169,32 @@ class SignalDispatcher:
                 dropped,
             )
         _log_left_behind(left_behind)
+        _log_start_failure(failure)
         return number
 
     def wait(self, number: int, timeout: float) -> bool:
         """Wait until the deliveries up to ``number`` are done; False if
         they are not after ``timeout`` seconds. A subscriber call that hangs
         meanwhile is left behind after :data:`STUCK_SECONDS`."""
-        if threading.current_thread() is self._thread:
+        if self._ident == get_ident() and self._thread is not None:
             return False  # a subscriber that runs checks can't wait for itself
         deadline = time.monotonic() + timeout
         left_behind: object = None
         with self._changed:
+            failure = self._ensure_thread()
             while self._done < number:
                 now = time.monotonic()
                 if now >= deadline:
                     break
                 left_behind = self._leave_stuck_call() or left_behind
+                failure = self._ensure_thread() or failure
                 wake = deadline
                 if self._busy_since is not None:
                     wake = min(wake, self._busy_since + STUCK_SECONDS + 0.01)
                 self._changed.wait(max(wake - now, 0.001))
             done = self._done >= number
         _log_left_behind(left_behind)
+        _log_start_failure(failure)
         return done
 
     def flush(self, timeout: float) -> bool:
@@ -208,26 +222,39 @@ class SignalDispatcher:
         self._done += 1  # nobody waits for the hung call forever
         self._current = None
         self._busy_since = None
-        self._start()
+        self._thread = self._ident = None  # the caller starts another
         self._changed.notify_all()
         return hung
 
-    def _start(self) -> None:
-        thread = threading.Thread(
-            target=self._deliver, name=f"healthcheck-signals-{self._name}", daemon=True
-        )
-        self._thread = thread
-        thread.start()
+    def _ensure_thread(self) -> Exception | None:
+        """Under the lock: start a delivery thread unless one runs or
+        nothing waits. Returns the error to log, the first time in a row
+        that no thread could be started."""
+        if self._thread is not None or not self._pending:
+            return None
+        token = self._thread = object()
+        try:
+            start_thread(
+                partial(self._deliver, token), f"healthcheck-signals-{self._name}"
+            )
+        except Exception as e:  # "can't start new thread": a pids limit, say
+            self._thread = None
+            first, self._start_failed = not self._start_failed, True
+            return e if first else None
+        self._start_failed = False
+        return None
 
-    def _deliver(self) -> None:
-        me = threading.current_thread()
+    def _deliver(self, me: object) -> None:
+        with self._lock:
+            if self._thread is me:
+                self._ident = get_ident()
         while True:
             with self._lock:
                 idle_until = time.monotonic() + IDLE_SECONDS
                 while not self._pending and self._thread is me:
                     left = idle_until - time.monotonic()
                     if left <= 0:
-                        self._thread = None
+                        self._thread = self._ident = None
                         return
                     self._changed.wait(left)
                 if self._thread is not me:
@@ -267,10 +294,11 @@ class SignalDispatcher:
             self._busy_since = time.monotonic()
             return True
 
-    def _end(self, me: threading.Thread, call: object) -> bool:
+    def _end(self, me: object, call: object) -> bool:
         """Note the call returned; False if this thread was left behind
         meanwhile: it then ends, and the subscriber, no longer skipped, gets
         next what it missed."""
+        failure = None
         with self._lock:
             if self._thread is me:
                 self._current = None
@@ -287,8 +315,10 @@ class SignalDispatcher:
                         Send(delivery.signal, delivery.app, [call], **delivery.kwargs)
                     )
                 self._queued += len(missed)
+                failure = self._ensure_thread()
                 self._changed.notify_all()
-            return False
+        _log_start_failure(failure)
+        return False
 
 
 def _topic(delivery: Send) -> object:
@@ -307,6 +337,15 @@ def _key(call: object) -> tuple[int, int]:
     """Who a call is: blinker hands out a new bound method object for each
     delivery, so a method is known by its object and function."""
     return id(getattr(call, "__self__", call)), id(getattr(call, "__func__", call))
+
+
+def _log_start_failure(error: Exception | None) -> None:
+    if error is not None:
+        logger.error(
+            "No thread could be started to deliver health signals (%s); they"
+            " wait, and each new signal tries again.",
+            error,
+        )
 
 
 def _log_left_behind(call: object) -> None:

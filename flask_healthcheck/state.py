@@ -78,6 +78,7 @@ class HealthCheckState:
             self.signals.put,
             default_timeout=settings.timeout,
             alerting=self._alerting,
+            threads=settings.threads,
         )
         #: With several processes per host, the one holding this lock refreshes
         #: (``HEALTHCHECK_RUN_DIR``). None without an election: with no run

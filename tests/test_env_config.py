@@ -57,6 +57,7 @@ EXPECTED: dict[str, Any] = {
     "release_id": "20250501",
     "description": "Order taking and payment",
     "html_refresh": 30,
+    "threads": False,
 }
 
 

@@ -12,9 +12,8 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import InitVar, dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -129,15 +128,16 @@ def test_a_returned_result_the_runner_cant_copy_fails_once_not_forever(
     assert len(calls) == 2
 
 
-class RefusingThread(threading.Thread):
-    """A thread that can't start, as when a container hits its pids limit."""
+class Refusing:
+    """Starting a thread fails, as when a container hits its pids limit."""
 
     refuse = True
 
-    def start(self) -> None:
-        if RefusingThread.refuse:
-            raise RuntimeError("can't start new thread")
-        super().start()
+
+def refusing_start(target: Callable[[], object], name: str) -> None:
+    if Refusing.refuse:
+        raise RuntimeError("can't start new thread")
+    threading.Thread(target=target, name=name, daemon=True).start()
 
 
 def test_a_thread_that_cant_start_fails_one_probe_not_the_check_forever(
@@ -148,15 +148,12 @@ def test_a_thread_that_cant_start_fails_one_probe_not_the_check_forever(
     health = HealthCheck(app)
     health.add_check(lambda: True, name="database")
     # The pool's own threads only: the test's threads must start.
-    pool_threading = SimpleNamespace(
-        Thread=RefusingThread, Lock=threading.Lock, Semaphore=threading.Semaphore
-    )
-    monkeypatch.setattr(flask_healthcheck.pool, "threading", pool_threading)
-    RefusingThread.refuse = True
+    monkeypatch.setattr(flask_healthcheck.pool, "start_thread", refusing_start)
+    Refusing.refuse = True
     response = get(app, "/health")
     assert (response.status_code, response.data) == (500, FAILURE)
     assert response.headers["Cache-Control"] == "no-store"
-    RefusingThread.refuse = False  # the process has threads to spare again
+    Refusing.refuse = False  # the process has threads to spare again
     wait_for(lambda: get(app, "/health").status_code == 200, 2 * (TIMEOUT + MARGIN))
 
 
@@ -379,7 +376,7 @@ def test_health_changed_is_sent_once_per_transition_under_a_storm(
     for before, after in zip(changes, changes[1:], strict=False):
         assert before[1] == after[0], f"{before} then {after}"
     assert all(previous != status for previous, status in changes)
-    assert changes[-1][1] == get_state(app).runner._status
+    assert changes[-1][1] == get_state(app).runner.recorder.status
 
 
 # -- the background refresher ----------------------------------------------------

@@ -1,0 +1,171 @@
+"""Running one check: in the app's context, with its services, then the
+app's teardown, on whatever thread the scheduler chose.
+
+Whatever the check, a factory or a teardown does (``SystemExit`` included),
+and however long it takes, is that check's result: the executor never
+raises.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask
+from flask.ctx import AppContext
+from flask.signals import appcontext_tearing_down
+
+from .checks import Check, CheckResult, interpret
+from .redact import config_secrets, describe_exception, redact, redact_value
+from .services import Scope, Service
+from .threads import local
+
+#: Added to greenlet's "Cannot switch to a different thread".
+_GEVENT_HINT = (
+    " (under gevent, checks run on threads of their own: a client whose"
+    " connection was made on another thread, such as one shared with the"
+    " app, can't be used there; make it in a service factory)"
+)
+
+
+class Executor:
+    """Runs the checks of one app. Thread-safe; one per app.
+
+    :param services: returns the app's service map for a run.
+    """
+
+    def __init__(
+        self, app: Flask, services: Callable[[], Mapping[str, Service]]
+    ) -> None:
+        self.app = app
+        self._services = services
+        #: Per thread: the app context pushed for the thread's life.
+        self._thread_state = local()
+
+    def execute(
+        self, check: Check, deadline: float, *, inline: bool = False
+    ) -> tuple[CheckResult, BaseException | None]:
+        """Run ``check``, then the app's teardown: its result, and what it
+        raised (for the log's traceback). ``deadline`` (``time.monotonic()``)
+        is handed to the services that can give up by themselves.
+
+        :param inline: True on a thread that is not the scheduler's (a
+            request's, with its own app context): the check gets an app
+            context of its own, popped after it.
+        """
+        started_at = time.time()
+        start = time.perf_counter()
+        try:
+            if inline:
+                value = self._call_inline(check, deadline)
+            else:
+                value = self._call(check, deadline)
+            outcome = interpret(value, none_fails=check.none_fails)
+            # Text is made here, on the check's time: a value whose __str__
+            # is slow or raises must not hold up or break a response later.
+            result = _completed(
+                outcome,
+                name=check.name,
+                duration=time.perf_counter() - start,
+                error=self._redact(outcome.error),
+                observed_value=redact_value(outcome.observed_value),
+                tags=check.tags,
+                critical=check.critical,
+                started_at=started_at,
+            )
+        except BaseException as e:  # SystemExit in a check must not end a worker
+            try:
+                reason = self._describe(e)
+                duration = time.perf_counter() - start
+                return failure(check, reason, duration, started_at), e
+            except BaseException:  # even the failure could not be made
+                return failure(check, "the check's result was lost", 0.0, started_at), e
+        return result, None
+
+    def _call(self, check: Check, deadline: float) -> object:
+        """Call the check with its services, then the app's teardown."""
+        context = self._app_context()
+        try:
+            with Scope(self.app, self._services(), deadline=deadline) as scope:
+                return scope.call(
+                    check.func, check.kind, scope.arguments(check.parameters)
+                )
+        finally:
+            try:
+                # Only what popping the context would do, and only if it
+                # does anything: most apps have no teardown, most checks no g.
+                app = self.app
+                if app.teardown_appcontext_funcs or appcontext_tearing_down.receivers:
+                    app.do_teardown_appcontext(sys.exc_info()[1])
+            finally:
+                if context.g.__dict__:
+                    context.g = self.app.app_ctx_globals_class()
+
+    def _call_inline(self, check: Check, deadline: float) -> object:
+        """Call the check with its services in a new app context; popping it
+        runs the app's teardown."""
+        with self.app.app_context():
+            with Scope(self.app, self._services(), deadline=deadline) as scope:
+                return scope.call(
+                    check.func, check.kind, scope.arguments(check.parameters)
+                )
+
+    def _app_context(self) -> AppContext:
+        """The app context of this thread, pushed once for the thread's
+        life: pushing one per check costs more than a quick check. Each
+        check still gets a fresh ``g`` and the app's teardown after it."""
+        context: AppContext | None = getattr(self._thread_state, "context", None)
+        if context is None:
+            context = self._thread_state.context = self.app.app_context()
+            context.push()
+        return context
+
+    def _redact(self, error: str | None) -> str | None:
+        # A message the check wrote itself may quote a secret.
+        return redact(error, self._secrets()) if error else error
+
+    def _describe(self, error: BaseException) -> str:
+        try:
+            reason = describe_exception(error, self._secrets())
+            if type(error).__module__ == "greenlet" and "thread" in reason:
+                reason += _GEVENT_HINT
+            return reason
+        except BaseException:  # an exception whose ``__str__`` raises
+            return f"{type(error).__name__} (its message could not be read)"
+
+    def _secrets(self) -> frozenset[str]:
+        return config_secrets(self.app.config)
+
+
+def _completed(outcome: CheckResult, **fields: Any) -> CheckResult:
+    """``dataclasses.replace(outcome, **fields)`` without its per-field
+    checks: ``outcome`` is valid already, and this runs for every check of
+    every run (a third of a trivial check's cost; benchmarks/ scenario 3).
+    A subclass of CheckResult, which may need its own ``__init__``, gets
+    ``replace``."""
+    if type(outcome) is not CheckResult:
+        return replace(outcome, **fields)
+    result = object.__new__(CheckResult)
+    values = outcome.__dict__.copy()
+    values.update(fields)
+    object.__setattr__(result, "__dict__", values)
+    return result
+
+
+def failure(
+    check: Check, reason: str, duration: float, started_at: float
+) -> CheckResult:
+    """A failed result of ``check`` for ``reason``, made by the runner (a
+    timeout, no thread) as well as for what a check raised."""
+    return CheckResult(
+        name=check.name,
+        status="fail",
+        duration=duration,
+        error=reason,
+        tags=check.tags,
+        critical=check.critical,
+        started_at=started_at,
+    )

@@ -1,0 +1,101 @@
+"""What results cause: history, signals and log lines.
+
+Each result that becomes a check's latest is added to the
+:class:`~flask_healthcheck.history.History` once, however many requests
+reuse it, and turned into the signals and log lines it causes, in the
+order results came; the runner queues them for delivery, another thread's
+job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+
+from flask import Flask
+
+from . import signals
+from .checks import Check, CheckResult, HealthReport, Status, overall_status
+from .history import History
+from .logs import log_transition
+from .signals import Delivery
+
+
+class Recorder:
+    """Records the results of one app. Not thread-safe: the runner calls
+    it under its lock, so results are recorded, and their signals queued,
+    in the order they came.
+
+    :param alerting: False while another process of the host sends the
+        alert signals (``check_failed``, ``check_recovered``,
+        ``health_changed``): runs then send ``health_checked`` only.
+    """
+
+    def __init__(self, app: Flask, alerting: Callable[[], bool]) -> None:
+        self.app = app
+        self._alerting = alerting
+        #: The recent results of this process, for the status page.
+        self.history = History()
+        #: The app's status over every check's latest result, for ``health_changed``.
+        self.status: Status | None = None
+        #: Each check's status as the host last alerted it, from :meth:`assume`;
+        #: what the check's next result is compared with instead of its latest.
+        self._assumed: dict[str, Status] = {}
+
+    def assume(self, statuses: Mapping[str, Status], status: Status | None) -> None:
+        """Compare the next result of each check in ``statuses``, and the
+        next overall status, with these instead of this process's own."""
+        self._assumed = dict(statuses)
+        self.status = status
+
+    def result(
+        self,
+        check: Check,
+        result: CheckResult,
+        previous: Status | None,
+        error: BaseException | None,
+        deliveries: list[Delivery],
+    ) -> None:
+        """Record ``result``, the check's new latest (after one of status
+        ``previous``), and add the signals and log lines it causes to
+        ``deliveries``. ``error`` is what the check raised, for the log."""
+        alerted = self._assumed.pop(check.name, previous)
+        self.history.record(result)
+        app = self.app
+        alerting = self._alerting()
+        if alerting and result.status == "fail":
+            deliveries.append(signals.Send(signals.check_failed, app, result=result))
+        elif alerting and alerted == "fail":
+            deliveries.append(signals.Send(signals.check_recovered, app, result=result))
+        if result.status != previous or result.status == "fail":
+            deliveries.append(
+                partial(log_transition, app.name, result, previous, error)
+            )
+
+    def run(
+        self,
+        latest: Sequence[CheckResult],
+        report: HealthReport,
+        deliveries: list[Delivery],
+    ) -> None:
+        """Record a finished run: the app's status is that of every check's
+        ``latest`` result; a run that changes it sends ``health_changed``
+        with all of them. Every run sends ``health_checked`` with its
+        ``report``."""
+        status = overall_status(latest)
+        previous, self.status = self.status, status
+        app = self.app
+        if (
+            self._alerting()
+            and status != previous
+            and (previous is not None or status != "pass")
+        ):
+            changed = HealthReport.from_results(latest)
+            deliveries.append(
+                signals.Send(
+                    signals.health_changed, app, report=changed, previous=previous
+                )
+            )
+        self.history.record_overall(status)
+        if signals.health_checked.has_receivers_for(app):
+            deliveries.append(signals.Send(signals.health_checked, app, report=report))

@@ -1,0 +1,257 @@
+"""Checks run inline: ``HEALTHCHECK_THREADS = False``, or where threads
+can't run (uWSGI without Python threads).
+
+Inline, checks execute on the request thread one after another; a timeout
+is reported, not enforced; single flight still applies.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask, current_app, g
+
+import flask_healthcheck.scheduler
+from flask_healthcheck import ConfigurationError, HealthCheck
+from flask_healthcheck.state import get_state
+
+from .helpers import Bounded
+from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+
+#: A timeout no check here comes near, unless it is meant to.
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def inline_app(app: Flask) -> Flask:
+    app.config.update(
+        HEALTHCHECK_THREADS=False,
+        HEALTHCHECK_TIMEOUT=TIMEOUT,
+        HEALTHCHECK_SHOW_DETAILS=True,
+    )
+    return app
+
+
+def test_checks_run_on_the_request_thread_one_after_another(inline_app: Flask) -> None:
+    health = HealthCheck(inline_app)
+    spans: dict[str, tuple[int, float, float]] = {}
+
+    def timed(name: str) -> None:
+        start = time.monotonic()
+        time.sleep(0.05)
+        spans[name] = (threading.get_ident(), start, time.monotonic())
+
+    health.add_check(lambda: timed("first"), name="first")
+    health.add_check(lambda: timed("second"), name="second")
+    response = inline_app.test_client().get("/health")
+    assert response.status_code == 200
+    assert {ident for ident, _, _ in spans.values()} == {threading.get_ident()}
+    assert spans["first"][2] <= spans["second"][1]  # no overlap, in order
+    assert get_state(inline_app).runner.pool.thread_count == 0
+
+
+def test_an_overrun_is_reported_not_enforced(inline_app: Flask) -> None:
+    health = HealthCheck(inline_app)
+    finished = threading.Event()
+
+    @health.check(timeout=0.05)
+    def slow() -> bool:
+        time.sleep(0.2)
+        finished.set()
+        return True
+
+    @health.check
+    def quick() -> bool:
+        return True
+
+    response = inline_app.test_client().get("/health")
+    assert finished.is_set()  # the request waited for it: nothing stops it
+    assert response.status_code == 500
+    checks = response.get_json()["data"]["checks"]
+    assert re.fullmatch(
+        r"took \d+\.\d s, over its timeout of 0\.05 s", checks["slow"]["error"]
+    ), checks["slow"]
+    # Each check's time counts from its own start, not the run's.
+    assert checks["quick"]["status"] == "pass"
+
+
+def test_a_check_in_flight_is_joined_not_run_twice(
+    inline_app: Flask, release: threading.Event
+) -> None:
+    health = HealthCheck(inline_app)
+    runs = []
+
+    @health.check
+    def database() -> bool:
+        runs.append(threading.get_ident())
+        return release.wait(TIMEOUT)
+
+    def probe() -> int:
+        return inline_app.test_client().get("/health").status_code
+
+    first = Bounded(probe, "first probe")
+    deadline = time.monotonic() + TIMEOUT
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = Bounded(probe, "second probe")
+    time.sleep(0.1)  # the second probe is now waiting for the first's run
+    release.set()
+    assert first.result(TIMEOUT, "the first probe") == 200
+    assert second.result(TIMEOUT, "the second probe") == 200
+    assert len(runs) == 1
+
+
+def test_a_check_gets_its_own_app_context_and_teardown(inline_app: Flask) -> None:
+    """Inside a request (``health.run()`` from a view), the check's ``g``
+    and teardown are its own, and the request's context is untouched."""
+    health = HealthCheck(inline_app)
+    torn_down = []
+    inline_app.teardown_appcontext(lambda error: torn_down.append(g.get("mine")))
+
+    @health.check
+    def uses_g() -> bool:
+        assert g.get("request_value") is None
+        g.mine = "check"
+        return current_app.name == inline_app.name
+
+    @health.check
+    def exits() -> None:
+        raise SystemExit(3)
+
+    @inline_app.get("/self-test")
+    def self_test() -> str:
+        g.request_value = "request"
+        report = health.run()
+        statuses = ",".join(r.status for r in report.checks)
+        return f"{statuses} {g.request_value} {current_app.name}"
+
+    response = inline_app.test_client().get("/self-test")
+    assert response.text == f"pass,fail request {inline_app.name}"
+    assert "check" in torn_down
+
+
+def test_threads_must_be_true_or_false(app: Flask) -> None:
+    app.config["HEALTHCHECK_THREADS"] = "no"
+    with pytest.raises(ConfigurationError, match="HEALTHCHECK_THREADS"):
+        HealthCheck(app)
+
+
+@pytest.fixture
+def uwsgi_without_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What a uWSGI older than 2.0.27 started without ``--enable-threads``
+    puts in ``sys.modules`` (``has_threads`` is 0; the real one is 1)."""
+    module = types.ModuleType("uwsgi")
+    module.has_threads = 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uwsgi", module)
+    monkeypatch.setattr(flask_healthcheck.scheduler, "_threads_logged", False)
+    yield
+
+
+def test_without_uwsgi_threads_checks_run_inline_with_one_error(
+    app: Flask, uwsgi_without_threads: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT)
+    health = HealthCheck(app)
+    threads = []
+    health.add_check(lambda: threads.append(threading.get_ident()), name="database")
+    with caplog.at_level(logging.ERROR, logger="flask_healthcheck"):
+        for _ in range(3):
+            assert app.test_client().get("/health").status_code == 200
+    assert set(threads) == {threading.get_ident()}
+    errors = [r for r in caplog.records if "--enable-threads" in r.getMessage()]
+    assert len(errors) == 1, errors
+    assert "HEALTHCHECK_THREADS = False" in errors[0].getMessage()
+    assert get_state(app).runner.scheduler.inline
+
+
+UWSGI_APP = """
+import threading
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]},
+    HEALTHCHECK_TIMEOUT=0.5,
+)
+health = HealthCheck(app)
+never = threading.Event()
+
+
+@health.check(tags=["live"])
+def alive():
+    return True
+
+
+@health.check(tags=["ready"])
+def database():
+    never.wait(30)  # a database that never answers
+    return True
+"""
+
+
+def uwsgi_binary() -> str:
+    """uWSGI next to this Python, or on the PATH; skipped (failed in CI) if
+    missing."""
+    here = Path(sys.executable).with_name("uwsgi")
+    found = str(here) if here.exists() else shutil.which("uwsgi")
+    if found is None:
+        message = "uWSGI not installed: pip install 'flask-healthchecks[test]'"
+        if env_flag("CI"):
+            pytest.fail(f"{message} (a missing server is an error in CI)")
+        pytest.skip(message)
+    return found
+
+
+@pytest.mark.parametrize(
+    "flags", [[], ["--enable-threads"]], ids=["default", "threads"]
+)
+def test_real_uwsgi_runs_checks_on_threads(tmp_path: Path, flags: list[str]) -> None:
+    """uWSGI 2.0.27 and later run Python threads without --enable-threads:
+    no ERROR there, and a hung check is cut off at its timeout."""
+    (tmp_path / "app_module.py").write_text(UWSGI_APP)
+    port = find_free_port()
+    log = tmp_path / "uwsgi.log"
+    command = [uwsgi_binary(), "--http-socket", f"{LOOPBACK}:{port}", "--master"]
+    command += ["--processes", "1", "--module", "app_module:app"]
+    command += ["--chdir", str(tmp_path), "--die-on-term", *flags]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while not is_port_open(LOOPBACK, port):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        for path, status in [("/readyz", 500), ("/livez", 200), ("/readyz", 500)]:
+            start = time.monotonic()
+            connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
+            try:
+                connection.request("GET", path)
+                assert connection.getresponse().status == status, path
+            finally:
+                connection.close()
+            assert time.monotonic() - start < 5, (path, log.read_text())
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+    text = log.read_text()
+    assert "python threads support enabled" in text
+    assert "HEALTHCHECK_THREADS" not in text  # the extension's ERROR
