@@ -31,6 +31,7 @@ from flask_healthcheck.history import History
 from flask_healthcheck.hostlock import HostLock, lock_name
 from flask_healthcheck.state import get_state
 
+from .gunicorn import StartGunicorn
 from .helpers import wait_for
 from .hostlocks import OtherProcess, RefreshingProcess, taken_elsewhere
 from .test_election import Recorder
@@ -125,6 +126,70 @@ def test_a_full_disk_still_elects_one_process(small_disk: SmallDisk) -> None:
     lock.release()
 
 
+DISK_APP = f"""
+import os
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck, signals
+
+HERE = Path(__file__).parent
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_INTERVAL={INTERVAL},
+    HEALTHCHECK_TIMEOUT=0.5,
+    HEALTHCHECK_RUN_DIR=os.environ["RUN_DIR"],
+)
+health = HealthCheck(app)
+health.add_check(lambda: False, name="database")
+
+
+@signals.check_failed.connect_via(app)
+def failed(sender, result):
+    with open(HERE / "signals", "a") as f:
+        f.write(f"{{os.getpid()}} {{time.time():.3f}} check_failed\\n")
+
+
+health.start(app)
+"""
+
+
+def test_a_full_disk_under_gunicorn(
+    small_disk: SmallDisk, gunicorn_server: StartGunicorn
+) -> None:
+    """Three gunicorn workers, the run directory on a full tmpfs, then
+    freed: one worker alerts every interval throughout (old main: the
+    first worker leaked its locked descriptor and nobody alerted again)."""
+    if not small_disk.mounted:
+        pytest.skip("needs root, to mount a tmpfs the workers share")
+    small_disk.fill()
+    server = gunicorn_server(DISK_APP, workers=3, env={"RUN_DIR": str(small_disk.path)})
+
+    def alerts(seconds: float) -> list[int]:
+        begin = time.time()
+        time.sleep(seconds)
+        lines = (server.directory / "signals").read_text().splitlines()
+        return [
+            int(pid)
+            for pid, when, _ in map(str.split, lines)
+            if begin <= float(when) < begin + seconds
+        ]
+
+    time.sleep(1)  # every worker has tried the lock
+    full = alerts(6)
+    small_disk.free()
+    freed = alerts(6)
+    print(
+        f"\nfull disk: {len(full)} alerts in 6 s from {len(set(full))} worker(s);"
+        f" freed: {len(freed)} in 6 s from {len(set(freed))}"
+    )
+    for window in (full, freed):
+        assert len(set(window)) == 1, window
+        assert len(window) >= 10, window  # about 20 due
+
+
 def test_an_error_after_opening_closes_the_lock_file(
     run_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,6 +241,17 @@ def read_signals(directory: Path) -> list[tuple[int, list[str]]]:
         pid, _, *words = line.split()
         lines.append((int(pid), words))
     return lines
+
+
+def alert_times(directory: Path, pid: int) -> list[float]:
+    """When the process ``pid`` sent each ``check_failed``."""
+    path = directory / "signals"
+    times = []
+    for line in path.read_text().splitlines():
+        who, when, what, *_ = line.split()
+        if int(who) == pid and what == "check_failed":
+            times.append(float(when))
+    return times
 
 
 def holder_pid(directory: Path) -> int:
@@ -271,7 +347,9 @@ def test_a_frozen_holder_is_taken_over_and_steps_down(
         lambda: (first.pid, ["check_failed", "database"]) in read_signals(tmp_path), 5
     )
     frozen_at = len(read_signals(tmp_path))
+    last_alert = alert_times(tmp_path, first.pid)[-1]
     os.kill(first.pid, signal.SIGSTOP)
+    stopped_at = time.time()
     try:
         time.sleep(5)
     finally:
@@ -279,7 +357,12 @@ def test_a_frozen_holder_is_taken_over_and_steps_down(
     during = [
         s for s in read_signals(tmp_path)[frozen_at:] if s[1][0] == "check_failed"
     ]
-    print(f"\nSIGSTOP 5 s: {len(during)} check_failed from the other process")
+    first_other = min(alert_times(tmp_path, second.pid), default=float("nan"))
+    print(
+        f"\nSIGSTOP 5 s: {len(during)} check_failed from the other process; the"
+        f" first {first_other - stopped_at:.2f} s after SIGSTOP,"
+        f" {first_other - last_alert:.2f} s after the holder's last alert"
+    )
     assert {pid for pid, _ in during} == {second.pid}
     assert len(during) >= 5, during
     # Woken: it notices its file was replaced, within an interval.
