@@ -374,6 +374,106 @@ def test_a_frozen_holder_is_taken_over_and_steps_down(
     assert 4 <= len(after) <= 10, after
 
 
+GUNICORN_APP = f"""
+import os
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck, signals
+
+HERE = Path(__file__).parent
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_INTERVAL={INTERVAL},
+    HEALTHCHECK_TIMEOUT=0.5,
+    HEALTHCHECK_RUN_DIR=str(HERE / "run"),
+)
+health = HealthCheck(app)
+
+
+def note(*words):
+    line = " ".join([str(os.getpid()), f"{{time.time():.3f}}", *words])
+    with open(HERE / "signals", "a") as f:
+        f.write(line + "\\n")
+
+
+@health.check
+def database():
+    return (HERE / "switch").read_text() == "up"
+
+
+@signals.check_failed.connect_via(app)
+def failed(sender, result):
+    note("check_failed", result.name)
+
+
+@signals.health_changed.connect_via(app)
+def changed(sender, report, previous):
+    if (HERE / "slow").exists():
+        note("delivering", report.status)
+        time.sleep(60)
+    note("health_changed", report.status)
+
+
+health.start(app)
+"""
+
+
+def test_gunicorn_workers_killed_mid_delivery_and_frozen(
+    gunicorn_server: StartGunicorn,
+) -> None:
+    """Three gunicorn workers. The refreshing one is killed while it sends
+    ``health_changed``: another sends it. The next one is frozen for 5 s:
+    another alerts meanwhile, and one alerts once it wakes."""
+    server = gunicorn_server(
+        GUNICORN_APP, workers=3, files={"switch": "up", "slow": ""}
+    )
+    here = server.directory
+
+    def holder() -> int:
+        try:
+            (path,) = (here / "run").glob("*.lock")
+            return int(path.read_text())
+        except (OSError, ValueError):
+            return 0
+
+    wait_for(lambda: holder() != 0, 5)
+    (here / "switch").write_text("down")
+    wait_for(lambda: any(w[0] == "delivering" for _, w in read_signals(here)), 5)
+    (killed,) = {pid for pid, w in read_signals(here) if w[0] == "delivering"}
+    os.kill(killed, signal.SIGKILL)
+    (here / "slow").unlink()
+    wait_for(
+        lambda: any(
+            pid != killed and w == ["health_changed", "fail"]
+            for pid, w in read_signals(here)
+        ),
+        5,
+    )
+    wait_for(lambda: holder() not in (0, killed), 5)
+    frozen = holder()
+    seen = len(read_signals(here))
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        time.sleep(5)
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    during = [pid for pid, w in read_signals(here)[seen:] if w[0] == "check_failed"]
+    time.sleep(3 * INTERVAL)
+    since = len(read_signals(here))
+    time.sleep(8 * INTERVAL)
+    after = [pid for pid, w in read_signals(here)[since:] if w[0] == "check_failed"]
+    print(
+        f"\ngunicorn: {len(during)} check_failed while the holder was frozen 5 s,"
+        f" from {len(set(during) - {frozen})} other worker(s); {len(after)} in"
+        f" {8 * INTERVAL:.1f} s after it woke, from {len(set(after))}"
+    )
+    assert len(during) >= 5 and frozen not in during, during
+    assert len(set(after)) == 1 and len(after) >= 4, after
+
+
 # -- processes that don't refresh ------------------------------------------------
 
 
