@@ -418,6 +418,9 @@ class HostLock:
         that can't be written is skipped: it only improves a hand-over."""
         if not self.held:
             return  # without the lock, the run directory may not be ours
+        holding = _holdings.get(self.path)
+        if holding is None or _identity_at(self.path) != holding.identity:
+            return  # taken over while frozen: the new holder's note wins
         data = {"pid": os.getpid(), "ppid": os.getppid(), "note": note}
         temporary = f"{self.note_path}.{os.getpid()}.tmp"
         try:
