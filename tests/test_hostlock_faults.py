@@ -586,3 +586,22 @@ def test_a_wall_clock_step_neither_keeps_nor_drops_history() -> None:
     ticks[0] += 61  # a minute later, really
     wall[0] -= 3600
     assert history.snapshot(["db"]).checks["db"].entries == ()
+
+
+def test_a_wall_clock_step_freezes_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache's age is monotonic: after a step back of an hour a result
+    is still reused for HEALTHCHECK_CACHE_TTL, and no longer."""
+    app = Flask(__name__)
+    app.config.update(HEALTHCHECK_CACHE_TTL=0.2)
+    health = HealthCheck(app)
+    runs: list[float] = []
+    health.add_check(lambda: runs.append(0) is None, name="database")
+    client = app.test_client()
+    assert client.get("/health").status_code == 200
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() - 3600)
+    assert client.get("/health").status_code == 200
+    assert len(runs) == 1, "reused within the TTL"
+    time.sleep(0.3)
+    assert client.get("/health").status_code == 200
+    assert len(runs) == 2, "run again once the TTL passed"
