@@ -100,6 +100,9 @@ class Refresher:
         self._pid = 0
         #: True while this process's thread holds the host lock.
         self._elected = False
+        #: After a thread that could not start: not before this (monotonic).
+        self._retry_at = 0.0
+        self._start_failed = False
 
     def after_fork_in_child(self) -> None:
         self._reset()
@@ -126,22 +129,43 @@ class Refresher:
     def start_unless_stopped(self) -> None:
         """What every request does: start it if nobody stopped it."""
         if self._thread is None or self._pid != os.getpid():
+            if time.monotonic() < self._retry_at:
+                return  # the last start failed: try again an interval later
             with self._lock:  # a stop() in between must win
                 if not self.stopped:
                     self._start_thread()
 
     def _start_thread(self) -> None:
+        """Start the thread; if it can't be started ("can't start new
+        thread": a pids limit, say), log that once and leave it to a later
+        request, an interval on, rather than fail the request or give up."""
         if self.running:
             return
-        self._stop_event = threading.Event()
-        self._pid = os.getpid()
-        self._thread = threading.Thread(
+        stop = threading.Event()
+        thread = threading.Thread(
             target=self._loop,
-            args=(self._stop_event,),
+            args=(stop,),
             name=f"healthcheck-refresh-{self.name}",
             daemon=True,
         )
-        self._thread.start()
+        try:
+            thread.start()
+        except Exception as e:
+            self._thread = None
+            self._retry_at = time.monotonic() + max(self.interval, 0.1)
+            if not self._start_failed:
+                self._start_failed = True
+                logger.error(
+                    "Could not start the background health refresh (%s); a later"
+                    " request tries again.",
+                    e,
+                )
+            return
+        self._start_failed = False
+        self._retry_at = 0.0
+        self._stop_event = stop
+        self._pid = os.getpid()
+        self._thread = thread
 
     def pause(self) -> None:
         """Stop the thread; the next request starts it again."""

@@ -92,25 +92,30 @@ class Snapshot:
 class _Series:
     """The recent entries of one check, or of the overall status."""
 
-    __slots__ = ("entries", "status", "since")
+    __slots__ = ("entries", "ticks", "status", "since")
 
     def __init__(self, max_results: int) -> None:
         self.entries: deque[Entry] = deque(maxlen=max_results)
+        #: The monotonic time of each entry, for its age: a wall-clock step
+        #: must neither keep nor drop an hour of history.
+        self.ticks: deque[float] = deque(maxlen=max_results)
         self.status: Status | None = None
         self.since = 0.0
 
-    def add(self, entry: Entry, oldest: float) -> None:
+    def add(self, entry: Entry, tick: float, oldest: float) -> None:
         if entry.status != self.status:
             self.status = entry.status
             self.since = entry.at
         self.entries.append(entry)
+        self.ticks.append(tick)
         self.prune(oldest)
 
     def prune(self, oldest: float) -> None:
-        """Drop the entries older than ``oldest`` (a Unix time)."""
-        entries = self.entries
-        while entries and entries[0].at < oldest:
+        """Drop the entries older than ``oldest`` (a monotonic time)."""
+        entries, ticks = self.entries, self.ticks
+        while ticks and ticks[0] < oldest:
             entries.popleft()
+            ticks.popleft()
 
     def trend(self, oldest: float) -> Trend:
         self.prune(oldest)
@@ -125,7 +130,10 @@ class History:
 
     :param max_results: entries kept per series at the most.
     :param max_age: seconds an entry is kept at the most.
-    :param clock: returns the Unix time; tests pass their own.
+    :param clock: returns the Unix time, shown with each entry; tests pass
+        their own, which then also measures ages.
+    :param monotonic: measures the ages of entries (default
+        ``time.monotonic``, or ``clock`` if that is given).
     """
 
     def __init__(
@@ -133,13 +141,17 @@ class History:
         *,
         max_results: int = MAX_RESULTS,
         max_age: float = MAX_AGE,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.max_results = max_results
         self.max_age = max_age
-        self.clock = clock
+        self.clock: Callable[[], float] = time.time if clock is None else clock
+        if monotonic is None:
+            monotonic = time.monotonic if clock is None else clock
+        self.monotonic = monotonic
         #: Unix time at which this history began (the process, or its fork).
-        self.started_at = clock()
+        self.started_at = self.clock()
         # An operating system lock, also under gevent: the runner records
         # results from the checks' threads while holding its own.
         self._lock = allocate_lock()
@@ -151,11 +163,12 @@ class History:
     def record(self, result: CheckResult) -> None:
         """Add ``result``, which just became its check's latest."""
         entry = Entry(self.clock(), result.status, result.duration)
+        tick = self.monotonic()
         with self._lock:
             series = self._checks.get(result.name)
             if series is None:
                 series = self._checks[result.name] = _Series(self.max_results)
-            series.add(entry, entry.at - self.max_age)
+            series.add(entry, tick, tick - self.max_age)
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:
@@ -167,13 +180,14 @@ class History:
                 return
             self._new_results = False
             entry = Entry(self.clock(), status, 0.0)
-            self._overall.add(entry, entry.at - self.max_age)
+            tick = self.monotonic()
+            self._overall.add(entry, tick, tick - self.max_age)
 
     def snapshot(self, names: Iterable[str] = (), *, overall: bool = True) -> Snapshot:
         """The trends of the checks ``names`` and, if ``overall``, of the
         app's overall status, all as of one moment."""
         now = self.clock()
-        oldest = now - self.max_age
+        oldest = self.monotonic() - self.max_age
         with self._lock:
             checks = {
                 name: self._checks[name].trend(oldest)

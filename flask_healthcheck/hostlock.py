@@ -20,6 +20,40 @@ Two things about ``flock`` shape this module:
   one process that share a lock file (one app factory called twice) share
   one holding: the process holds the lock for all of them or for none.
 
+What the lock survives (see ``docs/deploying.md``, "One refresher per host"):
+
+- **An error after opening** (a full disk while the pid is written, say)
+  never leaks a locked descriptor: whatever fails after ``open`` closes it,
+  which unlocks it. The pid is for people only: a disk too full to write it
+  still elects the process.
+- **A lock file deleted** (``systemd-tmpfiles``, ``rm -r`` of the run
+  directory): the next process to try locks a new file at the path. The
+  holder compares, every interval, the file it has locked with the one at
+  the path (``st_dev``/``st_ino`` of ``fstat(fd)`` and ``stat(path)``) and,
+  if they differ, lets go and tries the path like any other process. After
+  locking, a process makes the same comparison, so a file deleted between
+  its ``open`` and its ``flock`` never elects it.
+- **A frozen holder** (``SIGSTOP``, a VM paused): the holder beats every
+  interval by setting the lock file's mtime (``futimens``, which needs no
+  free space). Each process that fails to take the lock notes the file's
+  identity and mtime, and when they have not changed for
+  :attr:`HostLock.stale_after` seconds of its own monotonic clock (three
+  intervals plus the check timeout, the longest a run keeps the holder
+  from beating) it takes over: it locks a new file and renames it over the
+  path. The frozen holder, once it wakes, finds that its file is no longer
+  the one at the path and steps down, as for a deleted file. Takeovers are
+  serialised by a second lock file (``<name>.lock.takeover``), and the
+  taker checks again under it that the stale file is still the one at the
+  path, so two processes never both take over from one stale holder. The
+  clock is only ever compared with itself: the mtime is a counter that
+  must move, not a time, so a wall-clock step elects nobody.
+- **Others asking** (``flask health``, ``health.run()``): a process that
+  does not refresh learns whether a live holder exists with
+  :meth:`HostLock.held_elsewhere`: a shared non-blocking ``flock`` fails,
+  and the file's mtime is younger than :attr:`HostLock.stale_after` (a
+  single look can only compare with the wall clock; if that is wrong it
+  errs towards alerting).
+
 Without ``fcntl`` (Windows) there is no election: every process refreshes.
 """
 
@@ -32,6 +66,7 @@ import os
 import re
 import stat
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +84,9 @@ class _Holding:
 
     fd: int
     pid: int
+    #: ``(st_dev, st_ino)`` of the locked file: the file at the path must
+    #: still be this one.
+    identity: tuple[int, int]
     #: The :class:`HostLock` objects of this process that hold it (their ``id``).
     holders: set[int] = field(default_factory=set)
 
@@ -63,6 +101,9 @@ MAX_NOTE_BYTES = 1 << 20
 _guard = threading.Lock()
 #: The lock files held by this process (or, after a fork, by its parent), by path.
 _holdings: dict[str, _Holding] = {}
+#: What this process last saw of each lock file another process holds:
+#: ``(st_dev, st_ino, st_mtime_ns)``, and ``time.monotonic()`` when it changed.
+_observed: dict[str, tuple[tuple[int, int, int], float]] = {}
 
 
 def lock_name(import_name: str, url: str, root_path: str = "") -> str:
@@ -130,15 +171,21 @@ class HostLock:
     :param directory: ``HEALTHCHECK_RUN_DIR``; created (0700) on first use.
     :param name: the file's name without ``.lock``; what the processes of
         one app share.
+    :param stale_after: seconds after which a holder that has not beaten
+        counts as gone (frozen); see the module docstring.
     """
 
-    def __init__(self, directory: str, name: str) -> None:
+    def __init__(
+        self, directory: str, name: str, stale_after: float = float("inf")
+    ) -> None:
         # Resolved once: a link that is repointed later changes nothing.
         directory = os.path.realpath(directory)
         self.directory = directory
         self.path = os.path.join(directory, f"{name}.lock")
         #: What the holder leaves for the next one: see :meth:`write_note`.
         self.note_path = os.path.join(directory, f"{name}.json")
+        #: Seconds without a beat after which the holder is taken over from.
+        self.stale_after = stale_after
         #: Set once the lock could not be used, so the error is logged once.
         self._broken = False
 
@@ -148,6 +195,10 @@ class HostLock:
         lock can't be used at all (no ``flock``, a run directory that is
         not safe): then every process refreshes, as without an election,
         rather than none.
+
+        Called every interval by the refresher: a holder beats (see the
+        module docstring) and checks that its file is still the one at the
+        path; a process that is not the holder watches the holder's beat.
         """
         if fcntl is None:
             return True
@@ -155,44 +206,184 @@ class HostLock:
         with _guard:
             holding = _holdings.get(self.path)
             if holding is not None and holding.pid == os.getpid():
-                holding.holders.add(me)
-                return True
+                if self._still_ours(holding):
+                    holding.holders.add(me)
+                    return True
+                # Deleted, or taken over from us while we were frozen: let
+                # go, and try the path like any other process.
+                logger.warning(
+                    "The lock file %s was replaced or removed; this process"
+                    " (%d) stops running the health checks unless it is elected"
+                    " again.",
+                    self.path,
+                    os.getpid(),
+                )
+                del _holdings[self.path]
+                _close(holding.fd)
             try:
-                fd = self._lock()
+                locked = self._lock()
             except OSError as e:
                 if not self._broken:
                     self._broken = True
                     logger.error(
                         "Can't use %s to elect the process that runs the health"
-                        " checks (%s); every process refreshes on its own. Set"
-                        " HEALTHCHECK_RUN_DIR to a directory of this user's.",
+                        " checks (%s); every process refreshes on its own until"
+                        " it can. Set HEALTHCHECK_RUN_DIR to a directory of this"
+                        " user's.",
                         self.path,
                         e,
                     )
                 return True
-            if fd is None:
+            if self._broken:
+                self._broken = False
+                logger.info("%s elects the refreshing process again.", self.path)
+            if locked is None:
                 return False
-            _holdings[self.path] = _Holding(fd, os.getpid(), {me})
+            fd, identity = locked
+            _holdings[self.path] = _Holding(fd, os.getpid(), identity, {me})
             return True
 
-    def _lock(self) -> int | None:
-        """The lock file's descriptor, locked; None if another process holds it."""
+    def _still_ours(self, holding: _Holding) -> bool:
+        """True if the file ``holding`` has locked is the one at the path;
+        then beat. Under ``_guard``."""
+        try:
+            info = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return False
+        if (info.st_dev, info.st_ino) != holding.identity:
+            return False
+        try:
+            # The heartbeat: an mtime that moves. Needs no free space.
+            os.utime(holding.fd)
+        except OSError as e:
+            logger.debug("Could not touch %s: %s", self.path, e)
+        return True
+
+    def _lock(self) -> tuple[int, tuple[int, int]] | None:
+        """The lock file's descriptor, locked, and its identity; None if
+        another process holds it (then maybe take over from it, if stale).
+        Nothing opened here is left open when this raises."""
         assert fcntl is not None
         prepare_run_dir(self.directory)
         flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
         fd = os.open(self.path, flags, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                info = os.fstat(fd)
+                _close(fd)
+                return self._take_over_if_stale(info)
+            identity = _identity(os.fstat(fd))
+            if _identity_at(self.path) != identity:
+                # Deleted or replaced between open and flock: not the lock.
+                _close(fd)
+                return None
+            _write_pid(fd)
         except BaseException:
-            os.close(fd)
+            _close(fd)  # closing unlocks: nothing stays locked by mistake
             raise
-        # Who refreshes, for people: ``cat`` the lock file.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        return fd
+        _observed.pop(self.path, None)
+        return fd, identity
+
+    def _take_over_if_stale(
+        self, info: os.stat_result
+    ) -> tuple[int, tuple[int, int]] | None:
+        """Note what the holder's file looks like; if it has not changed for
+        :attr:`stale_after` seconds, replace it with a file locked here.
+        Under ``_guard``."""
+        seen = (info.st_dev, info.st_ino, info.st_mtime_ns)
+        now = time.monotonic()
+        previous = _observed.get(self.path)
+        if previous is None or previous[0] != seen:
+            _observed[self.path] = (seen, now)
+            return None
+        if now - previous[1] <= self.stale_after:
+            return None
+        return self._replace(seen)
+
+    def _replace(
+        self, seen: tuple[int, int, int]
+    ) -> tuple[int, tuple[int, int]] | None:
+        """Rename a new locked file over the stale one, if that one is still
+        at the path, unchanged; one process at a time."""
+        assert fcntl is not None
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
+        guard = os.open(f"{self.path}.takeover", flags, 0o600)
+        try:
+            try:
+                fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None  # another process is taking over right now
+            try:
+                info = os.stat(self.path, follow_symlinks=False)
+            except FileNotFoundError:
+                return None  # deleted: the next try locks a new file
+            if (info.st_dev, info.st_ino, info.st_mtime_ns) != seen:
+                return None  # it beat, or another process took over
+            temporary = f"{self.path}.{os.getpid()}.new"
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:
+                pass
+            fd = os.open(temporary, flags | os.O_EXCL, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _write_pid(fd)
+                os.replace(temporary, self.path)
+                identity = _identity(os.fstat(fd))
+            except BaseException:
+                _close(fd)
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
+                raise
+        finally:
+            _close(guard)
+        logger.warning(
+            "The process holding %s has not refreshed for %.1f s (frozen?);"
+            " process %d takes over.",
+            self.path,
+            self.stale_after,
+            os.getpid(),
+        )
+        _observed.pop(self.path, None)
+        return fd, identity
+
+    def held_elsewhere(self) -> bool:
+        """True if another process of the host holds the lock and has
+        beaten within :attr:`stale_after` seconds (by the wall clock: one
+        look can't watch a beat). False if this process holds it, nobody
+        does, or the lock can't be trusted: then the caller alerts."""
+        if fcntl is None:
+            return False
+        holding = _holdings.get(self.path)
+        if holding is not None and holding.pid == os.getpid():
+            return False
+        try:
+            directory = os.stat(self.directory)
+            if directory.st_mode & 0o022 or (
+                hasattr(os, "getuid") and directory.st_uid != os.getuid()
+            ):
+                return False  # anyone could hold it: don't let them silence us
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return False
+            try:
+                # Shared: two processes asking never keep each other out.
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return time.time() - info.st_mtime <= self.stale_after
+            return False
+        except OSError:
+            return False
+        finally:
+            _close(fd)  # and with it the shared lock
 
     @property
     def held(self) -> bool:
@@ -217,12 +408,7 @@ class HostLock:
             if holding.holders:
                 return
             del _holdings[self.path]
-            try:
-                # Unlock explicitly: a copy of the descriptor in a child that
-                # has not closed it yet would otherwise keep the lock.
-                fcntl.flock(holding.fd, fcntl.LOCK_UN)
-            finally:
-                os.close(holding.fd)
+            _close(holding.fd)
 
     # -- handing over ---------------------------------------------------------
 
@@ -232,6 +418,9 @@ class HostLock:
         that can't be written is skipped: it only improves a hand-over."""
         if not self.held:
             return  # without the lock, the run directory may not be ours
+        holding = _holdings.get(self.path)
+        if holding is None or _identity_at(self.path) != holding.identity:
+            return  # taken over while frozen: the new holder's note wins
         data = {"pid": os.getpid(), "ppid": os.getppid(), "note": note}
         temporary = f"{self.note_path}.{os.getpid()}.tmp"
         try:
@@ -277,3 +466,39 @@ class HostLock:
             return None
         note: dict[str, Any] = data["note"]
         return note
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def _identity_at(path: str) -> tuple[int, int] | None:
+    try:
+        return _identity(os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return None
+
+
+def _write_pid(fd: int) -> None:
+    """Who refreshes, for people (``cat`` the lock file). Only for them: a
+    disk too full to write it elects the process all the same."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as e:
+        logger.debug("Could not write the pid into the lock file: %s", e)
+
+
+def _close(fd: int) -> None:
+    """Unlock and close ``fd``. Unlock explicitly: a copy of the descriptor
+    in a child that has not closed it yet would otherwise keep the lock."""
+    assert fcntl is not None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass

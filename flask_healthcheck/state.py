@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from flask import Flask, current_app
 
@@ -29,6 +31,10 @@ logger = logging.getLogger("flask_healthcheck")
 
 #: The key of the per-app state in ``app.extensions``.
 EXTENSION_KEY = "healthcheck"
+
+#: Seconds a process that does not refresh reuses its look at the host lock
+#: (is another process refreshing?) when deciding whether to alert.
+ALERTING_LOOK_SECONDS = 1.0
 
 
 @dataclass
@@ -89,7 +95,11 @@ class HealthCheckState:
             self.host_lock = HostLock(
                 settings.run_dir,
                 lock_name(app.import_name, settings.url, app.root_path),
+                stale_after=self._stale_after(settings.timeout),
             )
+        #: Whether another process holds the host lock, and until when
+        #: (``time.monotonic()``) that answer is reused: see :meth:`_alerting`.
+        self._elsewhere = (False, 0.0)
         self.refresher = Refresher(
             app.name,
             self._refresh,
@@ -183,6 +193,12 @@ class HealthCheckState:
                 c.name: c.component_type for c in self._checks if c.component_type
             }
             self._validated = versions
+            if self.host_lock is not None:
+                longest = max(
+                    (c.timeout or self.settings.timeout for c in self._checks),
+                    default=self.settings.timeout,
+                )
+                self.host_lock.stale_after = self._stale_after(longest)
 
     def _seed_checks(self) -> tuple[Check, ...]:
         seed = [service_check(name) for name in self.settings.services]
@@ -304,23 +320,42 @@ class HealthCheckState:
             return max(settings.cache_ttl, 2 * settings.interval)
         return settings.cache_ttl
 
+    def _stale_after(self, longest_timeout: float) -> float:
+        """Seconds without a beat after which the host lock's holder counts
+        as frozen: three intervals, plus the longest a run can keep it from
+        beating (its slowest check's timeout)."""
+        return 3 * self.settings.interval + longest_timeout
+
     def _refresh(self) -> None:
         report = self.run(fresh=True)
         if self.host_lock is not None:
-            # For the worker that takes over should this one die (written
-            # only while this process holds the lock).
-            self.host_lock.write_note(
-                {
-                    "status": report.status,
-                    "checks": {r.name: r.status for r in report.checks},
-                }
-            )
+            # For the worker that takes over should this one die: queued
+            # after this run's signals, so written once they are delivered
+            # (and only while this process holds the lock). A holder killed
+            # before leaves the previous note, and its successor sends again
+            # what this one could not.
+            note = {
+                "status": report.status,
+                "checks": {r.name: r.status for r in report.checks},
+            }
+            self.signals.put([partial(self.host_lock.write_note, note)])
 
     def _alerting(self) -> bool:
-        """Whether runs in this process send the alert signals: unless the
-        refresh runs here and another process of the host is the one
-        elected to refresh (then it sends them)."""
-        return not self.refresher.running or self.refresher.elected
+        """Whether runs in this process send the alert signals
+        (``check_failed``, ``check_recovered``, ``health_changed``): not
+        while another process of the host is the one elected to refresh,
+        whether the refresh runs here (and lost the election) or not
+        (``flask health``, ``health.run()`` next to a live refresher)."""
+        if self.refresher.running:
+            return self.refresher.elected
+        if self.host_lock is None or self.settings.interval <= 0:
+            return True  # no refresher anywhere: every run alerts
+        elsewhere, until = self._elsewhere
+        now = time.monotonic()
+        if now >= until:  # a cheap look, but not one per result
+            elsewhere = self.host_lock.held_elsewhere()
+            self._elsewhere = (elsewhere, now + ALERTING_LOOK_SECONDS)
+        return not elsewhere
 
     def _take_over(self) -> None:
         """This process was just elected: go on from what the previous

@@ -47,3 +47,84 @@ class OtherProcess:
 
     def leave(self) -> None:
         self.process.communicate(timeout=10)
+
+
+#: A process of the host refreshing an app (``HEALTHCHECK_INTERVAL`` =
+#: ``argv[2]``) in directory ``argv[1]``, until stdin closes. Its check
+#: passes while the file ``switch`` says ``up``; its subscribers note each
+#: alert as ``<pid> <time> <signal> <what>`` in ``signals`` (append mode, so
+#: the lines of several processes never mix). While the file ``slow``
+#: exists, its ``health_changed`` subscriber notes ``delivering`` and hangs.
+_REFRESHER = """
+import os, sys, time
+from pathlib import Path
+from flask import Flask
+from flask_healthcheck import HealthCheck, signals
+
+here, interval = Path(sys.argv[1]), float(sys.argv[2])
+app = Flask("fleet", root_path=str(here))
+app.config.update(
+    HEALTHCHECK_INTERVAL=interval,
+    HEALTHCHECK_TIMEOUT=0.5,
+    HEALTHCHECK_RUN_DIR=str(here / "run"),
+)
+health = HealthCheck(app)
+
+
+def note(*words):
+    line = " ".join([str(os.getpid()), f"{time.time():.3f}", *words])
+    with open(here / "signals", "a") as f:
+        f.write(line + "\\n")
+
+
+@health.check
+def database():
+    return (here / "switch").read_text() == "up"
+
+
+@signals.check_failed.connect_via(app)
+def failed(sender, result):
+    note("check_failed", result.name)
+
+
+@signals.check_recovered.connect_via(app)
+def recovered(sender, result):
+    note("check_recovered", result.name)
+
+
+@signals.health_changed.connect_via(app)
+def changed(sender, report, previous):
+    if (here / "slow").exists():
+        note("delivering", report.status)
+        time.sleep(60)
+    note("health_changed", report.status)
+
+
+health.start(app)
+print("started", flush=True)
+sys.stdin.read()
+"""
+
+
+class RefreshingProcess:
+    """A process of the host running the app of :data:`_REFRESHER` in
+    ``directory``, until :meth:`leave` (or :meth:`kill`)."""
+
+    def __init__(self, directory: str, interval: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _REFRESHER, directory, str(interval)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline() == "started\n"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def leave(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate(timeout=10)

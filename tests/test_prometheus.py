@@ -44,10 +44,28 @@ def test_a_result_already_exported_is_not_written_again(app: Flask) -> None:
     registry = CollectorRegistry()
     metrics = init_prometheus(app, registry)
     now = time.time()
+    cached = report("pass", now - 5)
+    metrics.update(cached)
     metrics.update(report("fail", now))
-    metrics.update(report("pass", now - 5))  # older: a cached result
+    metrics.update(cached)  # older: the same result, reused from the cache
     status = registry.get_sample_value("health_check_status", {"check": "database"})
     assert status == 0.0
+
+
+def test_a_wall_clock_step_back_never_freezes_the_gauges(app: Flask) -> None:
+    """After the clock is set back an hour every new result starts
+    "earlier" than the last one exported: it is still newer, and written."""
+    registry = CollectorRegistry()
+    metrics = init_prometheus(app, registry)
+    now = time.time()
+    metrics.update(report("pass", now))
+    metrics.update(report("fail", now - 3600))  # ran after the step back
+    status = registry.get_sample_value("health_check_status", {"check": "database"})
+    assert status == 0.0
+    last_run = registry.get_sample_value(
+        "health_check_last_run_timestamp_seconds", {"check": "database"}
+    )
+    assert last_run == now - 3600 + 0.25
 
 
 def test_the_metrics_app_serves_the_registry_in_one_process(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from .. import signals
-from ..checks import HealthReport
+from ..checks import CheckResult, HealthReport
 from ._support import optional_import
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 
 #: A WSGI application.
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: Results remembered per check as exported: a report that reuses one of
+#: them (a cached result) does not set the gauges again.
+REMEMBERED_RESULTS = 8
 
 #: The value of ``health_check_status`` for each status.
 STATUS_VALUES = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
@@ -64,20 +69,31 @@ class HealthMetrics:
     #: ``health_check_last_run_timestamp_seconds{check}``: Unix time at which
     #: the latest run ended, to alert on results that stop coming.
     last_run: Gauge
-    #: The start of the latest run of each check this process exported.
-    _exported: dict[str, float] = field(default_factory=dict, compare=False)
+    #: The latest results of each check this process exported, newest last.
+    _exported: dict[str, deque[CheckResult]] = field(
+        default_factory=dict, compare=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def update(self, report: HealthReport) -> None:
         """Set the gauges of every check in ``report`` that ran since this
         process last set them. A result reused from the cache is not set
         again: in multiprocess mode the gauge written last wins, and an old
-        result written now would hide another worker's newer one."""
+        result written now would hide another worker's newer one.
+
+        Results are told apart by identity, not by their ``started_at``: a
+        wall-clock step back would make every new result look older than
+        the last one exported, and freeze the gauges."""
         with self._lock:
             for result in report.checks:
-                if result.started_at <= self._exported.get(result.name, -1.0):
+                exported = self._exported.get(result.name)
+                if exported is None:
+                    exported = self._exported[result.name] = deque(
+                        maxlen=REMEMBERED_RESULTS
+                    )
+                if any(result is seen for seen in exported):
                     continue
-                self._exported[result.name] = result.started_at
+                exported.append(result)
                 check = result.name
                 self.status.labels(check=check).set(STATUS_VALUES[result.status])
                 self.duration.labels(check=check).set(result.duration)

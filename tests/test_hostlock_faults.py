@@ -1,0 +1,612 @@
+"""The host lock survives its faults: a full disk, a deleted lock file, a
+holder killed mid-delivery or frozen, processes that don't refresh, a
+thread that can't start, and a wall-clock step.
+
+Other processes are real ones (``tests/hostlocks.py``): small programs that
+hold a lock file, or run an app with the background refresh and note each
+alert they send in a file.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from prometheus_client import CollectorRegistry
+
+from flask_healthcheck import CheckResult, HealthCheck, signals
+from flask_healthcheck.contrib.prometheus import init_prometheus
+from flask_healthcheck.history import History
+from flask_healthcheck.hostlock import HostLock, lock_name
+from flask_healthcheck.state import get_state
+
+from .gunicorn import StartGunicorn
+from .helpers import wait_for
+from .hostlocks import OtherProcess, RefreshingProcess, taken_elsewhere
+from .test_election import Recorder
+
+INTERVAL = 0.3
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> str:
+    return str(tmp_path / "run")
+
+
+# -- a full disk ---------------------------------------------------------------
+
+
+class SmallDisk:
+    """A run directory on a file system that can be filled and freed: a
+    64 kB tmpfs when the tests run as root, else one whose writes fail
+    with ``ENOSPC`` while it is "full" (injected)."""
+
+    def __init__(self, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.path = path
+        path.mkdir(mode=0o700)
+        self.mounted = False
+        self.full = False
+        if os.geteuid() == 0:
+            result = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", path],
+                capture_output=True,
+                timeout=10,
+            )
+            self.mounted = result.returncode == 0
+        if not self.mounted:
+            write = os.write
+
+            def full_write(fd: int, data: Any) -> int:
+                if self.full:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return write(fd, data)
+
+            monkeypatch.setattr(os, "write", full_write)
+
+    def fill(self) -> None:
+        self.full = True
+        if self.mounted:
+            with open(self.path / "filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 4096)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC
+
+    def free(self) -> None:
+        self.full = False
+        if self.mounted:
+            (self.path / "filler").unlink()
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.path], timeout=10, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmallDisk]:
+    disk = SmallDisk(tmp_path / "small", monkeypatch)
+    try:
+        yield disk
+    finally:
+        disk.unmount()
+
+
+def test_a_full_disk_still_elects_one_process(small_disk: SmallDisk) -> None:
+    """Writing the pid fails with ENOSPC after ``flock``: the process is
+    elected all the same, nothing stays locked once it lets go, and
+    another process's lock keeps it out (old main leaked the descriptor:
+    nobody was elected again)."""
+    lock = HostLock(str(small_disk.path), "app")
+    small_disk.fill()
+    assert lock.acquire() and lock.held, "a full disk elects the process"
+    assert taken_elsewhere(lock.path)
+    assert lock.acquire(), "and it stays elected"
+    lock.release()
+    assert not taken_elsewhere(lock.path), "nothing leaked"
+    other = OtherProcess(lock.path)
+    try:
+        assert not lock.acquire() and not lock.held
+    finally:
+        other.leave()
+    small_disk.free()
+    assert lock.acquire() and lock.held
+    assert Path(lock.path).read_text() == f"{os.getpid()}\n"
+    lock.release()
+
+
+DISK_APP = f"""
+import os
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck, signals
+
+HERE = Path(__file__).parent
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_INTERVAL={INTERVAL},
+    HEALTHCHECK_TIMEOUT=0.5,
+    HEALTHCHECK_RUN_DIR=os.environ["RUN_DIR"],
+)
+health = HealthCheck(app)
+health.add_check(lambda: False, name="database")
+
+
+@signals.check_failed.connect_via(app)
+def failed(sender, result):
+    with open(HERE / "signals", "a") as f:
+        f.write(f"{{os.getpid()}} {{time.time():.3f}} check_failed\\n")
+
+
+health.start(app)
+"""
+
+
+def test_a_full_disk_under_gunicorn(
+    small_disk: SmallDisk, gunicorn_server: StartGunicorn
+) -> None:
+    """Three gunicorn workers, the run directory on a full tmpfs, then
+    freed: one worker alerts every interval throughout (old main: the
+    first worker leaked its locked descriptor and nobody alerted again)."""
+    if not small_disk.mounted:
+        pytest.skip("needs root, to mount a tmpfs the workers share")
+    small_disk.fill()
+    server = gunicorn_server(DISK_APP, workers=3, env={"RUN_DIR": str(small_disk.path)})
+
+    def alerts(seconds: float) -> list[int]:
+        begin = time.time()
+        time.sleep(seconds)
+        lines = (server.directory / "signals").read_text().splitlines()
+        return [
+            int(pid)
+            for pid, when, _ in map(str.split, lines)
+            if begin <= float(when) < begin + seconds
+        ]
+
+    time.sleep(1)  # every worker has tried the lock
+    full = alerts(6)
+    small_disk.free()
+    freed = alerts(6)
+    print(
+        f"\nfull disk: {len(full)} alerts in 6 s from {len(set(full))} worker(s);"
+        f" freed: {len(freed)} in 6 s from {len(set(freed))}"
+    )
+    for window in (full, freed):
+        assert len(set(window)) == 1, window
+        assert len(window) >= 10, window  # about 20 due
+
+
+def test_an_error_after_opening_closes_the_lock_file(
+    run_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever fails after ``open`` closes the descriptor (and with it the
+    lock): every process refreshes while it lasts, and the election resumes
+    once it stops."""
+    lock = HostLock(run_dir, "app")
+    fstat = os.fstat
+    monkeypatch.setattr(
+        os, "fstat", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "EIO"))
+    )
+    assert lock.acquire() and not lock.held  # every process refreshes
+    assert not taken_elsewhere(lock.path), "the lock file was left locked"
+    monkeypatch.setattr(os, "fstat", fstat)
+    assert lock.acquire() and lock.held
+    assert taken_elsewhere(lock.path)
+    lock.release()
+
+
+# -- a deleted lock file -------------------------------------------------------
+
+
+def test_a_deleted_lock_file_is_noticed_by_its_holder(run_dir: str) -> None:
+    lock = HostLock(run_dir, "app")
+    assert lock.acquire()
+    os.unlink(lock.path)  # a temp cleaner
+    other = OtherProcess(lock.path)  # locks the new file at the path
+    try:
+        assert not lock.acquire(), "two holders: every alert twice"
+        assert not lock.held
+    finally:
+        other.leave()
+    assert lock.acquire() and lock.held
+    shutil.rmtree(run_dir)  # the whole run directory this time
+    assert lock.acquire() and lock.held
+    assert taken_elsewhere(lock.path), "this process holds the file at the path"
+    lock.release()
+
+
+# -- the refreshing worker killed mid-delivery ---------------------------------
+
+
+def read_signals(directory: Path) -> list[tuple[int, list[str]]]:
+    path = directory / "signals"
+    if not path.exists():
+        return []
+    lines = []
+    for line in path.read_text().splitlines():
+        pid, _, *words = line.split()
+        lines.append((int(pid), words))
+    return lines
+
+
+def alert_times(directory: Path, pid: int) -> list[float]:
+    """When the process ``pid`` sent each ``check_failed``."""
+    path = directory / "signals"
+    times = []
+    for line in path.read_text().splitlines():
+        who, when, what, *_ = line.split()
+        if int(who) == pid and what == "check_failed":
+            times.append(float(when))
+    return times
+
+
+def holder_pid(directory: Path) -> int:
+    """The pid in the lock file of the app of ``RefreshingProcess``."""
+    name = lock_name("fleet", "/health", str(directory))
+    try:
+        return int((directory / "run" / f"{name}.lock").read_text())
+    except (OSError, ValueError):  # not made yet, or being written
+        return 0
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Callable[[], RefreshingProcess]]:
+    """Start processes refreshing one app in ``tmp_path``; all left at the end."""
+    (tmp_path / "switch").write_text("up")
+    started: list[RefreshingProcess] = []
+
+    def start() -> RefreshingProcess:
+        started.append(RefreshingProcess(str(tmp_path), INTERVAL))
+        return started[-1]
+
+    yield start
+    for process in started:
+        try:
+            os.kill(process.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        process.leave()
+
+
+def test_the_note_is_written_once_the_signals_are_delivered(
+    tmp_path: Path, fleet: Callable[[], RefreshingProcess]
+) -> None:
+    """The holder is killed while it delivers ``health_changed``: its
+    successor sends it (old main wrote the note first, and the successor,
+    reading "fail", sent nothing)."""
+    first = fleet()
+    wait_for(lambda: holder_pid(tmp_path) == first.pid, 5)
+    second = fleet()
+    (tmp_path / "slow").touch()
+    (tmp_path / "switch").write_text("down")
+    wait_for(lambda: (first.pid, ["delivering", "fail"]) in read_signals(tmp_path), 5)
+    os.kill(first.pid, signal.SIGKILL)
+    (tmp_path / "slow").unlink()
+    wait_for(
+        lambda: (second.pid, ["health_changed", "fail"]) in read_signals(tmp_path),
+        5,
+    )
+
+
+def test_the_note_waits_for_a_slow_subscriber(run_dir: str) -> None:
+    app = Flask(__name__)
+    app.config.update(HEALTHCHECK_INTERVAL=INTERVAL, HEALTHCHECK_RUN_DIR=run_dir)
+    health = HealthCheck(app)
+    health.add_check(lambda: False, name="database")
+    delivering, go_on = threading.Event(), threading.Event()
+
+    def slow(sender: Flask, **kwargs: Any) -> None:
+        delivering.set()
+        go_on.wait(10)
+
+    signals.health_changed.connect(slow, app)
+    state = get_state(app)
+    assert state.host_lock is not None
+    note_path = Path(state.host_lock.note_path)
+    try:
+        health.start(app)
+        assert delivering.wait(5)
+        time.sleep(2 * INTERVAL)
+        assert not note_path.exists(), "the note came before the page"
+        go_on.set()
+        wait_for(note_path.exists, 5)
+        assert json.loads(note_path.read_text())["note"]["status"] == "fail"
+    finally:
+        go_on.set()
+        state.refresher.stop(timeout=5)
+
+
+# -- a frozen holder -----------------------------------------------------------
+
+
+def test_a_frozen_holder_is_taken_over_and_steps_down(
+    tmp_path: Path, fleet: Callable[[], RefreshingProcess]
+) -> None:
+    """SIGSTOP for 5 s (about 16 intervals): another process alerts within
+    three intervals plus the timeout (1.4 s; old main: none in 5 s); once
+    the frozen one wakes, one process alerts again."""
+    first = fleet()
+    wait_for(lambda: holder_pid(tmp_path) == first.pid, 5)
+    second = fleet()
+    (tmp_path / "switch").write_text("down")
+    wait_for(
+        lambda: (first.pid, ["check_failed", "database"]) in read_signals(tmp_path), 5
+    )
+    frozen_at = len(read_signals(tmp_path))
+    last_alert = alert_times(tmp_path, first.pid)[-1]
+    os.kill(first.pid, signal.SIGSTOP)
+    stopped_at = time.time()
+    try:
+        time.sleep(5)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    during = [
+        s for s in read_signals(tmp_path)[frozen_at:] if s[1][0] == "check_failed"
+    ]
+    first_other = min(alert_times(tmp_path, second.pid), default=float("nan"))
+    print(
+        f"\nSIGSTOP 5 s: {len(during)} check_failed from the other process; the"
+        f" first {first_other - stopped_at:.2f} s after SIGSTOP,"
+        f" {first_other - last_alert:.2f} s after the holder's last alert"
+    )
+    assert {pid for pid, _ in during} == {second.pid}
+    assert len(during) >= 5, during
+    # Woken: it notices its file was replaced, within an interval.
+    time.sleep(3 * INTERVAL)
+    since = len(read_signals(tmp_path))
+    time.sleep(8 * INTERVAL)
+    after = [s for s in read_signals(tmp_path)[since:] if s[1][0] == "check_failed"]
+    assert len({pid for pid, _ in after}) == 1, after
+    assert 4 <= len(after) <= 10, after
+
+
+GUNICORN_APP = f"""
+import os
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck, signals
+
+HERE = Path(__file__).parent
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_INTERVAL={INTERVAL},
+    HEALTHCHECK_TIMEOUT=0.5,
+    HEALTHCHECK_RUN_DIR=str(HERE / "run"),
+)
+health = HealthCheck(app)
+
+
+def note(*words):
+    line = " ".join([str(os.getpid()), f"{{time.time():.3f}}", *words])
+    with open(HERE / "signals", "a") as f:
+        f.write(line + "\\n")
+
+
+@health.check
+def database():
+    return (HERE / "switch").read_text() == "up"
+
+
+@signals.check_failed.connect_via(app)
+def failed(sender, result):
+    note("check_failed", result.name)
+
+
+@signals.health_changed.connect_via(app)
+def changed(sender, report, previous):
+    if (HERE / "slow").exists():
+        note("delivering", report.status)
+        time.sleep(60)
+    note("health_changed", report.status)
+
+
+health.start(app)
+"""
+
+
+def test_gunicorn_workers_killed_mid_delivery_and_frozen(
+    gunicorn_server: StartGunicorn,
+) -> None:
+    """Three gunicorn workers. The refreshing one is killed while it sends
+    ``health_changed``: another sends it. The next one is frozen for 5 s:
+    another alerts meanwhile, and one alerts once it wakes."""
+    server = gunicorn_server(
+        GUNICORN_APP, workers=3, files={"switch": "up", "slow": ""}
+    )
+    here = server.directory
+
+    def holder() -> int:
+        try:
+            (path,) = (here / "run").glob("*.lock")
+            return int(path.read_text())
+        except (OSError, ValueError):
+            return 0
+
+    wait_for(lambda: holder() != 0, 5)
+    (here / "switch").write_text("down")
+    wait_for(lambda: any(w[0] == "delivering" for _, w in read_signals(here)), 5)
+    (killed,) = {pid for pid, w in read_signals(here) if w[0] == "delivering"}
+    os.kill(killed, signal.SIGKILL)
+    (here / "slow").unlink()
+    wait_for(
+        lambda: any(
+            pid != killed and w == ["health_changed", "fail"]
+            for pid, w in read_signals(here)
+        ),
+        5,
+    )
+    wait_for(lambda: holder() not in (0, killed), 5)
+    frozen = holder()
+    seen = len(read_signals(here))
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        time.sleep(5)
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    during = [pid for pid, w in read_signals(here)[seen:] if w[0] == "check_failed"]
+    time.sleep(3 * INTERVAL)
+    since = len(read_signals(here))
+    time.sleep(8 * INTERVAL)
+    after = [pid for pid, w in read_signals(here)[since:] if w[0] == "check_failed"]
+    print(
+        f"\ngunicorn: {len(during)} check_failed while the holder was frozen 5 s,"
+        f" from {len(set(during) - {frozen})} other worker(s); {len(after)} in"
+        f" {8 * INTERVAL:.1f} s after it woke, from {len(set(after))}"
+    )
+    assert len(during) >= 5 and frozen not in during, during
+    assert len(set(after)) == 1 and len(after) >= 4, after
+
+
+# -- processes that don't refresh ------------------------------------------------
+
+
+def test_runs_outside_the_refresher_leave_the_alerts_to_it(
+    tmp_path: Path, fleet: Callable[[], RefreshingProcess]
+) -> None:
+    """``health.run()`` and ``flask health`` next to a live refresher send
+    only ``health_checked``; next to a frozen one, every signal."""
+    refresher = fleet()
+    wait_for(lambda: holder_pid(tmp_path) == refresher.pid, 5)
+    (tmp_path / "switch").write_text("down")
+    app = Flask("fleet", root_path=str(tmp_path))  # the refresher's app
+    app.config.update(
+        HEALTHCHECK_INTERVAL=INTERVAL,
+        HEALTHCHECK_TIMEOUT=0.5,
+        HEALTHCHECK_RUN_DIR=str(tmp_path / "run"),
+    )
+    health = HealthCheck(app)
+    health.add_check(lambda: False, name="database")
+    recorder = Recorder(app)
+    with app.app_context():
+        health.run()
+    result = app.test_cli_runner().invoke(args=["health"])
+    assert result.exit_code == 1, result.output
+    assert recorder.names() == ["health-checked", "health-checked"]
+    os.kill(refresher.pid, signal.SIGSTOP)
+    try:
+        time.sleep(3 * INTERVAL + 0.5 + 1.1)  # stale, and the look expired
+        with app.app_context():
+            health.run()
+    finally:
+        os.kill(refresher.pid, signal.SIGCONT)
+    assert "check-failed" in recorder.names()
+
+
+# -- a thread that can't start -------------------------------------------------
+
+
+def test_a_refresher_that_cannot_start_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Flask(__name__)
+    app.config.update(HEALTHCHECK_INTERVAL=INTERVAL, HEALTHCHECK_RUN_DIR=None)
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database")
+    start = threading.Thread.start
+    failures: list[threading.Thread] = []
+
+    def start_once(thread: threading.Thread) -> None:
+        if thread.name.startswith("healthcheck-refresh") and not failures:
+            failures.append(thread)
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_once)
+    state = get_state(app)
+    client = app.test_client()
+    try:
+        assert client.get("/health").status_code == 200
+        assert failures and not state.refresher.running
+        time.sleep(INTERVAL)
+        assert client.get("/health").status_code == 200
+        assert state.refresher.running
+    finally:
+        state.refresher.stop(timeout=5)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("Could not start the background" in m for m in messages) == 1
+
+
+# -- a wall-clock step ---------------------------------------------------------
+
+
+def test_a_wall_clock_step_freezes_no_gauge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock is set back an hour (fault injection of ``time.time``):
+    the gauges and ``last_run`` still follow every run."""
+    app = Flask(__name__)
+    health = HealthCheck(app)
+    up = [True]
+    health.add_check(lambda: up[0], name="database")
+    registry = CollectorRegistry()
+    init_prometheus(app, registry)
+
+    def sample(name: str) -> float | None:
+        return registry.get_sample_value(name, {"check": "database"})
+
+    with app.app_context():
+        health.run()
+    assert sample("health_check_status") == 1.0
+    before = sample("health_check_last_run_timestamp_seconds")
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() - 3600)
+    up[0] = False
+    with app.app_context():
+        assert health.run().status == "fail"
+    assert sample("health_check_status") == 0.0
+    after = sample("health_check_last_run_timestamp_seconds")
+    assert before is not None and after is not None and after < before - 3000
+
+
+def test_a_wall_clock_step_neither_keeps_nor_drops_history() -> None:
+    wall, ticks = [1_700_000_000.0], [100.0]
+    history = History(clock=lambda: wall[0], monotonic=lambda: ticks[0], max_age=60)
+
+    history.record(CheckResult(name="db", status="pass"))
+    wall[0] += 7200  # the clock jumps two hours ahead
+    ticks[0] += 1
+    history.record(CheckResult(name="db", status="fail"))
+    trend = history.snapshot(["db"]).checks["db"]
+    assert [e.status for e in trend.entries] == ["pass", "fail"]
+    ticks[0] += 61  # a minute later, really
+    wall[0] -= 3600
+    assert history.snapshot(["db"]).checks["db"].entries == ()
+
+
+def test_a_wall_clock_step_freezes_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache's age is monotonic: after a step back of an hour a result
+    is still reused for HEALTHCHECK_CACHE_TTL, and no longer."""
+    app = Flask(__name__)
+    app.config.update(HEALTHCHECK_CACHE_TTL=0.2)
+    health = HealthCheck(app)
+    runs: list[float] = []
+
+    @health.check
+    def database() -> bool:
+        runs.append(0)
+        return True
+
+    client = app.test_client()
+    assert client.get("/health").status_code == 200
+    wall = time.time
+    monkeypatch.setattr(time, "time", lambda: wall() - 3600)
+    assert client.get("/health").status_code == 200
+    assert len(runs) == 1, "reused within the TTL"
+    time.sleep(0.3)
+    assert client.get("/health").status_code == 200
+    assert len(runs) == 2, "run again once the TTL passed"
