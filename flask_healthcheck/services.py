@@ -269,8 +269,11 @@ class Scope:
         return self._stack
 
     def _finish_async_generator(self, agen: Any) -> None:
+        """Resume ``agen`` past its ``yield``: to its end, as a generator's
+        teardown is, even after the check timed out (a teardown cancelled at
+        the check's deadline would leave the connection it closes open)."""
         try:
-            self.run_async(agen.__anext__())
+            loop_for(self.app).run(agen.__anext__(), None)
         except StopAsyncIteration:
             return
         logger.warning("Service factory %r yielded more than once.", agen)

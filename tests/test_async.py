@@ -7,6 +7,8 @@ import gc
 import logging
 import os
 import threading
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -233,3 +235,119 @@ def test_a_coroutine_cancelled_before_it_began_is_closed() -> None:
             app_loop.run(late(), deadline=0.0)
     gc.collect()
     app_loop.close()
+
+
+def test_a_loop_first_used_in_an_app_context_ends_when_its_app_is_dropped() -> None:
+    """A check starts the loop inside the app's context; a loop made there
+    kept a copy of that context (in its self-pipe's handle), hence the app,
+    hence itself: neither the app nor the loop's thread ever went away."""
+    apps: list[weakref.ref[Flask]] = []
+    threads: list[threading.Thread] = []
+    for index in range(20):
+        app = Flask(f"dropped-{index}")
+
+        async def answer() -> int:
+            return 42
+
+        with app.app_context():
+            assert loop_for(app).run(answer(), None) == 42
+        thread = loop_for(app).thread
+        assert thread is not None
+        apps.append(weakref.ref(app))
+        threads.append(thread)
+    del app
+    gc.collect()
+    assert [ref() for ref in apps] == [None] * 20
+    wait_for(
+        lambda: not any(t.is_alive() for t in threads),
+        10,
+        "the loops' threads outlived their apps",
+    )
+
+
+def test_an_async_check_that_ignores_its_cancellation_is_not_started_again(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    """Like a hung sync check, a coroutine still running after its timeout
+    (it swallows CancelledError, as some clients do) is reported and not
+    started again: each probe used to add one more copy to the loop."""
+    started: list[int] = []
+
+    @health.check(timeout=0.1)
+    async def stubborn() -> bool:
+        started.append(1)
+        while not release.is_set():
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                pass
+        return True
+
+    errors = [run(app, health).checks[0].error or "" for _ in range(5)]
+    assert "timed out" in errors[0]
+    assert all("not started again" in error for error in errors[1:]), errors
+    assert len(started) == 1
+    release.set()
+    wait_for(lambda: run(app, health).status == "pass")
+
+
+def test_a_check_that_blocks_the_loop_is_not_queued_again(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    """An async check that never awaits (``time.sleep`` in a coroutine)
+    blocks the app's loop: the app's other async checks fail at their own
+    timeouts, its sync checks pass, and the blocking check is not queued
+    behind itself at every probe: it is reported still running, as a hung
+    sync check is."""
+    calls: list[str] = []
+
+    @health.check(timeout=0.1)
+    async def blocks() -> bool:
+        calls.append("blocks")
+        release.wait(30)
+        return True
+
+    @health.check(timeout=0.2)
+    async def innocent() -> bool:
+        calls.append("innocent")
+        return True
+
+    @health.check
+    def sync() -> bool:
+        return True
+
+    for probe in range(4):
+        report = run(app, health)
+        statuses = {c.name: (c.status, c.error or "") for c in report.checks}
+        assert statuses["sync"] == ("pass", "")
+        assert statuses["blocks"][0] == statuses["innocent"][0] == "fail"
+        if probe:
+            assert "not started again" in statuses["blocks"][1]
+    assert calls == ["blocks"]
+    release.set()
+    wait_for(lambda: run(app, health).status == "pass", 10)
+    assert calls.count("blocks") == 2
+
+
+def test_an_async_factory_is_torn_down_after_its_check_timed_out(
+    app: Flask, health: HealthCheck
+) -> None:
+    """A sync generator factory's teardown runs after a timed-out check;
+    an async one's was cancelled before it began (its deadline had
+    passed), leaving what it closes open on every slow run."""
+    closed = threading.Event()
+
+    @health.service("connection")
+    async def connection() -> AsyncIterator[int]:
+        yield 1
+        await asyncio.sleep(0.01)  # a close() round trip
+        closed.set()
+
+    @health.check(timeout=0.1)
+    async def slow(connection: int) -> bool:
+        await asyncio.sleep(5)
+        return True
+
+    report = run(app, health)
+    assert "timed out" in (report.checks[0].error or "")
+    assert closed.wait(5), "the async factory was never torn down"
