@@ -179,20 +179,21 @@ def _lower_timeouts(dialect: Dialect, cparams: dict[str, Any], *, read: bool) ->
 
 
 def sqlite_file(filename: str, uri: bool) -> str | None:
-    """The file an SQLite connection would create if it is missing, or None
-    for one it would not create (in memory, or opened ``ro`` / ``rw``).
+    """The file an SQLite connection opens, or None for an in-memory one.
 
     :param filename: what the driver connects to: a path, ``:memory:``, or
-        with ``uri`` a ``file:`` URI.
+        with ``uri`` a ``file:`` URI (with ``uri``, SQLite reads any other
+        name as a plain path).
     """
-    if not uri:
-        return None if filename in ("", ":memory:") else filename
-    parts = urllib.parse.urlsplit(filename)
-    mode = urllib.parse.parse_qs(parts.query).get("mode", ["rwc"])[-1]
-    path = urllib.parse.unquote(parts.path)
-    if mode in ("ro", "rw", "memory") or path in ("", ":memory:"):
-        return None
-    return path
+    if uri and filename.startswith("file:"):
+        parts = urllib.parse.urlsplit(filename)
+        query = urllib.parse.parse_qs(parts.query)
+        if query.get("mode", [""])[-1] == "memory" or (
+            query.get("vfs", [""])[-1] == "memdb"
+        ):
+            return None
+        filename = urllib.parse.unquote(parts.path)
+    return None if filename in ("", ":memory:") else filename
 
 
 def _refuse_missing_sqlite(
@@ -208,10 +209,14 @@ def _refuse_missing_sqlite(
     path = sqlite_file(filename, uri)
     if path is None:
         return
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise dialect.loaded_dbapi.OperationalError(
             f"the SQLite database {path!r} does not exist (a health check never"
             f" creates the database it checks: create it when the app starts)"
+        )
+    if not os.path.isfile(path):
+        raise dialect.loaded_dbapi.OperationalError(
+            f"the SQLite database {path!r} is not a file"
         )
     if not uri and dialect.driver == "pysqlite":
         cargs[0] = f"file:{urllib.request.pathname2url(path)}?mode=rw"
