@@ -351,3 +351,34 @@ def test_an_async_factory_is_torn_down_after_its_check_timed_out(
     report = run(app, health)
     assert "timed out" in (report.checks[0].error or "")
     assert closed.wait(5), "the async factory was never torn down"
+
+
+def test_an_async_teardown_that_hangs_is_cancelled_and_the_check_runs_again(
+    app: Flask, health: HealthCheck
+) -> None:
+    """The teardown gets the check's timeout afresh, then is cancelled: one
+    that hangs (a close() waiting for a dead server) must not keep its
+    check "still running" for good."""
+    cancelled = threading.Event()
+
+    @health.service("connection")
+    async def connection() -> AsyncIterator[int]:
+        yield 1
+        try:
+            await asyncio.sleep(3600)  # a close() that never returns
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    @health.check(timeout=0.1)
+    async def quick(connection: int) -> bool:
+        return True
+
+    first = run(app, health).checks[0]
+    assert first.status == "fail" and "timed out" in (first.error or "")
+    assert cancelled.wait(5), "the hung teardown was never cancelled"
+    wait_for(
+        lambda: "not started again" not in (run(app, health).checks[0].error or ""),
+        5,
+        "the check stayed 'still running' after its teardown was cancelled",
+    )
