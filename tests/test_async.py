@@ -324,6 +324,11 @@ def test_a_check_that_blocks_the_loop_is_not_queued_again(
         if probe:
             assert "not started again" in statuses["blocks"][1]
     assert calls == ["blocks"]
+    # Another app's async checks run on a loop of their own, unhindered.
+    other = Flask("other")
+    other_health = HealthCheck(other)
+    other_health.add_check(innocent, name="innocent", timeout=5)
+    assert run(other, other_health).status == "pass"
     release.set()
     wait_for(lambda: run(app, health).status == "pass", 10)
     assert calls.count("blocks") == 2
@@ -382,3 +387,43 @@ def test_an_async_teardown_that_hangs_is_cancelled_and_the_check_runs_again(
         5,
         "the check stayed 'still running' after its teardown was cancelled",
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_coroutine_runs_has_a_working_loop(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    """A fork while the parent's loop runs a check (its thread, and maybe
+    its locks, busy): the child's async checks run on a loop of its own."""
+    began = threading.Event()
+
+    @health.check(timeout=30)
+    async def busy() -> bool:
+        began.set()
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return True
+
+    @health.check
+    async def quick() -> bool:
+        return True
+
+    def probe() -> None:
+        with app.app_context():
+            health.run()
+
+    parent = threading.Thread(target=probe)
+    parent.start()
+    try:
+        assert began.wait(10)
+
+        def work() -> list[Any]:
+            release.set()  # the child's copy of the check ends at once
+            with app.app_context():
+                report = health.run()
+            return [(c.name, c.status, c.error) for c in report.checks]
+
+        assert in_child(work, 20) == [["busy", "pass", None], ["quick", "pass", None]]
+    finally:
+        release.set()
+        parent.join(10)
