@@ -427,3 +427,48 @@ def test_a_child_forked_while_a_coroutine_runs_has_a_working_loop(
     finally:
         release.set()
         parent.join(10)
+
+
+class _LibraryExit(BaseException):
+    """A library's own BaseException, as gevent's GreenletExit is."""
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        SystemExit(3),
+        KeyboardInterrupt(),
+        GeneratorExit(),
+        asyncio.CancelledError(),
+        _LibraryExit("gave up"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.parametrize("where", ["check", "factory", "teardown"])
+def test_what_an_async_check_factory_or_teardown_raises_fails_it(
+    app: Flask, health: HealthCheck, escape: BaseException, where: str
+) -> None:
+    """Every BaseException fails the check, whichever part of it raises, and
+    the app's loop runs the next one as if nothing happened."""
+    raising = {"on": True}
+
+    def escape_if(part: str) -> None:
+        if raising["on"] and where == part:
+            raise type(escape)(*escape.args)
+
+    @health.service("session")
+    async def session() -> AsyncIterator[int]:
+        escape_if("factory")
+        yield 1
+        escape_if("teardown")
+
+    @health.check
+    async def uses(session: int) -> bool:
+        escape_if("check")
+        return True
+
+    report = run(app, health)
+    assert report.status == "fail"
+    assert (report.checks[0].error or "").startswith(type(escape).__name__)
+    raising["on"] = False
+    assert run(app, health).status == "pass"
