@@ -330,6 +330,27 @@ def test_a_missing_sqlite_file_fails_and_is_not_created(
     assert run_one(app, "cursor_backend").status == "pass"
 
 
+def test_a_deleted_sqlite_file_fails_though_a_pooled_connection_answers(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Flask-SQLAlchemy pools SQLite file connections; one made before the
+    file was deleted still answers, from the deleted file, so the check
+    passed while every new connection of the app would start an empty
+    database."""
+    path = tmp_path / "app.db"
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_database(path)
+    SQLAlchemy(app)
+    HealthCheck(app, services=["cursor_backend"])
+    assert run_one(app, "cursor_backend").status == "pass"
+    path.unlink()
+    result = run_one(app, "cursor_backend")
+    assert result.status == "fail"
+    assert f"the SQLite database {str(path)!r} does not exist" in (result.error or "")
+    assert not path.exists()
+    sqlite_database(path)
+    assert run_one(app, "cursor_backend").status == "pass"
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -84,6 +84,8 @@ def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
         with _lock:
             if not sqlalchemy.event.contains(engine, "do_connect", _limit_connect):
                 sqlalchemy.event.listen(engine, "do_connect", _limit_connect)
+                if engine.dialect.name == "sqlite":
+                    sqlalchemy.event.listen(engine, "checkout", _drop_deleted_sqlite)
         return engine
     key, url = _configured_url(config)
     with _lock:
@@ -221,6 +223,31 @@ def _refuse_missing_sqlite(
     if not uri and dialect.driver == "pysqlite":
         cargs[0] = f"file:{urllib.request.pathname2url(path)}?mode=rw"
         cparams["uri"] = True
+
+
+def _drop_deleted_sqlite(
+    dbapi_connection: Any, connection_record: Any, connection_proxy: Any
+) -> None:
+    """``checkout`` listener for the app's SQLite engine, in a health check.
+
+    A pooled connection to a database file that was deleted still answers,
+    from the deleted file, while each new connection of the app would make
+    a new, empty database: the check would pass on data nobody will see
+    again. Such a connection is dropped (the pool discards it), so the
+    check connects afresh and fails with the path.
+    """
+    if time_left() is None:
+        return
+    try:
+        databases = dbapi_connection.execute("PRAGMA database_list").fetchall()
+    except Exception:  # the check's own query will say what is wrong
+        return
+    for _, name, path in databases:
+        if name == "main" and path and not os.path.exists(path):
+            sqlalchemy = optional_import("sqlalchemy", "sqlalchemy", "SQLAlchemy")
+            raise sqlalchemy.exc.DisconnectionError(
+                f"the SQLite database {path!r} was deleted"
+            )
 
 
 def _limit_connect(
