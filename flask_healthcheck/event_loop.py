@@ -6,9 +6,14 @@ fails with "Event loop is closed" on a loop made for each run. So every
 async check and factory of an app runs on one loop that lives as long as
 the app: it runs in a daemon thread of its own, the thread that runs a
 check submits the coroutine and waits for it until the check's deadline
-(then the coroutine is cancelled). A forked child starts a loop of its own
-(its parent's thread is not in the child), and the loop stops and closes
-when the app is garbage collected.
+(then the coroutine is cancelled). Like a sync check's, that thread is kept
+until the coroutine has really ended, so the runner does not start the
+check again meanwhile: a coroutine that ignores its cancellation, or a loop
+blocked by a check that never awaits, can't pile up copies of the check on
+the loop. A forked child starts a loop of its own (its parent's thread is
+not in the child), and the loop stops and closes when the app is garbage
+collected: the loop is made in an empty context, so it holds nothing of the
+app (a handle made in a check's context would hold the app's context).
 
 What the loop itself would report to the ``asyncio`` logger (a task's
 exception that nobody retrieved, a callback that raised) goes to the
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import os
@@ -93,9 +99,13 @@ class AppLoop:
         #: Set by :meth:`close`: the loop's thread ends only then, whatever
         #: a coroutine does to the loop (``loop.stop()``).
         self._closing = threading.Event()
+        #: What callers of :meth:`run` wait for; settled by the loop's thread
+        #: when it closes, if the coroutine did not end by itself.
+        self._waiting: set[concurrent.futures.Future[tuple[bool, Any]]] = set()
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        self._waiting = set()
         closing, self._closing = self._closing, threading.Event()
         if closing.is_set():
             self._closing.set()
@@ -113,9 +123,12 @@ class AppLoop:
         being run carry over).
 
         :param deadline: ``time.monotonic()`` after which the coroutine is
-            cancelled and :class:`TimeoutError` raised; None waits for it.
+            cancelled and :class:`TimeoutError` raised once it has ended;
+            None waits for it.
         """
         try:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("the deadline passed before the coroutine began")
             loop = self._running_loop()
             if self._thread is threading.current_thread():
                 raise RuntimeError(
@@ -132,17 +145,27 @@ class AppLoop:
             tasks.append(task)
             task.add_done_callback(lambda t: _settle(t, done, awaitable))
 
+        waiting = self._waiting
+        waiting.add(done)
         try:
-            loop.call_soon_threadsafe(start, context=contextvars.copy_context())
-        except RuntimeError:  # closed meanwhile: the app is being dropped
-            _close_awaitable(awaitable)
-            raise RuntimeError("the app's event loop is closed") from None
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            passed, value = done.result(timeout)
-        except concurrent.futures.TimeoutError:
-            loop.call_soon_threadsafe(_cancel, tasks)
-            raise TimeoutError("the coroutine did not finish in time") from None
+            try:
+                loop.call_soon_threadsafe(start, context=contextvars.copy_context())
+            except RuntimeError:  # closed meanwhile: the app is being dropped
+                _close_awaitable(awaitable)
+                raise RuntimeError("the app's event loop is closed") from None
+            timeout = None
+            if deadline is not None:
+                timeout = max(0.0, deadline - time.monotonic())
+            try:
+                passed, value = done.result(timeout)
+            except concurrent.futures.TimeoutError:
+                with contextlib.suppress(RuntimeError):  # closed: done is settled
+                    loop.call_soon_threadsafe(_cancel, tasks)
+                # Kept, as a sync check's thread is, until the coroutine ends.
+                done.exception()
+                raise TimeoutError("the coroutine did not finish in time") from None
+        finally:
+            waiting.discard(done)
         if passed:
             return value
         raise value
@@ -168,10 +191,13 @@ class AppLoop:
             if self._loop is not None and self._pid == os.getpid():
                 return self._loop
             # None yet, or the parent's: its thread did not survive the fork.
-            loop = asyncio.new_event_loop()
+            loop = contextvars.Context().run(asyncio.new_event_loop)
             loop.set_exception_handler(_log_redacted)
             thread = threading.Thread(
-                target=_serve, args=(loop, self._closing), name=self.name, daemon=True
+                target=_serve,
+                args=(loop, self._closing, self._waiting),
+                name=self.name,
+                daemon=True,
             )
             try:
                 thread.start()
@@ -205,8 +231,13 @@ def _close_awaitable(awaitable: Awaitable[Any]) -> None:
         awaitable.close()
 
 
-def _serve(loop: asyncio.AbstractEventLoop, closing: threading.Event) -> None:
-    """The loop's thread: run until closed, then close the loop."""
+def _serve(
+    loop: asyncio.AbstractEventLoop,
+    closing: threading.Event,
+    waiting: set[concurrent.futures.Future[tuple[bool, Any]]],
+) -> None:
+    """The loop's thread: run until closed, then close the loop, and
+    release whoever still waits for a coroutine that did not end."""
     asyncio.set_event_loop(loop)
     try:
         while not closing.is_set():
@@ -215,7 +246,13 @@ def _serve(loop: asyncio.AbstractEventLoop, closing: threading.Event) -> None:
             except BaseException:  # a callback's SystemExit must not end the loop
                 logger.exception("A callback on the health checks' event loop raised.")
     finally:
-        _shut_down(loop)
+        try:
+            _shut_down(loop)
+        finally:
+            closed = RuntimeError("the app's event loop closed")
+            for done in list(waiting):
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    done.set_result((False, closed))
 
 
 def _shut_down(loop: asyncio.AbstractEventLoop) -> None:

@@ -196,6 +196,8 @@ class Scope:
         self.observations: dict[str, Observation] = {}
         self._built: dict[str, Any] = {"app": app, "config": app.config}
         self._stack: contextlib.ExitStack | None = None
+        #: Seconds the check had at the start: what an async teardown gets.
+        self._budget = None if deadline is None else deadline - time.monotonic()
 
     def __enter__(self) -> Scope:
         return self
@@ -269,8 +271,16 @@ class Scope:
         return self._stack
 
     def _finish_async_generator(self, agen: Any) -> None:
+        """Resume ``agen`` past its ``yield``, even after the check timed
+        out (a teardown cancelled at the check's deadline would leave the
+        connection it closes open): it gets the check's timeout afresh, and
+        is cancelled after that (one that hangs would keep the check
+        "still running" for good)."""
+        deadline = self.deadline
+        if deadline is not None and self._budget is not None:
+            deadline = max(deadline, time.monotonic() + self._budget)
         try:
-            self.run_async(agen.__anext__())
+            loop_for(self.app).run(agen.__anext__(), deadline)
         except StopAsyncIteration:
             return
         logger.warning("Service factory %r yielded more than once.", agen)

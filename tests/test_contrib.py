@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -329,9 +330,35 @@ def test_a_missing_sqlite_file_fails_and_is_not_created(
     assert run_one(app, "cursor_backend").status == "pass"
 
 
+def test_a_deleted_sqlite_file_fails_though_a_pooled_connection_answers(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Flask-SQLAlchemy pools SQLite file connections; one made before the
+    file was deleted still answers, from the deleted file, so the check
+    passed while every new connection of the app would start an empty
+    database."""
+    path = tmp_path / "app.db"
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlite_database(path)
+    SQLAlchemy(app)
+    HealthCheck(app, services=["cursor_backend"])
+    assert run_one(app, "cursor_backend").status == "pass"
+    path.unlink()
+    result = run_one(app, "cursor_backend")
+    assert result.status == "fail"
+    assert f"the SQLite database {str(path)!r} does not exist" in (result.error or "")
+    assert not path.exists()
+    sqlite_database(path)
+    assert run_one(app, "cursor_backend").status == "pass"
+
+
 @pytest.mark.parametrize(
     "url",
-    ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true"],
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///file::memory:?uri=true",
+        "sqlite:///file:/shared?vfs=memdb&uri=true",  # SQLite 3.36+
+    ],
 )
 def test_in_memory_sqlite_still_passes(app: Flask, url: str) -> None:
     app.config["DATABASE_URL"] = url
@@ -349,23 +376,59 @@ def test_a_missing_sqlite_uri_file_fails(app: Flask, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("filename", "uri", "created"),
+    ("filename", "uri", "opened"),
     [
         ("/srv/app.db", False, "/srv/app.db"),
         (":memory:", False, None),
         ("", False, None),
         ("file:/srv/a%20b.db", True, "/srv/a b.db"),
         ("file:/srv/app.db?mode=rwc", True, "/srv/app.db"),
-        ("file:/srv/app.db?mode=rw", True, None),
-        ("file:/srv/app.db?mode=ro", True, None),
+        ("file:/srv/app.db?mode=rw", True, "/srv/app.db"),
+        ("file:/srv/app.db?mode=ro", True, "/srv/app.db"),
         ("file:shared?mode=memory&cache=shared", True, None),
         ("file::memory:", True, None),
+        ("file:/shared?vfs=memdb", True, None),
+        # With uri, only a name starting "file:" is a URI.
+        ("/srv/a?b#c%20.db", True, "/srv/a?b#c%20.db"),
     ],
 )
-def test_which_sqlite_connections_would_create_a_file(
-    filename: str, uri: bool, created: str | None
+def test_which_file_an_sqlite_connection_opens(
+    filename: str, uri: bool, opened: str | None
 ) -> None:
-    assert sqlite_file(filename, uri) == created
+    assert sqlite_file(filename, uri) == opened
+
+
+@pytest.mark.parametrize(
+    ("database", "name"),
+    [
+        ("file:{path}?mode=ro&uri=true", "app.db"),
+        ("file:{path}?mode=rw&uri=true", "app.db"),
+        ("{path}?uri=true", "a?b#c.db"),
+    ],
+)
+def test_a_missing_sqlite_file_fails_with_its_path_whatever_the_url(
+    app: Flask, tmp_path: Path, database: str, name: str
+) -> None:
+    """Opened read-only or ``rw`` SQLite said only "unable to open database
+    file"; and a plain path with ``uri=true`` was read as a URI: a name
+    with ``?`` was cut there, and the check failed for a file that exists."""
+    path = tmp_path / name
+    quoted = urllib.parse.quote(str(path))  # SQLAlchemy unquotes it
+    app.config["DATABASE_URL"] = "sqlite:///" + database.format(path=quoted)
+    HealthCheck(app, services=["sqlalchemy"])
+    error = run_one(app, "sqlalchemy").error or ""
+    assert f"the SQLite database {str(path)!r} does not exist" in error
+    assert not path.exists()
+    sqlite_database(path)
+    result = run_one(app, "sqlalchemy")
+    assert result.status == "pass", result.error
+
+
+def test_an_sqlite_path_that_is_a_directory_says_so(app: Flask, tmp_path: Path) -> None:
+    app.config["DATABASE_URL"] = f"sqlite:///{tmp_path}"
+    HealthCheck(app, services=["sqlalchemy"])
+    error = run_one(app, "sqlalchemy").error or ""
+    assert f"the SQLite database {str(tmp_path)!r} is not a file" in error
 
 
 def test_sqlalchemy_not_installed_says_what_to_install(

@@ -394,6 +394,9 @@ def test_check_selects_and_limit_caps_the_results(app: Flask) -> None:
         ("limit=", "limit"),
         ("limit=" + "9" * 5000, "limit"),
         ("limit=%D9%A3", "limit"),  # an Arabic-Indic digit three
+        ("limit=1e3", "limit"),
+        ("check=" + "x" * 1_000_000, "check"),
+        ("&".join(f"check=x{n}" for n in range(10_000)), "check"),
     ],
 )
 def test_a_bad_history_parameter_is_a_400_envelope(

@@ -84,6 +84,8 @@ def engine_for(app: Flask, config: Mapping[str, Any]) -> Engine:
         with _lock:
             if not sqlalchemy.event.contains(engine, "do_connect", _limit_connect):
                 sqlalchemy.event.listen(engine, "do_connect", _limit_connect)
+                if engine.dialect.name == "sqlite":
+                    sqlalchemy.event.listen(engine, "checkout", _drop_deleted_sqlite)
         return engine
     key, url = _configured_url(config)
     with _lock:
@@ -179,20 +181,21 @@ def _lower_timeouts(dialect: Dialect, cparams: dict[str, Any], *, read: bool) ->
 
 
 def sqlite_file(filename: str, uri: bool) -> str | None:
-    """The file an SQLite connection would create if it is missing, or None
-    for one it would not create (in memory, or opened ``ro`` / ``rw``).
+    """The file an SQLite connection opens, or None for an in-memory one.
 
     :param filename: what the driver connects to: a path, ``:memory:``, or
-        with ``uri`` a ``file:`` URI.
+        with ``uri`` a ``file:`` URI (with ``uri``, SQLite reads any other
+        name as a plain path).
     """
-    if not uri:
-        return None if filename in ("", ":memory:") else filename
-    parts = urllib.parse.urlsplit(filename)
-    mode = urllib.parse.parse_qs(parts.query).get("mode", ["rwc"])[-1]
-    path = urllib.parse.unquote(parts.path)
-    if mode in ("ro", "rw", "memory") or path in ("", ":memory:"):
-        return None
-    return path
+    if uri and filename.startswith("file:"):
+        parts = urllib.parse.urlsplit(filename)
+        query = urllib.parse.parse_qs(parts.query)
+        if query.get("mode", [""])[-1] == "memory" or (
+            query.get("vfs", [""])[-1] == "memdb"
+        ):
+            return None
+        filename = urllib.parse.unquote(parts.path)
+    return None if filename in ("", ":memory:") else filename
 
 
 def _refuse_missing_sqlite(
@@ -208,14 +211,43 @@ def _refuse_missing_sqlite(
     path = sqlite_file(filename, uri)
     if path is None:
         return
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise dialect.loaded_dbapi.OperationalError(
             f"the SQLite database {path!r} does not exist (a health check never"
             f" creates the database it checks: create it when the app starts)"
         )
+    if not os.path.isfile(path):
+        raise dialect.loaded_dbapi.OperationalError(
+            f"the SQLite database {path!r} is not a file"
+        )
     if not uri and dialect.driver == "pysqlite":
         cargs[0] = f"file:{urllib.request.pathname2url(path)}?mode=rw"
         cparams["uri"] = True
+
+
+def _drop_deleted_sqlite(
+    dbapi_connection: Any, connection_record: Any, connection_proxy: Any
+) -> None:
+    """``checkout`` listener for the app's SQLite engine, in a health check.
+
+    A pooled connection to a database file that was deleted still answers,
+    from the deleted file, while each new connection of the app would make
+    a new, empty database: the check would pass on data nobody will see
+    again. Such a connection is dropped (the pool discards it), so the
+    check connects afresh and fails with the path.
+    """
+    if time_left() is None:
+        return
+    try:
+        databases = dbapi_connection.execute("PRAGMA database_list").fetchall()
+    except Exception:  # the check's own query will say what is wrong
+        return
+    for _, name, path in databases:
+        if name == "main" and path and not os.path.exists(path):
+            sqlalchemy = optional_import("sqlalchemy", "sqlalchemy", "SQLAlchemy")
+            raise sqlalchemy.exc.DisconnectionError(
+                f"the SQLite database {path!r} was deleted"
+            )
 
 
 def _limit_connect(
