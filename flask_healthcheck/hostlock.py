@@ -33,13 +33,14 @@ What the lock survives (see ``docs/deploying.md``, "One refresher per host"):
   if they differ, lets go and tries the path like any other process. After
   locking, a process makes the same comparison, so a file deleted between
   its ``open`` and its ``flock`` never elects it.
-- **A frozen holder** (``SIGSTOP``, a VM paused): the holder beats every
-  interval by setting the lock file's mtime (``futimens``, which needs no
-  free space). Each process that fails to take the lock notes the file's
+- **A frozen holder** (``SIGSTOP``, a VM paused): the holder beats by
+  setting the lock file's mtime (``futimens``, which needs no free space)
+  every interval, and from a small thread of its own six times per
+  :attr:`HostLock.stale_after`, so a long run of checks never stops the
+  beat. Each process that fails to take the lock notes the file's
   identity and mtime, and when they have not changed for
   :attr:`HostLock.stale_after` seconds of its own monotonic clock (three
-  intervals plus the check timeout, the longest a run keeps the holder
-  from beating) it takes over: it locks a new file and renames it over the
+  intervals) it takes over: it locks a new file and renames it over the
   path. The frozen holder, once it wakes, finds that its file is no longer
   the one at the path and steps down, as for a deleted file. Takeovers are
   serialised by a second lock file (``<name>.lock.takeover``), and the
@@ -68,7 +69,10 @@ import stat
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+
+from . import threads
 
 try:
     import fcntl
@@ -89,6 +93,21 @@ class _Holding:
     identity: tuple[int, int]
     #: The :class:`HostLock` objects of this process that hold it (their ``id``).
     holders: set[int] = field(default_factory=set)
+    #: Set once ``fd`` is closed; guarded by ``beat_lock`` (an operating
+    #: system lock, so the beat thread never waits on gevent's hub).
+    closed: bool = False
+    beat_lock: Any = field(default_factory=threads.allocate_lock)
+    #: Set when the holding ends, so its beat thread stops at once.
+    ended: threads.Event = field(default_factory=threads.Event)
+
+    def close(self) -> None:
+        """Close ``fd`` (which unlocks it) and stop the beat."""
+        with self.beat_lock:
+            if self.closed:
+                return
+            self.closed = True
+            _close(self.fd)
+        self.ended.set()
 
 
 #: Follows no link where the platform can say so.
@@ -219,7 +238,7 @@ class HostLock:
                     os.getpid(),
                 )
                 del _holdings[self.path]
-                _close(holding.fd)
+                holding.close()
             try:
                 locked = self._lock()
             except OSError as e:
@@ -240,8 +259,23 @@ class HostLock:
             if locked is None:
                 return False
             fd, identity = locked
-            _holdings[self.path] = _Holding(fd, os.getpid(), identity, {me})
-            return True
+            holding = _holdings[self.path] = _Holding(fd, os.getpid(), identity, {me})
+        self._start_beating(holding)
+        return True
+
+    def _start_beating(self, holding: _Holding) -> None:
+        """Beat from a thread of its own while ``holding`` lasts: the
+        refresher beats only between runs, and a run may last as long as
+        its slowest check."""
+        every = self.stale_after / 6
+        if not 0 < every < threading.TIMEOUT_MAX:
+            return
+        try:
+            threads.start_thread(
+                partial(_beat, holding, every), f"healthcheck-beat-{os.getpid()}"
+            )
+        except Exception as e:  # a pids limit: the refresher still beats
+            logger.debug("No thread to beat %s: %s", self.path, e)
 
     def _still_ours(self, holding: _Holding) -> bool:
         """True if the file ``holding`` has locked is the one at the path;
@@ -408,7 +442,7 @@ class HostLock:
             if holding.holders:
                 return
             del _holdings[self.path]
-            _close(holding.fd)
+            holding.close()
 
     # -- handing over ---------------------------------------------------------
 
@@ -487,6 +521,19 @@ def _write_pid(fd: int) -> None:
         os.write(fd, f"{os.getpid()}\n".encode())
     except OSError as e:
         logger.debug("Could not write the pid into the lock file: %s", e)
+
+
+def _beat(holding: _Holding, every: float) -> None:
+    """Set the held file's mtime every ``every`` seconds until the holding
+    ends (see the module docstring). Logs nothing: see :mod:`.threads`."""
+    while not holding.ended.wait(every):
+        with holding.beat_lock:
+            if holding.closed or holding.pid != os.getpid():
+                return
+            try:
+                os.utime(holding.fd)
+            except OSError:
+                pass
 
 
 def _close(fd: int) -> None:

@@ -95,7 +95,10 @@ class HealthCheckState:
             self.host_lock = HostLock(
                 settings.run_dir,
                 lock_name(app.import_name, settings.url, app.root_path),
-                stale_after=self._stale_after(settings.timeout),
+                # The holder beats from a thread of its own, so no run
+                # keeps it from beating: three intervals without a beat
+                # mean it is frozen.
+                stale_after=3 * settings.interval,
             )
         #: Whether another process holds the host lock, and until when
         #: (``time.monotonic()``) that answer is reused: see :meth:`_alerting`.
@@ -193,12 +196,6 @@ class HealthCheckState:
                 c.name: c.component_type for c in self._checks if c.component_type
             }
             self._validated = versions
-            if self.host_lock is not None:
-                longest = max(
-                    (c.timeout or self.settings.timeout for c in self._checks),
-                    default=self.settings.timeout,
-                )
-                self.host_lock.stale_after = self._stale_after(longest)
 
     def _seed_checks(self) -> tuple[Check, ...]:
         seed = [service_check(name) for name in self.settings.services]
@@ -319,12 +316,6 @@ class HealthCheckState:
         if settings.interval > 0 and self.refresher.running:
             return max(settings.cache_ttl, 2 * settings.interval)
         return settings.cache_ttl
-
-    def _stale_after(self, longest_timeout: float) -> float:
-        """Seconds without a beat after which the host lock's holder counts
-        as frozen: three intervals, plus the longest a run can keep it from
-        beating (its slowest check's timeout)."""
-        return 3 * self.settings.interval + longest_timeout
 
     def _refresh(self) -> None:
         report = self.run(fresh=True)

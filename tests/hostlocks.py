@@ -6,13 +6,22 @@ from __future__ import annotations
 import subprocess
 import sys
 
-#: Holds ``argv[1]`` locked (waiting for it if need be) until stdin closes.
+#: Holds ``argv[1]`` locked (waiting for it if need be) until stdin closes,
+#: beating (touching its mtime) every 50 ms as a live holder does.
 _HOLDER = """
-import fcntl, os, sys
+import fcntl, os, sys, threading
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
 fcntl.flock(fd, fcntl.LOCK_EX)
+done = threading.Event()
+
+def beat():
+    while not done.wait(0.05):
+        os.utime(fd)
+
+threading.Thread(target=beat, daemon=True).start()
 print("held", flush=True)
 sys.stdin.read()
+done.set()
 """
 
 #: Exits 0 if it could take ``argv[1]`` at once, 1 if another process holds it.

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -610,3 +611,34 @@ def test_a_wall_clock_step_freezes_no_cache(monkeypatch: pytest.MonkeyPatch) -> 
     time.sleep(0.3)
     assert client.get("/health").status_code == 200
     assert len(runs) == 2, "run again once the TTL passed"
+
+
+#: Tries to take ``argv[1]`` with a HostLock (stale after ``argv[2]`` s)
+#: every 20 ms for ``argv[3]`` s; exits 1 if it ever took it.
+_CONTENDER = """
+import sys, time
+from flask_healthcheck.hostlock import HostLock
+directory, name = sys.argv[1].rsplit("/", 1)
+lock = HostLock(directory, name[: -len(".lock")], stale_after=float(sys.argv[2]))
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    if lock.acquire():
+        sys.exit(1)
+    time.sleep(0.02)
+"""
+
+
+def test_a_holder_busy_in_a_long_run_keeps_beating(tmp_path: Path) -> None:
+    # The refresher beats only between runs; a run as long as its slowest
+    # check must not look like a frozen holder.
+    lock = HostLock(str(tmp_path / "run"), "busy", stale_after=0.3)
+    assert lock.acquire()
+    try:
+        contender = subprocess.run(
+            [sys.executable, "-c", _CONTENDER, lock.path, "0.3", "1.5"],
+            timeout=30,
+        )
+        assert contender.returncode == 0, "took the lock from a live holder"
+        assert lock.acquire()  # still the one at the path
+    finally:
+        lock.release()
