@@ -169,8 +169,9 @@ def refusal(
 def answer_routing_error() -> Response | None:
     """Answer a request under the health URLs that matched no route.
 
-    A ``before_request`` hook of the app (Flask runs those before it raises
-    the routing error): a refused method, ``/health/`` with a trailing slash
+    Called before the app's ``before_request`` hooks (see
+    :mod:`~flask_healthcheck.hooks`; Flask runs those before it raises the
+    routing error): a refused method, ``/health/`` with a trailing slash
     and a redirect that merges slashes get the extension's own answer, in
     the negotiated format and with ``Cache-Control: no-store``, instead of
     Werkzeug's HTML, which a probe or a cache would misread. Requests
@@ -180,7 +181,7 @@ def answer_routing_error() -> Response | None:
     error = request.routing_exception
     if error is None:
         return None
-    url = _health_url(get_state().endpoints(), request.path)
+    url = health_url(get_state().endpoints(), request.path)
     if url is None:
         return None
     if isinstance(error, RequestRedirect):
@@ -200,7 +201,7 @@ def answer_routing_error() -> Response | None:
     return None
 
 
-def _health_url(endpoints: Iterable[Endpoint], path: str) -> str | None:
+def health_url(endpoints: Iterable[Endpoint], path: str) -> str | None:
     """The URL of the endpoint that ``path`` is, or is under, if any."""
     for endpoint in endpoints:
         url = endpoint.url
