@@ -74,7 +74,8 @@ def is_health_request() -> bool:
         return False
     rule = request.url_rule
     if rule is not None:
-        return rule.endpoint.startswith(f"{BLUEPRINT_NAME}.")
+        endpoint: str = rule.endpoint
+        return endpoint.startswith(f"{BLUEPRINT_NAME}.")
     if request.routing_exception is None:
         return False
     return health_url(state.endpoints(), request.path) is not None
