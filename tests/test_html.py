@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck
+from flask_healthcheck import (
+    CheckResult,
+    ConfigurationError,
+    HealthCheck,
+    HealthReport,
+    Status,
+)
+from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, Entry, Snapshot, Trend
+from flask_healthcheck.status_page import render_status_page
 
 HTML = {"Accept": "text/html"}
 
@@ -258,3 +266,42 @@ def test_head_answers_no_body(app: Flask) -> None:
     response = app.test_client().head("/health", headers=HTML)
     assert (response.status_code, response.data) == (200, b"")
     assert response.content_type == "text/html; charset=utf-8"
+
+
+def test_a_thousand_checks_with_full_histories_make_a_page_under_1_mb() -> None:
+    # Bytes are deterministic (the time is measured in benchmarks/page.py):
+    # every check with the most results the history keeps, flapping so that
+    # no cells could merge, every one shown with details.
+    statuses: tuple[Status, ...] = ("pass", "fail", "warn")
+    entries = tuple(
+        Entry(1e9 + 10 * run, statuses[run % 3], 0.001 * (run % 7))
+        for run in range(MAX_RESULTS)
+    )
+    trend = Trend(entries, "warn", entries[-1].at, len(entries) - 1)
+    names = [f"dependency_{i:04d}" for i in range(1000)]
+    snapshot = Snapshot(
+        now=entries[-1].at + 5,
+        started_at=1e9,
+        max_results=MAX_RESULTS,
+        max_age=MAX_AGE,
+        overall=trend,
+        checks=dict.fromkeys(names, trend),
+    )
+    report = HealthReport.from_results(
+        [
+            CheckResult(name=name, status="fail", duration=0.0042, error="E: " * 20)
+            for name in names
+        ]
+    )
+    page = render_status_page(report, details=True, refresh=10, history=snapshot)
+    assert len(page.encode()) < 1_000_000
+    assert page.count('<tr class="check fail">') == 1000
+    assert page.count("up (240 of 360 runs") == 1001  # each check's stats stay
+    # A page of a few checks still draws each run with its title.
+    few = render_status_page(
+        HealthReport.from_results(report.checks[:3]),
+        details=True,
+        refresh=10,
+        history=snapshot,
+    )
+    assert few.count("<title>") == 1 + 4 * MAX_RESULTS + 3  # page, cells, sparks
