@@ -20,14 +20,14 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-from flask_healthcheck.checks import CheckResult, HealthReport  # noqa: E402
+from flask_healthcheck.checks import CheckResult, HealthReport, Status  # noqa: E402
 from flask_healthcheck.history import MAX_RESULTS, History  # noqa: E402
 from flask_healthcheck.status_page import render_status_page  # noqa: E402
 
 #: Targets for 1,000 checks.
 TARGET_BYTES = 1_000_000
 TARGET_MS = 200.0
-STATUSES = ("pass", "fail", "warn")
+STATUSES: tuple[Status, ...] = ("pass", "fail", "warn")
 
 
 def worst_case(

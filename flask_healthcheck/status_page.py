@@ -1,28 +1,24 @@
-"""The HTML status page for people, and its two assets.
+"""The HTML status page for people.
 
-The page has no inline style or script and no ``style=`` attribute: its
-stylesheet and its icon come from the extension's own URLs
-(``<url>/status.css`` and ``<url>/status.svg``, :data:`ASSETS`), so it
-renders fully under an app's ``Content-Security-Policy: default-src
-'self'`` (Flask-Talisman's default) as under its own
-:data:`CONTENT_SECURITY_POLICY`. It reloads itself with ``<meta
-http-equiv="refresh">``, which no policy blocks. Rendered with a Jinja
-environment of its own with autoescaping on: check names, errors and the
-service description come from code and exceptions, and every one of them
-is escaped. The app's own templates and loaders are not involved.
+It has no inline style or script and no ``style=`` attribute: its
+stylesheet and icon come from the extension's own URLs
+(:mod:`~flask_healthcheck.page_assets`), so it renders fully under an app's
+``Content-Security-Policy: default-src 'self'`` (Flask-Talisman's default)
+as under its own :data:`CONTENT_SECURITY_POLICY`; it reloads itself with
+``<meta http-equiv="refresh">``, which no policy blocks. Rendered with a
+Jinja environment of its own with autoescaping on: check names, errors and
+the service description come from code and exceptions, and every one of
+them is escaped. The app's own templates and loaders are not involved.
 
 With a :class:`~flask_healthcheck.history.Snapshot` the page also shows the
-recent past: a strip of cells, one per run, coloured by status, with the
-run's time on hover; the uptime and the number of transitions over the
-window; since when the current status holds; and, per check, the duration
-trend as a sparkline. Strips and sparklines are inline SVG.
-
-The page stays small with many checks: a page draws
-:data:`CELL_BUDGET` strip cells at the most (a cell then covers several
+recent past as inline SVG: a strip of cells, one per run, coloured by
+status, with the run's time on hover; the uptime and the transitions over
+the window; since when the current status holds; and, per check, the
+duration trend as a sparkline. It stays small with many checks: a page
+draws :data:`CELL_BUDGET` cells at the most (a cell then covers several
 runs, coloured by the worst), hover titles only on small pages, and with
-so many checks that a strip would have fewer than :data:`MIN_CELLS`
-cells, each check shows its stats line without a strip (1,000 checks
-with full histories: about 0.6 MB).
+too many checks for :data:`MIN_CELLS` cells each, checks show their stats
+without strips (1,000 checks with full histories: about 0.5 MB).
 """
 
 from __future__ import annotations
@@ -32,7 +28,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from hashlib import sha256
 from http import HTTPStatus
 from importlib.resources import files
 from operator import itemgetter
@@ -42,12 +37,11 @@ from jinja2 import Environment, StrictUndefined
 
 from .checks import CheckResult, HealthReport
 from .history import Entry, Snapshot, Trend
+from .page_assets import ASSET_VERSION
 from .redact import redact, redact_value
 
 #: The banner's headline for each status.
 HEADLINES = {"pass": "Healthy", "warn": "Degraded", "fail": "Unhealthy"}
-#: The banner's colour for each status (and ``other`` for refusals).
-COLOURS = {"pass": "#1a7f37", "warn": "#e3a008", "fail": "#cf222e", "other": "#59636e"}
 #: Sent with the page: it runs nothing and loads only its stylesheet and
 #: icon, from the app's own origin, and no other site may frame it.
 CONTENT_SECURITY_POLICY = (
@@ -69,31 +63,6 @@ SPARK_FLOOR = 0.001
 #: How the strip and the stats name each status.
 _PARTICIPLES = {"pass": "passing", "warn": "warning", "fail": "failing"}
 
-
-def _stylesheet() -> str:
-    colours = " ".join(f"--{name}: {colour};" for name, colour in COLOURS.items())
-    text = files(__package__).joinpath("status.css").read_text("utf-8")
-    return f":root {{ {colours} }}\n{text}"
-
-
-#: ``status.css``, read once.
-STYLESHEET = _stylesheet()
-#: Changes with the assets, so a browser that cached them fetches new ones.
-ASSET_VERSION = sha256(STYLESHEET.encode()).hexdigest()[:12]
-
-
-def icon(status: str) -> str:
-    """A dot of the status colour: the browser tab shows the status, and
-    the browser asks the app for no ``/favicon.ico``."""
-    return (
-        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
-        f"<circle cx='8' cy='8' r='7' fill='{COLOURS.get(status, COLOURS['other'])}'/>"
-        "</svg>"
-    )
-
-
-#: The page's assets, served under the main URL: name to media type.
-ASSETS = {"status.css": "text/css", "status.svg": "image/svg+xml"}
 
 _environment = Environment(autoescape=True, undefined=StrictUndefined)
 _page = _environment.from_string(

@@ -28,9 +28,9 @@ from .drain import draining_report, is_readiness
 from .endpoints import HISTORY, PAGE_ASSETS, Endpoint, describe
 from .errors import ConfigurationError
 from .history import Snapshot, history_document
+from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
 from .redact import describe_exception
 from .state import HealthCheckState, get_state
-from .status_page import ASSET_VERSION, ASSETS, STYLESHEET, icon
 
 logger = logging.getLogger("flask_healthcheck")
 
