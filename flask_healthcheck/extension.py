@@ -103,8 +103,8 @@ class HealthCheck:
         own_hooks: list[Callable[[], None]] = []
         if settings.interval > 0:
             # The refresh starts with the app's first request of any kind, in
-            # the process that serves it (a pre-fork server's worker).
-            app.before_request(state.refresher.start_unless_stopped)
+            # the process that serves it (a pre-fork server's worker), before
+            # any hook of the app can answer that request.
             own_hooks.append(state.refresher.start_unless_stopped)
         # Health URLs (errors under them included) are answered before the
         # app's own before_request hooks, unless HEALTHCHECK_RUN_APP_HOOKS.

@@ -64,8 +64,6 @@ def is_health_request() -> bool:
             if is_health_request():
                 return None
             ...
-
-    .. versionadded:: 0.2
     """
     if not has_request_context():
         return False
@@ -85,8 +83,8 @@ class ProbesFirst:
     """The app's ``preprocess_request``, with health URLs answered first.
 
     :param preprocess: the app's own method, bound.
-    :param own_hooks: the extension's ``before_request`` functions that
-        a health request still runs (the refresher's start).
+    :param own_hooks: what the extension does first on every request,
+        before any hook of the app could answer it (the refresher's start).
     :param run_app_hooks: ``HEALTHCHECK_RUN_APP_HOOKS``.
     """
 
@@ -104,6 +102,8 @@ class ProbesFirst:
         self._lock = threading.Lock()
 
     def __call__(self) -> ResponseReturnValue | None:
+        for hook in self.own_hooks:
+            hook()
         if not is_health_request():
             return self.preprocess()
         if self.run_app_hooks:
@@ -119,9 +119,6 @@ class ProbesFirst:
                 response = current_app.make_response(answer)
                 self._warn(response.status_code, "answered")
                 return response
-        else:
-            for hook in self.own_hooks:
-                hook()
         return answer_routing_error()
 
     def _warn(self, status: int, what: str) -> None:

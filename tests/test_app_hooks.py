@@ -5,6 +5,7 @@ registered them in; ``HEALTHCHECK_RUN_APP_HOOKS`` runs them and warns."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from flask import Blueprint, Flask, Response, abort, g, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from flask_healthcheck import ConfigurationError, HealthCheck, is_health_request
+from flask_healthcheck.state import get_state
 
 SUCCESS = b'{"status": "success", "error": "", "data": {}, "pagination": {}, '
 FAILURE = b'{"status": "failure", "error": "", "data": [], "pagination": {}, '
@@ -209,3 +211,24 @@ def test_with_run_app_hooks_a_hook_that_skips_probes_is_quiet(
         assert client.get("/page").status_code == 302
     assert calls == ["/health", "/health/", "/page"]
     assert warnings_about_hooks(caplog) == []
+
+
+@pytest.mark.parametrize("run_app_hooks", [False, True])
+def test_the_refresh_starts_even_when_a_hook_answers_every_request(
+    run_app_hooks: bool, tmp_path: Path
+) -> None:
+    app = Flask("refreshed")  # not TESTING: a served app
+    app.config.update(
+        HEALTHCHECK_INTERVAL=60,
+        HEALTHCHECK_RUN_DIR=str(tmp_path),
+        HEALTHCHECK_RUN_APP_HOOKS=run_app_hooks,
+    )
+    app.before_request(lambda: redirect("/login"))
+    health = HealthCheck(app)
+    state = get_state(app)
+    try:
+        assert not state.refresher.running
+        assert app.test_client().get("/page").status_code == 302
+        assert state.refresher.running
+    finally:
+        health.stop(app)
