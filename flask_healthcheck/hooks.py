@@ -11,11 +11,14 @@ before them, in :meth:`~flask.Flask.preprocess_request`. So ``init_app``
 wraps that method of the one app it sets up (an attribute of the app
 object, as ``app.wsgi_app`` is wrapped for WSGI middleware and as
 Flask-CORS wraps ``app.handle_exception``; Flask's class and other apps are
-untouched). With ``HEALTHCHECK_RUN_APP_HOOKS`` False (the default), a
-request for a health URL runs only the extension's own hooks, whatever
-order the app and its extensions registered theirs in, before or after
-``init_app``; any other request runs the app's as always. ``after_request``
-and teardown functions run for every request, health URLs included.
+untouched). Every request first runs what the extension must do on any
+request (start the background refresh), so no hook of the app can keep it
+from happening. Then, with ``HEALTHCHECK_RUN_APP_HOOKS`` False (the
+default), a request for a health URL is the extension's alone, whatever
+order the app and its extensions registered their hooks in, before or
+after ``init_app``; any other request runs the app's hooks as always.
+``after_request`` and teardown functions run for every request, health
+URLs included.
 
 With ``HEALTHCHECK_RUN_APP_HOOKS`` True the app's hooks run first; when one
 of them answers a health URL (or raises), a WARNING says so once per URL
