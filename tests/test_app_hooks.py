@@ -232,3 +232,13 @@ def test_the_refresh_starts_even_when_a_hook_answers_every_request(
         assert state.refresher.running
     finally:
         health.stop(app)
+
+
+def test_an_endpoint_added_after_init_app_is_answered_first_too(app: Flask) -> None:
+    health = HealthCheck(app)
+    app.before_request(lambda: redirect("/login"))
+    health.add_endpoint("/startupz", tags=["startup"])
+    client = app.test_client()
+    assert client.get("/startupz").data.startswith(SUCCESS)
+    assert client.get("/startupz/").data.startswith(FAILURE)
+    assert client.delete("/startupz").status_code == 405
