@@ -7,6 +7,7 @@ from .access_log import ProbeAccessLogFilter
 from .checks import CheckResult, HealthReport, Status
 from .errors import ConfigurationError
 from .extension import HealthCheck
+from .hooks import is_health_request
 from .logs import RedactingFilter
 from .services import observe, time_left
 
@@ -18,6 +19,7 @@ __all__ = [
     "ProbeAccessLogFilter",
     "RedactingFilter",
     "Status",
+    "is_health_request",
     "observe",
     "signals",
     "time_left",

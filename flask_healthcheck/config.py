@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "HEALTHCHECK_RELEASE_ID": None,
     "HEALTHCHECK_DESCRIPTION": None,
     "HEALTHCHECK_HTML_REFRESH": 10,
+    "HEALTHCHECK_RUN_APP_HOOKS": False,
     "HEALTHCHECK_RUN_DIR": default_run_dir(),
     "HEALTHCHECK_THREADS": True,
 }
@@ -72,6 +73,8 @@ class Settings:
     description: str | None = None
     #: Seconds between reloads of the HTML page; 0 for none.
     html_refresh: int = 10
+    #: Whether the app's ``before_request`` hooks run for the health URLs.
+    run_app_hooks: bool = False
     #: Where the processes of one host elect the one that refreshes; ``None``
     #: for no election (each process refreshes on its own).
     run_dir: str | None = None
@@ -159,6 +162,12 @@ def _refresh(key: str, value: Any) -> int:
             f" the reload off), such as 10, got {describe(value)}."
         )
     return value
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigurationError(f"{key} must be True or False, got {describe(value)}.")
 
 
 def _run_dir(key: str, value: Any) -> str | None:
@@ -345,6 +354,9 @@ def read_settings(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> Se
         ),
         html_refresh=_refresh(
             "HEALTHCHECK_HTML_REFRESH", config["HEALTHCHECK_HTML_REFRESH"]
+        ),
+        run_app_hooks=_flag(
+            "HEALTHCHECK_RUN_APP_HOOKS", config["HEALTHCHECK_RUN_APP_HOOKS"]
         ),
         run_dir=_run_dir("HEALTHCHECK_RUN_DIR", config["HEALTHCHECK_RUN_DIR"]),
         threads=_flag("HEALTHCHECK_THREADS", config["HEALTHCHECK_THREADS"]),

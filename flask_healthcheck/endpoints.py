@@ -22,6 +22,9 @@ _NOT_IN_URL = re.compile(r"[<>?#\s]")
 
 #: ``<url>/history`` serves the recent results, so no check may be named so.
 HISTORY = "history"
+#: What else the main URL serves under it: the status page's stylesheet and
+#: icon. Reserved check names too.
+PAGE_ASSETS = ("status.css", "status.svg")
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,12 @@ def check_reserved_name(name: str) -> None:
         raise ConfigurationError(
             f"A check can't be named {HISTORY!r}: '<url>/{HISTORY}' serves the"
             f" recent results of every check. Rename it with name='...'."
+        )
+    if name in PAGE_ASSETS:
+        raise ConfigurationError(
+            f"A check can't be named {name!r}: '<url>/{name}' serves the status"
+            f" page's {'stylesheet' if name.endswith('.css') else 'icon'}."
+            f" Rename it with name='...'."
         )
 
 

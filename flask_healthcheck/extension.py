@@ -13,10 +13,11 @@ from .checks import HealthReport, make_check, seed_check
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
+from .hooks import put_probes_first
 from .redact import register_app_secrets
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
-from .views import add_routes, answer_routing_error, make_blueprint
+from .views import add_routes, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,8 +78,8 @@ class HealthCheck:
         ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
         ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
         ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION``,
-        ``HEALTHCHECK_HTML_REFRESH``, ``HEALTHCHECK_RUN_DIR`` and
-        ``HEALTHCHECK_THREADS``; set them
+        ``HEALTHCHECK_HTML_REFRESH``, ``HEALTHCHECK_RUN_APP_HOOKS``,
+        ``HEALTHCHECK_RUN_DIR`` and ``HEALTHCHECK_THREADS``; set them
         before calling it. A bad value, or two endpoints with one URL, raises
         :class:`ConfigurationError` naming the key.
 
@@ -101,12 +102,15 @@ class HealthCheck:
         state = HealthCheckState(app, settings, self._registry)
         state.check_clashes()
         app.register_blueprint(make_blueprint(state.endpoints()))
-        # Errors under the health URLs are answered by the extension too.
-        app.before_request(answer_routing_error)
+        own_hooks: list[Callable[[], None]] = []
         if settings.interval > 0:
             # The refresh starts with the app's first request of any kind, in
-            # the process that serves it (a pre-fork server's worker).
-            app.before_request(state.refresher.start_unless_stopped)
+            # the process that serves it (a pre-fork server's worker), before
+            # any hook of the app can answer that request.
+            own_hooks.append(state.refresher.start_unless_stopped)
+        # Health URLs (errors under them included) are answered before the
+        # app's own before_request hooks, unless HEALTHCHECK_RUN_APP_HOOKS.
+        put_probes_first(app, own_hooks, run_app_hooks=settings.run_app_hooks)
         app.extensions[EXTENSION_KEY] = state
         app.cli.add_command(health_command)
         self._apps.add(app)

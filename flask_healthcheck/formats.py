@@ -41,6 +41,9 @@ class RenderContext:
     component_types: Mapping[str, str] = field(default_factory=dict)
     #: The recent past, for the status page (other formats show none).
     history: Snapshot | None = None
+    #: Where the status page's stylesheet and icon are served: the main
+    #: URL with the app's script root, without a trailing slash.
+    assets: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,12 +233,13 @@ def html_page(report: HealthReport, context: RenderContext) -> str:
         version=fields.get("version"),
         release=fields.get("releaseId"),
         history=context.history,
+        assets=context.assets,
     )
 
 
 def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
     title = _service_fields(context.settings).get("serviceId")
-    return render_error_page(code, errors, title=title)
+    return render_error_page(code, errors, title=title, assets=context.assets)
 
 
 #: Every format by media type; the first is the default for ``*/*``, a
@@ -249,7 +253,10 @@ FORMATS: dict[str, Format] = {
             "text/html",
             html_page,
             html_error,
-            {"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+            {
+                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "X-Frame-Options": "DENY",
+            },
         ),
     )
 }

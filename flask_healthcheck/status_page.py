@@ -1,241 +1,74 @@
-"""The HTML status page: one self-contained document for people.
+"""The HTML status page for people.
 
-Inline CSS, no scripts, no external assets, so it renders the same behind
-any proxy or content security policy and on a phone. Rendered with a Jinja
-environment of its own with autoescaping on: check names, errors and the
-service description come from code and exceptions, and every one of them
-is escaped. The app's own templates and loaders are not involved.
+It has no inline style or script and no ``style=`` attribute: its
+stylesheet and icon come from the extension's own URLs
+(:mod:`~flask_healthcheck.page_assets`), so it renders fully under an app's
+``Content-Security-Policy: default-src 'self'`` (Flask-Talisman's default)
+as under its own :data:`CONTENT_SECURITY_POLICY`; it reloads itself with
+``<meta http-equiv="refresh">``, which no policy blocks. Rendered with a
+Jinja environment of its own with autoescaping on: check names, errors and
+the service description come from code and exceptions, and every one of
+them is escaped. The app's own templates and loaders are not involved.
 
 With a :class:`~flask_healthcheck.history.Snapshot` the page also shows the
-recent past: a strip of cells, one per run, coloured by status, with the
-run's time on hover; the uptime and the number of transitions over the
-window; since when the current status holds; and, per check, the duration
-trend as a sparkline. Strips and sparklines are inline SVG, so the page
-stays one document that fits :data:`CONTENT_SECURITY_POLICY`.
+recent past as inline SVG: a strip of cells, one per run, coloured by
+status, with the run's time on hover; the uptime and the transitions over
+the window; since when the current status holds; and, per check, the
+duration trend as a sparkline. It stays small with many checks: a page
+draws :data:`CELL_BUDGET` cells at the most (a cell then covers several
+runs, coloured by the worst), hover titles only on small pages, and with
+too many checks for :data:`MIN_CELLS` cells each, checks show their stats
+without strips (1,000 checks with full histories: about 0.5 MB).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from http import HTTPStatus
+from importlib.resources import files
+from operator import itemgetter
 from typing import Any
-from urllib.parse import quote
 
 from jinja2 import Environment, StrictUndefined
 
 from .checks import CheckResult, HealthReport
-from .history import Snapshot, Trend
+from .history import Entry, Snapshot, Trend
+from .page_assets import ASSET_VERSION
 from .redact import redact, redact_value
 
 #: The banner's headline for each status.
 HEADLINES = {"pass": "Healthy", "warn": "Degraded", "fail": "Unhealthy"}
-#: The banner's colour for each status (and ``other`` for refusals).
-COLOURS = {"pass": "#1a7f37", "warn": "#e3a008", "fail": "#cf222e", "other": "#59636e"}
-#: Sent with the page: it loads nothing and runs nothing, so a browser may
-#: refuse everything but its inline style and its ``data:`` icon.
-CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: Sent with the page: it runs nothing and loads only its stylesheet and
+#: icon, from the app's own origin, and no other site may frame it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none';"
+    " form-action 'none'; frame-ancestors 'none'"
+)
 #: A strip is never narrower than this many runs, so that the first runs
 #: of a process show as cells, not as bars across the page.
 MIN_SLOTS = 60
+#: Strip cells a page draws at the most, all strips together.
+CELL_BUDGET = 6000
+#: Fewer cells than this per strip, and the checks' strips are left out
+#: (their stats lines stay): the page has too many checks for them.
+MIN_CELLS = 20
+#: Cells a page may draw with a hover title each at the most.
+TITLE_BUDGET = 2000
 #: Seconds at the top of a sparkline at the least.
 SPARK_FLOOR = 0.001
 #: How the strip and the stats name each status.
 _PARTICIPLES = {"pass": "passing", "warn": "warning", "fail": "failing"}
 
-_TEMPLATE = """\
-{%- macro strip(trend) -%}
-<svg class="strip" viewBox="0 0 {{ slots }} 1" preserveAspectRatio="none" \
-role="img" aria-label="{{ trend.label }}">
-<rect class="track" width="{{ slots }}" height="1"/>
-{%- for cell in trend.cells %}
-<rect class="{{ cell.css }}" x="{{ cell.x }}" width=".84" height="1">\
-<title>{{ cell.title }}</title></rect>
-{%- endfor %}
-</svg>
-{%- endmacro -%}
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-{%- if refresh %}
-<meta http-equiv="refresh" content="{{ refresh }}">
-{%- endif %}
-<meta name="robots" content="noindex">
-<link rel="icon" href="{{ icon }}">
-<title>{{ headline }}{% if title %} · {{ title }}{% endif %}</title>
-<style>
-:root {
-  color-scheme: light dark;
-  --bg: #f6f8fa; --fg: #1f2328; --muted: #59636e; --card: #ffffff;
-  --line: #d1d9e0;
-  {%- for name, colour in colours.items() %} --{{ name }}: {{ colour }};{% endfor %}
-}
-@media (prefers-color-scheme: dark) {
-  :root {
-    --bg: #0d1117; --fg: #e6edf3; --muted: #9198a1; --card: #151b23;
-    --line: #3d444d;
-  }
-}
-* { box-sizing: border-box; }
-body {
-  margin: 0; background: var(--bg); color: var(--fg);
-  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-}
-main { max-width: 56rem; margin: 0 auto; padding: 1rem; }
-.banner { border-radius: 0.75rem; padding: 1.25rem 1.5rem; color: #ffffff; }
-.banner h1 { margin: 0; font-size: 1.75rem; line-height: 1.2; }
-.banner p { margin: 0.25rem 0 0; }
-.banner.pass, .badge.pass { background: var(--pass); }
-.banner.warn, .badge.warn { background: var(--warn); color: #1f2328; }
-.banner.fail, .badge.fail { background: var(--fail); }
-.banner.other { background: var(--other); }
-.description { color: var(--muted); margin: 0.75rem 0 0; }
-table {
-  width: 100%; margin-top: 1rem; border-collapse: collapse;
-  background: var(--card); border: 1px solid var(--line); border-radius: 0.75rem;
-}
-th, td { padding: 0.6rem 0.9rem; text-align: left; vertical-align: top; }
-th { color: var(--muted); font-weight: 600; font-size: 0.875rem; }
-tbody tr { border-top: 1px solid var(--line); }
-tr.pass td:first-child { box-shadow: inset 4px 0 var(--pass); }
-tr.warn td:first-child { box-shadow: inset 4px 0 var(--warn); }
-tr.fail td:first-child { box-shadow: inset 4px 0 var(--fail); }
-.name { font-weight: 600; overflow-wrap: anywhere; }
-.error, .observed {
-  display: block; font-weight: 400; font-size: 0.875rem; overflow-wrap: anywhere;
-}
-.error { color: var(--fail); }
-tr.warn .error { color: #9a6700; }
-.observed { color: var(--muted); }
-.badge {
-  display: inline-block; min-width: 3.5rem; padding: 0.1rem 0.5rem;
-  border-radius: 1rem; color: #ffffff; font-size: 0.875rem; text-align: center;
-}
-.num { white-space: nowrap; }
-footer { color: var(--muted); font-size: 0.875rem; margin-top: 1rem; }
-.history {
-  margin-top: 1rem; padding: 0.75rem 0.9rem; background: var(--card);
-  border: 1px solid var(--line); border-radius: 0.75rem;
-}
-.history h2 { margin: 0 0 0.5rem; font-size: 0.875rem; color: var(--muted); }
-svg.strip, svg.spark { display: block; width: 100%; }
-svg.strip { height: 1.25rem; }
-.history svg.strip { height: 2rem; }
-svg.spark { height: 1.5rem; margin-top: 0.25rem; }
-.strip .track { fill: var(--line); opacity: 0.4; }
-.strip .p { fill: var(--pass); }
-.strip .w { fill: var(--warn); }
-.strip .f { fill: var(--fail); }
-.spark polyline {
-  fill: none; stroke: var(--muted); stroke-width: 1.5; stroke-linejoin: round;
-}
-.stats {
-  margin: 0.25rem 0 0; color: var(--muted); font-size: 0.875rem;
-  overflow-wrap: anywhere;
-}
-tbody tr.trend { border-top: 0; }
-tr.trend td { padding-top: 0; }
-tr.trend.pass td:first-child { box-shadow: inset 4px 0 var(--pass); }
-tr.trend.warn td:first-child { box-shadow: inset 4px 0 var(--warn); }
-tr.trend.fail td:first-child { box-shadow: inset 4px 0 var(--fail); }
-@media (max-width: 36rem) {
-  thead { display: none; }
-  tbody tr { display: block; padding: 0.5rem 0; }
-  td {
-    display: flex; justify-content: space-between; gap: 1rem;
-    padding: 0.2rem 0.9rem;
-  }
-  td::before { content: attr(data-label); color: var(--muted); }
-  td.name, tr.trend td { display: block; }
-  td.name::before { content: none; }
-  tbody tr.trend { padding-top: 0; }
-}
-</style>
-</head>
-<body>
-<main>
-<header class="banner {{ css }}" role="status">
-<h1>{{ headline }}</h1>
-<p>{{ summary }}</p>
-</header>
-{%- if description %}
-<p class="description">{{ description }}</p>
-{%- endif %}
-{%- if overall %}
-<section class="history overall" aria-label="Recent runs">
-<h2>Recent runs · this process, since {{ started }}</h2>
-{{ strip(overall) }}
-<p class="stats">{{ overall.stats }}</p>
-</section>
-{%- endif %}
-{%- if rows %}
-<table>
-<thead><tr><th>Check</th><th>Status</th><th>Duration</th><th>Last run</th></tr></thead>
-<tbody>
-{%- for row in rows %}
-<tr class="check {{ row.status }}">
-<td class="name">{{ row.name }}
-{%- if row.observed %}
-<span class="observed">observed: {{ row.observed }}</span>
-{%- endif %}
-{%- if row.error %}
-<span class="error">{{ row.error }}</span>
-{%- endif %}</td>
-<td data-label="Status">
-<span class="badge {{ row.status }}">{{ row.status }}</span></td>
-<td data-label="Duration" class="num">{{ row.duration }}</td>
-<td data-label="Last run" class="num">
-<time datetime="{{ row.iso }}">{{ row.time }}</time></td>
-</tr>
-{%- if row.trend %}
-<tr class="trend {{ row.status }}">
-<td colspan="4">
-{{ strip(row.trend) }}
-{%- if row.trend.spark %}
-<svg class="spark" viewBox="0 0 {{ slots }} 30" preserveAspectRatio="none" \
-role="img" aria-label="{{ row.trend.spark_label }}">
-<title>{{ row.trend.spark_label }}</title>
-<polyline points="{{ row.trend.spark }}" vector-effect="non-scaling-stroke"/>
-</svg>
-{%- endif %}
-<p class="stats">{{ row.trend.stats }}</p>
-</td>
-</tr>
-{%- endif %}
-{%- endfor %}
-</tbody>
-</table>
-{%- endif %}
-{%- for message in messages %}
-<p class="description">{{ message }}</p>
-{%- endfor %}
-<footer>
-{%- if hidden %}Per-check details are hidden. {% endif %}
-{%- if refresh %}This page reloads every {{ refresh }} s.{% endif %}
-{%- if version %} Version {{ version }}.{% endif %}
-{%- if release %} Release {{ release }}.{% endif %}
-</footer>
-</main>
-</body>
-</html>
-"""
 
 _environment = Environment(autoescape=True, undefined=StrictUndefined)
-_page = _environment.from_string(_TEMPLATE, globals={"colours": COLOURS})
-
-
-def _icon(css: str) -> str:
-    """A dot of the status colour as a ``data:`` URL: the browser tab shows
-    the status, and the browser asks the app for no ``/favicon.ico``."""
-    svg = (
-        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
-        f"<circle cx='8' cy='8' r='7' fill='{COLOURS[css]}'/></svg>"
-    )
-    return "data:image/svg+xml," + quote(svg, safe=":/='")
+_page = _environment.from_string(
+    files(__package__).joinpath("status.html").read_text("utf-8"),
+    globals={"asset_version": ASSET_VERSION},
+)
 
 
 def _utc(timestamp: float) -> datetime:
@@ -318,26 +151,57 @@ class _TrendView:
     spark_label: str = ""
 
 
+_SEVERITY = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def _groups(entries: tuple[Entry, ...], factor: int) -> list[tuple[Entry, ...]]:
+    """``entries`` cut into groups of ``factor`` runs, counted from the
+    newest, so that the strips of one page line up on their right edge."""
+    ends = range(len(entries), 0, -factor)
+    return [entries[max(0, end - factor) : end] for end in reversed(ends)]
+
+
 def _trend_view(
-    trend: Trend | None, now: float, slots: int, *, durations: bool
+    trend: Trend | None,
+    now: float,
+    slots: int,
+    *,
+    durations: bool,
+    factor: int = 1,
+    titles: bool = True,
+    drawn: bool = True,
 ) -> _TrendView | None:
     """The strip of ``trend``, its cells right-aligned on ``slots`` slots
     (the newest last), its stats and, with ``durations``, its sparkline
-    drawn on the same slots. None for a series without entries."""
+    drawn on the same slots. None for a series without entries.
+
+    :param factor: runs per cell; a cell of several is coloured by the
+        worst status among them, its sparkline point the longest duration.
+    :param titles: whether each cell (then one run) says its run on hover.
+    :param drawn: False for the stats only, without strip or sparkline.
+    """
     if trend is None or not trend.entries or trend.since is None:
         return None
     entries = trend.entries
-    offset = slots - len(entries)
+    groups = _groups(entries, factor) if drawn else []
+    offset = slots - len(groups)
     cells = []
-    for i, entry in enumerate(entries):
-        title = f"{_utc(entry.at).strftime('%H:%M:%S UTC')} · {entry.status}"
-        if durations:
-            title += f" · {format_duration(entry.duration)}"
-        cells.append(_Cell(entry.status[0], offset + i, title))
-    counts = {s: sum(e.status == s for e in entries) for s in _PARTICIPLES}
+    for i, group in enumerate(groups):
+        status = max((entry.status for entry in group), key=_SEVERITY.__getitem__)
+        title = ""
+        if titles and factor == 1:
+            entry = group[0]
+            title = f"{_utc(entry.at).strftime('%H:%M:%S UTC')} · {entry.status}"
+            if durations:
+                title += f" · {format_duration(entry.duration)}"
+        cells.append(_Cell(status[0], offset + i, title))
+    # One pass in C over up to 360 entries: with 1,000 checks, counting in
+    # Python took three quarters of the page's time.
+    tally = Counter(map(itemgetter(1), entries))
+    counts = {s: tally[s] for s in _PARTICIPLES}
     runs = _plural(len(entries), "run")
     stats = [
-        f"{format_uptime(trend.uptime or 0.0)} up"
+        f"{format_uptime((len(entries) - counts['fail']) / len(entries))} up"
         f" ({len(entries) - counts['fail']} of {runs} in the last"
         f" {format_period(now - entries[0].at)})",
         _plural(trend.transitions, "transition"),
@@ -350,21 +214,55 @@ def _trend_view(
         cells=cells,
         stats=" · ".join(stats),
     )
-    if not durations or len(entries) < 2:
+    if not durations or len(groups) < 2:
         return view
     # A viewBox 30 high, the line kept 2 from the edges; drawn to at least
     # 1 ms, so that a check of microseconds draws no noise as spikes.
-    longest = max(entry.duration for entry in entries)
+    peaks = [max(entry.duration for entry in group) for group in groups]
+    longest = max(peaks)
     scale = 26 / max(longest, SPARK_FLOOR)
     points = " ".join(
-        f"{offset + i + 0.42:g},{28 - entry.duration * scale:.1f}"
-        for i, entry in enumerate(entries)
+        f"{offset + i + 0.42:g},{28 - peak * scale:.1f}" for i, peak in enumerate(peaks)
     )
     return replace(
         view,
         spark=points,
         spark_label=f"Duration of the last {runs}: longest"
         f" {format_duration(longest)}, latest {format_duration(entries[-1].duration)}",
+    )
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """How a page draws its strips, one scale for all so that runs line up."""
+
+    #: Slots across a strip.
+    slots: int
+    #: Runs per cell.
+    factor: int
+    #: Whether cells carry hover titles.
+    titles: bool
+    #: Whether the checks' strips are drawn (else only their stats).
+    checks_drawn: bool
+
+
+def _scale(overall: Trend | None, checks: list[Trend | None]) -> _Scale:
+    """Fit the page's strips in :data:`CELL_BUDGET` cells."""
+    with_entries = [trend for trend in checks if trend is not None and trend.entries]
+    checks_drawn = CELL_BUDGET // (1 + len(with_entries)) >= MIN_CELLS
+    drawn = [*with_entries] if checks_drawn else []
+    if overall is not None and overall.entries:
+        drawn.append(overall)
+    cap = CELL_BUDGET // max(1, len(drawn))
+    longest = max((len(trend.entries) for trend in drawn), default=0)
+    factor = max(1, math.ceil(longest / cap))
+    slots = math.ceil(longest / factor)
+    cells = sum(math.ceil(len(trend.entries) / factor) for trend in drawn)
+    return _Scale(
+        slots=max(MIN_SLOTS, slots) if factor == 1 else slots,
+        factor=factor,
+        titles=factor == 1 and cells <= TITLE_BUDGET,
+        checks_drawn=checks_drawn,
     )
 
 
@@ -394,6 +292,7 @@ def render_status_page(
     version: str | None = None,
     release: str | None = None,
     history: Snapshot | None = None,
+    assets: str = "",
 ) -> str:
     """The page for ``report``: a banner, and a row per check with details.
 
@@ -403,6 +302,8 @@ def render_status_page(
     :param history: the recent past to show: the strip of the overall
         status if it has one, and each check's trend under its row (with
         details only; it need not hold any check without them).
+    :param assets: the URL under which :data:`ASSETS` are served (the main
+        URL, with the app's script root), without a trailing slash.
     """
     checked = _utc(report.started_at).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary = f"Status: {report.status} · checked {checked}"
@@ -417,29 +318,45 @@ def render_status_page(
     shown = report.checks if details else ()
     trends: list[Trend | None] = [None] * len(shown)
     overall = None
-    slots = MIN_SLOTS
+    scale = _Scale(MIN_SLOTS, 1, True, True)
     if history is not None:
         trends = [history.checks.get(result.name) for result in shown]
-        # One scale for every strip on the page, so that runs line up.
-        for trend in [*trends, history.overall]:
-            if trend is not None:
-                slots = max(slots, len(trend.entries))
-        overall = _trend_view(history.overall, history.now, slots, durations=False)
+        scale = _scale(history.overall, trends)
+        overall = _trend_view(
+            history.overall,
+            history.now,
+            scale.slots,
+            durations=False,
+            factor=scale.factor,
+            titles=scale.titles,
+        )
     now = history.now if history is not None else 0.0
     rows = [
-        _row(result, report, _trend_view(trend, now, slots, durations=True))
+        _row(
+            result,
+            report,
+            _trend_view(
+                trend,
+                now,
+                scale.slots,
+                durations=True,
+                factor=scale.factor,
+                titles=scale.titles,
+                drawn=scale.checks_drawn,
+            ),
+        )
         for result, trend in zip(shown, trends, strict=True)
     ]
     return _page.render(
+        assets=assets,
         title=title,
         headline=HEADLINES[report.status],
         css=report.status,
-        icon=_icon(report.status),
         summary=summary,
         description=description,
         overall=overall,
         started=_clock_time(history.started_at, history.now) if history else None,
-        slots=slots,
+        slots=scale.slots,
         rows=rows,
         messages=[],
         hidden=not details,
@@ -450,7 +367,11 @@ def render_status_page(
 
 
 def render_error_page(
-    code: int, errors: Mapping[str, str], *, title: str | None = None
+    code: int,
+    errors: Mapping[str, str],
+    *,
+    title: str | None = None,
+    assets: str = "",
 ) -> str:
     """A page for a request the view refused, such as an unknown check."""
     try:
@@ -458,10 +379,10 @@ def render_error_page(
     except ValueError:
         phrase = "Error"
     return _page.render(
+        assets=assets,
         title=title,
         headline=phrase,
         css="other",
-        icon=_icon("other"),
         summary=f"HTTP {code}",
         description=None,
         overall=None,

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Container, Iterable, Sequence
+from hashlib import sha256
 
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -24,9 +25,10 @@ from . import formats
 from .checks import Check, CheckResult, HealthReport
 from .config import Settings
 from .drain import draining_report, is_readiness
-from .endpoints import HISTORY, Endpoint, describe
+from .endpoints import HISTORY, PAGE_ASSETS, Endpoint, describe
 from .errors import ConfigurationError
 from .history import Snapshot, history_document
+from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
 from .redact import describe_exception
 from .state import HealthCheckState, get_state
 
@@ -38,6 +40,13 @@ BLUEPRINT_NAME = "healthcheck"
 #: Headers on every response: probes and dashboards must never see a stale
 #: answer from a cache, and one URL serves several formats.
 HEADERS = {"Cache-Control": "no-store", "Vary": "Accept"}
+
+#: Headers of the status page's stylesheet and icon: the same for every
+#: client, so a browser may keep them (the page links them by version).
+ASSET_HEADERS = {
+    "Cache-Control": "public, max-age=86400",
+    "X-Content-Type-Options": "nosniff",
+}
 
 #: Media types answered in another one's format: a browser that asks only
 #: for XHTML gets the status page, served as ``text/html``.
@@ -59,6 +68,16 @@ def make_blueprint(endpoints: Iterable[Endpoint]) -> Blueprint:
             blueprint.add_url_rule(
                 rule, name, view, methods=["GET"], provide_automatic_options=False
             )
+        if endpoint.tags is None:  # the main URL serves the page's assets
+            for asset in PAGE_ASSETS:
+                blueprint.add_url_rule(
+                    f"{endpoint.url.rstrip('/')}/{asset}",
+                    asset.replace(".", "_"),
+                    respond_asset,
+                    methods=["GET"],
+                    provide_automatic_options=False,
+                    defaults={"asset": asset},
+                )
     return blueprint
 
 
@@ -139,7 +158,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     if mimetype == "text/html":
         history = page_history(state, endpoint, check, report, details)
     context = formats.RenderContext(
-        details, state.settings, state.component_types(), history
+        details, state.settings, state.component_types(), history, assets_url(state)
     )
     return Response(
         render.render(report, context),
@@ -156,7 +175,9 @@ def refusal(
     envelope, ``output`` in health+json, a page in HTML."""
     state = get_state()
     mimetype = negotiate()
-    context = formats.RenderContext(details_allowed(state.settings), state.settings)
+    context = formats.RenderContext(
+        details_allowed(state.settings), state.settings, assets=assets_url(state)
+    )
     render = formats.FORMATS[mimetype]
     return Response(
         render.render_error(code, errors, context),
@@ -166,11 +187,31 @@ def refusal(
     )
 
 
+def assets_url(state: HealthCheckState) -> str:
+    """Where the page's assets are: the main URL, with the script root."""
+    return request.script_root + state.settings.url.rstrip("/")
+
+
+def respond_asset(asset: str) -> Response:
+    """``<url>/status.css`` and ``<url>/status.svg?status=fail``: the
+    status page's stylesheet and icon, from the app's own origin so that
+    ``default-src 'self'`` allows them. Runs no check."""
+    if asset == "status.css":
+        body = STYLESHEET
+    else:
+        body = icon(request.args.get("status", "other"))
+    response = Response(body, mimetype=ASSETS[asset], headers=ASSET_HEADERS)
+    response.set_etag(f"{ASSET_VERSION}-{sha256(body.encode()).hexdigest()[:8]}")
+    response.make_conditional(request)
+    return response
+
+
 def answer_routing_error() -> Response | None:
     """Answer a request under the health URLs that matched no route.
 
-    A ``before_request`` hook of the app (Flask runs those before it raises
-    the routing error): a refused method, ``/health/`` with a trailing slash
+    Called before the app's ``before_request`` hooks (see
+    :mod:`~flask_healthcheck.hooks`; Flask runs those before it raises the
+    routing error): a refused method, ``/health/`` with a trailing slash
     and a redirect that merges slashes get the extension's own answer, in
     the negotiated format and with ``Cache-Control: no-store``, instead of
     Werkzeug's HTML, which a probe or a cache would misread. Requests
@@ -180,7 +221,7 @@ def answer_routing_error() -> Response | None:
     error = request.routing_exception
     if error is None:
         return None
-    url = _health_url(get_state().endpoints(), request.path)
+    url = health_url(get_state().endpoints(), request.path)
     if url is None:
         return None
     if isinstance(error, RequestRedirect):
@@ -200,7 +241,7 @@ def answer_routing_error() -> Response | None:
     return None
 
 
-def _health_url(endpoints: Iterable[Endpoint], path: str) -> str | None:
+def health_url(endpoints: Iterable[Endpoint], path: str) -> str | None:
     """The URL of the endpoint that ``path`` is, or is under, if any."""
     for endpoint in endpoints:
         url = endpoint.url

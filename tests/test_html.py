@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_healthcheck import CheckResult, HealthCheck
+from flask_healthcheck import (
+    CheckResult,
+    ConfigurationError,
+    HealthCheck,
+    HealthReport,
+    Status,
+)
+from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, Entry, Snapshot, Trend
+from flask_healthcheck.status_page import render_status_page
 
 HTML = {"Accept": "text/html"}
 
@@ -72,8 +80,9 @@ def test_a_failing_page_is_red_and_answers_the_failure_status(app: Flask) -> Non
     assert response.status_code == 503
     assert parsed.find("header", **{"class": "banner fail"})
     assert "Unhealthy" in parsed.text
-    assert "--fail: #cf222e;" in response.text
-    assert ".banner.fail, .badge.fail { background: var(--fail); }" in response.text
+    css = app.test_client().get("/health/status.css").text
+    assert "--fail: #cf222e;" in css
+    assert ".banner.fail, .badge.fail { background: var(--fail); }" in css
 
 
 def test_without_details_only_the_banner_shows(app: Flask) -> None:
@@ -136,20 +145,67 @@ def test_everything_shown_is_escaped(app: Flask) -> None:
     assert "<title>Unhealthy · &lt;b&gt;svc&lt;/b&gt;</title>" in response.text
 
 
-def test_the_page_is_self_contained(app: Flask) -> None:
+def test_the_page_has_no_inline_style_or_script(app: Flask) -> None:
     make(app, HEALTHCHECK_SHOW_DETAILS=True)
     response, parsed = page(app)
     assert not parsed.find("script")
+    assert not parsed.find("style")
     assert not parsed.find("img")
-    # The one link is the icon, inline, so the browser fetches nothing more.
-    (icon,) = parsed.find("link")
-    assert icon["rel"] == "icon"
-    assert (icon["href"] or "").startswith("data:image/svg+xml,")
     for _, attrs in parsed.tags:
+        assert "style" not in attrs
         assert "src" not in attrs
-        assert (attrs.get("href") or "data:").startswith("data:")
+        assert not any(name.startswith("on") for name in attrs)
+    # Its two links: the stylesheet and the icon, both under the main URL.
+    icon, stylesheet = parsed.find("link")
+    assert icon["rel"] == "icon"
+    assert (icon["href"] or "").startswith("/health/status.svg?status=pass&v=")
+    assert stylesheet["rel"] == "stylesheet"
+    assert (stylesheet["href"] or "").startswith("/health/status.css?v=")
     assert "url(" not in response.text
-    assert "@import" not in response.text
+    policy = response.headers["Content-Security-Policy"]
+    assert "style-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_assets_are_served_cacheable_under_the_main_url(app: Flask) -> None:
+    app.config["HEALTHCHECK_ENDPOINTS"] = {"/readyz": ["ready"]}
+    make(app)
+    client = app.test_client()
+    css = client.get("/health/status.css")
+    assert css.status_code == 200
+    assert css.content_type == "text/css; charset=utf-8"
+    assert css.headers["Cache-Control"] == "public, max-age=86400"
+    assert css.headers["X-Content-Type-Options"] == "nosniff"
+    assert (
+        client.get(
+            "/health/status.css", headers={"If-None-Match": css.headers["ETag"]}
+        ).status_code
+        == 304
+    )
+    icon = client.get("/health/status.svg?status=fail")
+    assert icon.content_type == "image/svg+xml; charset=utf-8"
+    assert "#cf222e" in icon.text
+    assert "#59636e" in client.get("/health/status.svg?status=<x>").text
+    # The page of every endpoint links the main URL's assets.
+    _, parsed = page(app, "/readyz")
+    assert (parsed.find("link")[1]["href"] or "").startswith("/health/status.css")
+    assert client.get("/readyz/status.css").status_code == 404
+
+
+def test_the_assets_follow_the_script_root(app: Flask) -> None:
+    make(app)
+    response = app.test_client().get(
+        "/health", headers=HTML, environ_overrides={"SCRIPT_NAME": "/svc"}
+    )
+    assert 'href="/svc/health/status.css?v=' in response.text
+
+
+@pytest.mark.parametrize("name", ["status.css", "status.svg"])
+def test_the_asset_names_are_reserved(app: Flask, name: str) -> None:
+    health = make(app)
+    with pytest.raises(ConfigurationError, match="status page"):
+        health.add_check(lambda: True, name=name)
 
 
 def test_readable_on_a_phone(app: Flask) -> None:
@@ -210,3 +266,42 @@ def test_head_answers_no_body(app: Flask) -> None:
     response = app.test_client().head("/health", headers=HTML)
     assert (response.status_code, response.data) == (200, b"")
     assert response.content_type == "text/html; charset=utf-8"
+
+
+def test_a_thousand_checks_with_full_histories_make_a_page_under_1_mb() -> None:
+    # Bytes are deterministic (the time is measured in benchmarks/page.py):
+    # every check with the most results the history keeps, flapping so that
+    # no cells could merge, every one shown with details.
+    statuses: tuple[Status, ...] = ("pass", "fail", "warn")
+    entries = tuple(
+        Entry(1e9 + 10 * run, statuses[run % 3], 0.001 * (run % 7))
+        for run in range(MAX_RESULTS)
+    )
+    trend = Trend(entries, "warn", entries[-1].at, len(entries) - 1)
+    names = [f"dependency_{i:04d}" for i in range(1000)]
+    snapshot = Snapshot(
+        now=entries[-1].at + 5,
+        started_at=1e9,
+        max_results=MAX_RESULTS,
+        max_age=MAX_AGE,
+        overall=trend,
+        checks=dict.fromkeys(names, trend),
+    )
+    report = HealthReport.from_results(
+        [
+            CheckResult(name=name, status="fail", duration=0.0042, error="E: " * 20)
+            for name in names
+        ]
+    )
+    page = render_status_page(report, details=True, refresh=10, history=snapshot)
+    assert len(page.encode()) < 1_000_000
+    assert page.count('<tr class="check fail">') == 1000
+    assert page.count("up (240 of 360 runs") == 1001  # each check's stats stay
+    # A page of a few checks still draws each run with its title.
+    few = render_status_page(
+        HealthReport.from_results(report.checks[:3]),
+        details=True,
+        refresh=10,
+        history=snapshot,
+    )
+    assert few.count("<title>") == 1 + 4 * MAX_RESULTS + 3  # page, cells, sparks
