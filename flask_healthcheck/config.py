@@ -184,12 +184,6 @@ def _run_dir(key: str, value: Any) -> str | None:
     )
 
 
-def _flag(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ConfigurationError(f"{key} must be True or False, got {describe(value)}.")
-
-
 @dataclass(frozen=True)
 class ServiceCheckOptions:
     """One entry of ``HEALTHCHECK_SERVICES``: a service whose building is a
