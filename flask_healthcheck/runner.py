@@ -15,6 +15,7 @@ many requests reuse it.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
@@ -35,6 +36,7 @@ from .history import History
 from .logs import log_transition
 from .pool import WorkerPool
 from .redact import config_secrets, describe_exception, redact, redact_value
+from .reentry import inside
 from .services import Scope, Service
 from .signals import Delivery
 
@@ -299,8 +301,16 @@ class Runner:
             self._finish(execution, result, error)
 
     def _call(self, check: Check, deadline: float) -> object:
-        """Call the check with its services, then the app's teardown."""
-        context = self._app_context()
+        """Call the check with its services, then the app's teardown, in
+        this pool thread's context (see :meth:`_app_context`)."""
+        context, app_context = self._app_context()
+        return context.run(self._call_in_context, check, deadline, app_context)
+
+    def _call_in_context(
+        self, check: Check, deadline: float, context: AppContext
+    ) -> object:
+        # A health run the check asks for answers from the latest results.
+        inside.set(("check", check.name))
         try:
             with Scope(self.app, self._services(), deadline=deadline) as scope:
                 return scope.call(
@@ -321,15 +331,23 @@ class Runner:
         # A message the check wrote itself may quote a secret.
         return redact(error, self._secrets()) if error else error
 
-    def _app_context(self) -> AppContext:
+    def _app_context(self) -> tuple[contextvars.Context, AppContext]:
         """The app context of this pool thread, pushed once for the thread's
         life: pushing one per check costs more than a quick check. Each
-        check still gets a fresh ``g`` and the app's teardown after it."""
-        context: AppContext | None = getattr(self._thread_state, "context", None)
-        if context is None:
-            context = self._thread_state.context = self.app.app_context()
-            context.push()
-        return context
+        check still gets a fresh ``g`` and the app's teardown after it.
+
+        It is pushed in a :class:`contextvars.Context` kept by this runner,
+        not in the thread's own: an idle pool thread then holds nothing of
+        the app, which a test suite can drop and collect."""
+        contexts: tuple[contextvars.Context, AppContext] | None = getattr(
+            self._thread_state, "contexts", None
+        )
+        if contexts is None:
+            app_context = self.app.app_context()
+            context = contextvars.copy_context()
+            context.run(app_context.push)
+            contexts = self._thread_state.contexts = (context, app_context)
+        return contexts
 
     def _finish(
         self, execution: _Execution, result: CheckResult, error: BaseException | None
@@ -401,7 +419,8 @@ class Runner:
         lines it causes to ``deliveries``. Called under the lock, so results
         are recorded, and their signals sent, in the order they came."""
         slot = self._slots[check.name]
-        previous = slot.latest.status if slot.latest is not None else None
+        previous_result = slot.latest
+        previous = previous_result.status if previous_result is not None else None
         alerted = self._assumed.pop(check.name, previous)
         slot.latest = result
         slot.latest_at = time.monotonic()
@@ -414,7 +433,7 @@ class Runner:
             deliveries.append(signals.Send(signals.check_recovered, app, result=result))
         if result.status != previous or result.status == "fail":
             deliveries.append(
-                partial(log_transition, app.name, result, previous, error)
+                partial(log_transition, app.name, result, previous_result, error)
             )
 
     def _status_changed(self, deliveries: list[Delivery]) -> None:

@@ -8,8 +8,10 @@ signals behave the same whoever asks.
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
@@ -21,9 +23,12 @@ from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .hostlock import HostLock, lock_name
+from .logs import LogLines
+from .pool import WorkerPool
+from .reentry import inside
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
-from .signals import STUCK_SECONDS, SignalDispatcher
+from .signals import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -72,10 +77,12 @@ class HealthCheckState:
         #: Services, checks and endpoints registered for this app only.
         self.own = Registry()
         self.signals = SignalDispatcher(app.name)
+        #: The log lines of results, written by the thread that ran them.
+        self.log_lines = LogLines()
         self.runner = Runner(
             app,
             self.services,
-            self.signals.put,
+            self._deliver,
             default_timeout=settings.timeout,
             alerting=self._alerting,
         )
@@ -89,16 +96,28 @@ class HealthCheckState:
                 settings.run_dir,
                 lock_name(app.import_name, settings.url, app.root_path),
             )
+        # The refresher's thread holds this state weakly, so a dropped app
+        # is collected, and the thread ends at its next run.
+        refresh, take_over = _Weakly(self._refresh), _Weakly(self._take_over)
         self.refresher = Refresher(
             app.name,
-            self._refresh,
+            refresh,
             settings.interval,
             self.host_lock,
-            on_elected=self._take_over,
+            on_elected=take_over,
         )
+        refresh.gone = take_over.gone = self.refresher.stop
+        if app.testing:
+            # Requests don't start the refresh of a test app, only
+            # ``health.start()`` does: a suite of many apps would run them
+            # all, for ever.
+            self.refresher.stopped = True
         #: Set by ``health.drain()``: readiness endpoints fail.
         self.draining = False
+        #: What :meth:`run` called from a check or a subscriber has said once.
+        self._reentry_logged: set[str] = set()
         reset_after_fork(self)
+        self._release_when_dropped()
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
         #: made here so that a callable that can't work fails in ``init_app``.
         self.seed_checks = self._seed_checks()
@@ -113,9 +132,19 @@ class HealthCheckState:
         lock one of them held at the fork would stay held forever, and its
         results and pending signals are not this process's."""
         self._lock = threading.Lock()
+        self.log_lines = LogLines()
         self.runner.after_fork_in_child()
         self.signals.after_fork_in_child()
         self.refresher.after_fork_in_child()
+        self._release_when_dropped()
+
+    def _release_when_dropped(self) -> None:
+        """Once this state (and so its app) is collected, let the idle
+        threads it made exit now rather than after their idle time."""
+        previous = getattr(self, "_release", None)
+        if previous is not None:
+            previous.detach()
+        self._release = weakref.finalize(self, _release, self.runner.pool, self.signals)
 
     # -- what the app has -----------------------------------------------------
 
@@ -285,7 +314,18 @@ class HealthCheckState:
         if checks is None:
             checks = self.checks()
         max_age = 0.0 if fresh else self._max_age()
-        report, number = self.runner.run(checks, max_age=max_age)
+        where = inside.get()
+        if where is not None:
+            # From a check or a subscriber: a run would cause more of them.
+            checks = self._reentered(where, checks)
+            max_age, deliver = math.inf, False
+        self.log_lines.begin()
+        try:
+            report, number = self.runner.run(checks, max_age=max_age)
+        finally:
+            # On this thread, before the caller gets the report: a test's
+            # captured log has the lines of the failures it caused.
+            self.log_lines.end()
         # Long enough for a hung subscriber to be left behind and the others
         # to have their signals.
         bound = STUCK_SECONDS + self.settings.timeout
@@ -296,6 +336,43 @@ class HealthCheckState:
                 bound,
             )
         return report
+
+    def _reentered(
+        self, where: tuple[str, str | None], checks: Sequence[Check]
+    ) -> Sequence[Check]:
+        """The checks a run asked for from inside a check (less that one)
+        or a subscriber answers with; says so once."""
+        kind, name = where
+        if kind not in self._reentry_logged:
+            self._reentry_logged.add(kind)
+            caller = (
+                f"the health check {name!r}"
+                if kind == "check"
+                else "a subscriber of a health signal"
+            )
+            logger.warning(
+                "Health checks of app %r were asked for from %s: they answer"
+                " from their latest results (a check never run yet runs once)"
+                " rather than run again, as a run from there would set off"
+                " another, without end. Logged once.",
+                self.runner.app.name,
+                caller,
+            )
+        if kind == "check":
+            return [check for check in checks if check.name != name]
+        return checks
+
+    def _deliver(self, deliveries: list[Delivery]) -> int:
+        """What the runner records, under its lock: log lines to be written
+        by the thread running the checks, signals to the delivery thread."""
+        lines = [d for d in deliveries if not isinstance(d, Send)]
+        if lines:
+            deliveries = [d for d in deliveries if isinstance(d, Send)]
+            if self.log_lines.put(lines):
+                # Recorded outside any run (a check that finished after its
+                # timeout): no run's thread will write them.
+                deliveries.append(self.log_lines.write_late)
+        return self.signals.put(deliveries)
 
     def _max_age(self) -> float:
         settings = self.settings
@@ -345,6 +422,30 @@ class HealthCheckState:
             )
         self.checks()
         self.refresher.start()
+
+
+class _Weakly:
+    """Calls a method through a weak reference, so the thread holding it
+    (the refresher's) keeps no app alive; once the object is collected,
+    calls :attr:`gone` instead."""
+
+    def __init__(self, method: Callable[[], object]) -> None:
+        self._method = weakref.WeakMethod(method)
+        self.gone: Callable[[], object] = lambda: None
+
+    def __call__(self) -> None:
+        method = self._method()
+        if method is None:
+            self.gone()
+        else:
+            method()
+
+
+def _release(pool: WorkerPool, signals: SignalDispatcher) -> None:
+    """Let the idle threads of a collected state exit (in a finalizer: no
+    waiting for a lock)."""
+    pool.close()
+    signals.close()
 
 
 def get_state(app: Flask | None = None) -> HealthCheckState:

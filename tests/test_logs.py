@@ -76,8 +76,9 @@ def test_a_long_message_is_cut_before_it_is_redacted() -> None:
         ("pass", "fail", logging.WARNING),
         ("warn", "fail", logging.WARNING),
         ("fail", "fail", logging.DEBUG),
-        ("fail", "pass", logging.INFO),
-        ("fail", "warn", logging.INFO),
+        # A recovery at the level of the failure it ends (issue 17).
+        ("fail", "pass", logging.WARNING),
+        ("fail", "warn", logging.WARNING),
         ("pass", "warn", logging.INFO),
         ("warn", "pass", logging.INFO),
         ("warn", "warn", None),
@@ -113,3 +114,71 @@ def test_log_transition_with_the_exception(caplog: pytest.LogCaptureFixture) -> 
         record.exc_text is not None and "ValueError: bad postgresql" in record.exc_text
     )
     assert "hunter22" not in caplog.text
+
+
+def _failing(reason: str) -> CheckResult:
+    return CheckResult(name="db", status="fail", error=reason)
+
+
+@pytest.mark.parametrize("previous_as", ["result", "status"])
+def test_a_recovery_is_logged_like_the_failure_it_ends(
+    caplog: pytest.LogCaptureFixture, previous_as: str
+) -> None:
+    """Issue 17: the failure was a WARNING, its recovery INFO, so operators
+    with default logging saw failures and never their end."""
+    failed = _failing("ConnectionError: refused")
+    previous = failed if previous_as == "result" else failed.status
+    with caplog.at_level(logging.WARNING, logger="flask_healthcheck"):
+        log_transition("shop", failed, None)
+        log_transition("shop", CheckResult(name="db", status="pass"), previous)
+    mine = [r for r in caplog.records if "of app 'shop'" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in mine] == [
+        (
+            "WARNING",
+            "Health check 'db' of app 'shop' started failing: ConnectionError: refused",
+        ),
+        ("WARNING", "Health check 'db' of app 'shop' recovered (pass)."),
+    ]
+
+
+def test_a_changed_failure_reason_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 17: a check that went from "connection refused" to "password
+    authentication failed" logged the change at DEBUG only."""
+    refused = _failing(f"ConnectionError: refused by {SECRET}")
+    denied = _failing(f"OperationalError: password authentication failed {SECRET}")
+    error = ValueError(f"denied {SECRET}")
+    with caplog.at_level(logging.DEBUG, logger="flask_healthcheck"):
+        log_transition("shop", denied, refused, error)
+    (record,) = [r for r in caplog.records if "of app 'shop'" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "Health check 'db' of app 'shop' is failing for another reason:"
+        " OperationalError: password authentication failed"
+        " postgresql://app:***@db/app (was: ConnectionError: refused by"
+        " postgresql://app:***@db/app)"
+    )
+    assert record.exc_text is not None and "ValueError: denied" in record.exc_text
+    assert "hunter22" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("ConnectionError: refused", "ConnectionError: refused"),
+        (
+            "still running after 3.1 s (timed out after 2 s); not started again",
+            "still running after 12.7 s (timed out after 2 s); not started again",
+        ),
+    ],
+)
+def test_the_same_reason_is_debug_only(
+    caplog: pytest.LogCaptureFixture, before: str, after: str
+) -> None:
+    """Numbers (durations) in a reason don't make it another one: a hung
+    check must not log a WARNING per run."""
+    with caplog.at_level(logging.DEBUG, logger="flask_healthcheck"):
+        log_transition("shop", _failing(after), _failing(before))
+    mine = [r for r in caplog.records if "of app 'shop'" in r.getMessage()]
+    assert [(r.levelno, "still failing" in r.getMessage()) for r in mine] == [
+        (logging.DEBUG, True)
+    ]
