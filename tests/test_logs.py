@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
-from flask_healthcheck import CheckResult, RedactingFilter
+import flask_healthcheck
+from flask_healthcheck import CheckResult, HealthCheck, RedactingFilter
 from flask_healthcheck.checks import Status
-from flask_healthcheck.logs import log_transition, logger
+from flask_healthcheck.logs import LogLines, log_transition, logger
+
+from .helpers import wait_for
 
 SECRET = "postgresql://app:hunter22@db/app"
 
@@ -182,3 +193,107 @@ def test_the_same_reason_is_debug_only(
     assert [(r.levelno, "still failing" in r.getMessage()) for r in mine] == [
         (logging.DEBUG, True)
     ]
+
+
+#: A suite as a user writes it: the refresh in the base config, an app per
+#: test, a failing check in the last test (whose late log line came last).
+SUITE = """
+import logging
+
+import pytest
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+
+
+def create_app():
+    app = Flask("suite")
+    app.config.update(
+        TESTING=True, HEALTHCHECK_INTERVAL=15, DATABASE_URL="{secret}"
+    )
+    health = HealthCheck(app)
+
+    @health.check
+    def database(config):
+        if config.get("DATABASE_DOWN"):
+            raise ConnectionError("could not connect to " + config["DATABASE_URL"])
+
+    return app
+
+
+def test_up():
+    assert create_app().test_client().get("/health").status_code == 200
+
+
+def test_database_down(caplog):
+    caplog.set_level(logging.WARNING, logger="flask_healthcheck")
+    app = create_app()
+    app.config["DATABASE_DOWN"] = True
+    assert app.test_client().get("/health").status_code == 500
+    # Right away: the probe has answered, its log is written.
+    (record,) = [r for r in caplog.records if "started failing" in r.message]
+    assert record.levelname == "WARNING"
+    assert "ConnectionError: could not connect to" in record.exc_text
+    print("the test's log:", record.message)
+"""
+
+
+def test_a_failing_checks_log_lands_inside_the_test_that_caused_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 17: a failing check's WARNING and traceback were written by
+    the delivery thread after the probe answered, and printed after
+    pytest's summary, outside capture."""
+    (tmp_path / "test_suite.py").write_text(SUITE.replace("{secret}", SECRET))
+    root = Path(flask_healthcheck.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("PYTEST_ADDOPTS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-s"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout
+    assert done.returncode == 0, output
+    assert "the test's log: Health check 'database' of app 'suite' started" in output
+    # Nothing after the summary (a late log line came after it).
+    last = output.rstrip().splitlines()[-1]
+    assert last.startswith("=") and "2 passed" in last, output
+    assert "hunter22" not in output
+
+
+def test_a_line_recorded_after_its_run_is_written_too(
+    app: Flask, health: HealthCheck, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A check that finishes after its timeout, once its run has answered:
+    no run's thread writes that line, the delivery thread does."""
+    health.add_check(lambda: time.sleep(0.3), name="slow", timeout=0.05)
+    with caplog.at_level(logging.INFO, logger="flask_healthcheck"):
+        assert app.test_client().get("/health").status_code == 500
+        wait_for(
+            lambda: "'slow' finished" in caplog.text, 5, "the late line is missing"
+        )
+    messages = [r.getMessage() for r in caplog.records if "'slow'" in r.getMessage()]
+    assert messages[0].startswith("Health check 'slow' of app")
+    assert "started failing: timed out after 0.05 s" in messages[0]
+    assert messages[-1].startswith("Health check 'slow' finished")
+
+
+def test_lines_are_written_in_the_order_they_were_recorded() -> None:
+    written: list[int] = []
+    lines = LogLines()
+    lines.begin()
+    assert not lines.put([partial(written.append, n) for n in range(3)])
+    writers = [threading.Thread(target=lines.write) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    lines.put([partial(written.append, n) for n in range(3, 6)])
+    lines.end()
+    for writer in writers:
+        writer.join(5)
+    assert written == list(range(6))
+    assert lines.put([partial(written.append, 6)])  # no run to write it
