@@ -16,6 +16,7 @@ the same filter::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -246,7 +247,8 @@ class LogLines:
                     try:
                         line()
                     except Exception:  # a filter or handler that raises
-                        logger.exception("Writing a health log line failed.")
+                        with contextlib.suppress(Exception):  # and again
+                            logger.exception("Writing a health log line failed.")
                     del line  # it may hold an exception, and so the app
             finally:
                 self._writing.release()

@@ -145,6 +145,7 @@ class HealthCheckState:
         if previous is not None:
             previous.detach()
         self._release = weakref.finalize(self, _release, self.runner.pool, self.signals)
+        self._release.atexit = False  # daemon threads end with the process
 
     # -- what the app has -----------------------------------------------------
 

@@ -297,3 +297,17 @@ def test_lines_are_written_in_the_order_they_were_recorded() -> None:
         writer.join(5)
     assert written == list(range(6))
     assert lines.put([partial(written.append, 6)])  # no run to write it
+
+
+def test_a_log_filter_that_raises_never_breaks_a_probe(
+    app: Flask, health: HealthCheck
+) -> None:
+    def broken(record: logging.LogRecord) -> bool:
+        raise RuntimeError("filter bug")
+
+    health.add_check(lambda: False, name="database")
+    logger.addFilter(broken)
+    try:
+        assert app.test_client().get("/health").status_code == 500
+    finally:
+        logger.removeFilter(broken)
