@@ -10,22 +10,20 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
 from . import contrib
-from .background import Refresher, reset_after_fork
+from .background import Refresher, WeakCall, release_when_dropped, reset_after_fork
 from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .hostlock import HostLock, lock_name
 from .logs import LogLines
-from .pool import WorkerPool
-from .reentry import inside
+from .reentry import answer_from_latest, inside
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
 from .signals import STUCK_SECONDS, Delivery, Send, SignalDispatcher
@@ -98,7 +96,7 @@ class HealthCheckState:
             )
         # The refresher's thread holds this state weakly, so a dropped app
         # is collected, and the thread ends at its next run.
-        refresh, take_over = _Weakly(self._refresh), _Weakly(self._take_over)
+        refresh, take_over = WeakCall(self._refresh), WeakCall(self._take_over)
         self.refresher = Refresher(
             app.name,
             refresh,
@@ -115,7 +113,7 @@ class HealthCheckState:
         #: Set by ``health.drain()``: readiness endpoints fail.
         self.draining = False
         #: What :meth:`run` called from a check or a subscriber has said once.
-        self._reentry_logged: set[str] = set()
+        self._reentry: set[str] = set()
         reset_after_fork(self)
         self._release_when_dropped()
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
@@ -144,8 +142,7 @@ class HealthCheckState:
         previous = getattr(self, "_release", None)
         if previous is not None:
             previous.detach()
-        self._release = weakref.finalize(self, _release, self.runner.pool, self.signals)
-        self._release.atexit = False  # daemon threads end with the process
+        self._release = release_when_dropped(self, self.runner.pool, self.signals)
 
     # -- what the app has -----------------------------------------------------
 
@@ -316,9 +313,9 @@ class HealthCheckState:
             checks = self.checks()
         max_age = 0.0 if fresh else self._max_age()
         where = inside.get()
-        if where is not None:
-            # From a check or a subscriber: a run would cause more of them.
-            checks = self._reentered(where, checks)
+        if where is not None:  # in a check or a subscriber: no run from there
+            asking = answer_from_latest(where, self.runner.app.name, self._reentry)
+            checks = [check for check in checks if check.name != asking]
             max_age, deliver = math.inf, False
         self.log_lines.begin()
         try:
@@ -337,31 +334,6 @@ class HealthCheckState:
                 bound,
             )
         return report
-
-    def _reentered(
-        self, where: tuple[str, str | None], checks: Sequence[Check]
-    ) -> Sequence[Check]:
-        """The checks a run asked for from inside a check (less that one)
-        or a subscriber answers with; says so once."""
-        kind, name = where
-        if kind not in self._reentry_logged:
-            self._reentry_logged.add(kind)
-            caller = (
-                f"the health check {name!r}"
-                if kind == "check"
-                else "a subscriber of a health signal"
-            )
-            logger.warning(
-                "Health checks of app %r were asked for from %s: they answer"
-                " from their latest results (a check never run yet runs once)"
-                " rather than run again, as a run from there would set off"
-                " another, without end. Logged once.",
-                self.runner.app.name,
-                caller,
-            )
-        if kind == "check":
-            return [check for check in checks if check.name != name]
-        return checks
 
     def _deliver(self, deliveries: list[Delivery]) -> int:
         """What the runner records, under its lock: log lines to be written
@@ -423,30 +395,6 @@ class HealthCheckState:
             )
         self.checks()
         self.refresher.start()
-
-
-class _Weakly:
-    """Calls a method through a weak reference, so the thread holding it
-    (the refresher's) keeps no app alive; once the object is collected,
-    calls :attr:`gone` instead."""
-
-    def __init__(self, method: Callable[[], object]) -> None:
-        self._method = weakref.WeakMethod(method)
-        self.gone: Callable[[], object] = lambda: None
-
-    def __call__(self) -> None:
-        method = self._method()
-        if method is None:
-            self.gone()
-        else:
-            method()
-
-
-def _release(pool: WorkerPool, signals: SignalDispatcher) -> None:
-    """Let the idle threads of a collected state exit (in a finalizer: no
-    waiting for a lock)."""
-    pool.close()
-    signals.close()
 
 
 def get_state(app: Flask | None = None) -> HealthCheckState:
