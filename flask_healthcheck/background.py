@@ -28,6 +28,8 @@ from typing import Protocol
 
 from . import hostlock
 from .hostlock import HostLock
+from .pool import WorkerPool
+from .signals import SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -220,3 +222,40 @@ class Refresher:
         with self._lock:
             if self._thread is None:  # not started again meanwhile
                 self._let_go()
+
+
+class WeakCall:
+    """Calls a method through a weak reference, so the thread holding it
+    (a refresher's) keeps no app alive; once the object is collected,
+    calls :attr:`gone` instead (the refresher's ``stop``)."""
+
+    def __init__(self, method: Callable[[], object]) -> None:
+        self._method = weakref.WeakMethod(method)
+        self.gone: Callable[[], object] = lambda: None
+
+    def __call__(self) -> None:
+        method = self._method()
+        if method is None:
+            self.gone()
+        else:
+            method()
+
+
+def release_when_dropped(
+    owner: object, pool: WorkerPool, signals: SignalDispatcher
+) -> weakref.finalize[[WorkerPool, SignalDispatcher], object]:
+    """Once ``owner`` (an app's state) is collected, let the idle threads
+    of ``pool`` and ``signals`` exit now rather than after their idle time.
+
+    Call ``detach()`` on the result to cancel. The callbacks wait for no
+    lock: the garbage collector may run them on any thread, one that holds
+    a lock among them included.
+    """
+    finalizer = weakref.finalize(owner, _release, pool, signals)
+    finalizer.atexit = False  # daemon threads end with the process
+    return finalizer
+
+
+def _release(pool: WorkerPool, signals: SignalDispatcher) -> None:
+    pool.close()
+    signals.close()

@@ -8,6 +8,7 @@ raises.
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from flask.signals import appcontext_tearing_down
 
 from .checks import Check, CheckResult, interpret
 from .redact import config_secrets, describe_exception, redact, redact_value
+from .reentry import inside
 from .services import Scope, Service
 from .threads import local
 
@@ -86,8 +88,16 @@ class Executor:
         return result, None
 
     def _call(self, check: Check, deadline: float) -> object:
-        """Call the check with its services, then the app's teardown."""
-        context = self._app_context()
+        """Call the check with its services, then the app's teardown, in
+        this thread's context for the app (see :meth:`_app_context`)."""
+        context, app_context = self._app_context()
+        return context.run(self._call_in_context, check, deadline, app_context)
+
+    def _call_in_context(
+        self, check: Check, deadline: float, context: AppContext
+    ) -> object:
+        # A health run the check asks for answers from the latest results.
+        inside.set(("check", check.name))
         try:
             with Scope(self.app, self._services(), deadline=deadline) as scope:
                 return scope.call(
@@ -107,21 +117,33 @@ class Executor:
     def _call_inline(self, check: Check, deadline: float) -> object:
         """Call the check with its services in a new app context; popping it
         runs the app's teardown."""
-        with self.app.app_context():
-            with Scope(self.app, self._services(), deadline=deadline) as scope:
-                return scope.call(
-                    check.func, check.kind, scope.arguments(check.parameters)
-                )
+        token = inside.set(("check", check.name))
+        try:
+            with self.app.app_context():
+                with Scope(self.app, self._services(), deadline=deadline) as scope:
+                    return scope.call(
+                        check.func, check.kind, scope.arguments(check.parameters)
+                    )
+        finally:
+            inside.reset(token)
 
-    def _app_context(self) -> AppContext:
+    def _app_context(self) -> tuple[contextvars.Context, AppContext]:
         """The app context of this thread, pushed once for the thread's
         life: pushing one per check costs more than a quick check. Each
-        check still gets a fresh ``g`` and the app's teardown after it."""
-        context: AppContext | None = getattr(self._thread_state, "context", None)
-        if context is None:
-            context = self._thread_state.context = self.app.app_context()
-            context.push()
-        return context
+        check still gets a fresh ``g`` and the app's teardown after it.
+
+        It is pushed in a :class:`contextvars.Context` kept by this executor,
+        not in the thread's own: an idle pool thread then holds nothing of
+        the app, which a test suite can drop and collect."""
+        contexts: tuple[contextvars.Context, AppContext] | None = getattr(
+            self._thread_state, "contexts", None
+        )
+        if contexts is None:
+            app_context = self.app.app_context()
+            context = contextvars.copy_context()
+            context.run(app_context.push)
+            contexts = self._thread_state.contexts = (context, app_context)
+        return contexts
 
     def _redact(self, error: str | None) -> str | None:
         # A message the check wrote itself may quote a secret.

@@ -16,11 +16,16 @@ the same filter::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import traceback
+from collections import deque
+from collections.abc import Callable
 
 from .checks import CheckResult, Status
 from .redact import MAX_SCAN, escape_controls, known_secrets, redact
+from .threads import allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -103,30 +108,34 @@ _install()
 def log_transition(
     app_name: str,
     result: CheckResult,
-    previous: Status | None,
+    previous: CheckResult | Status | None,
     exc: BaseException | None = None,
 ) -> None:
-    """Log a check's result against its previous status, once per change.
+    """Log a check's result against its previous one, once per change.
 
     A check that starts failing is a WARNING with the reason (and the
-    traceback of ``exc``, redacted, when it raised); one that keeps failing
-    is a DEBUG line per run; one that recovers is an INFO line. Going to or
-    from ``warn`` is an INFO line. Passing again and again logs nothing.
+    traceback of ``exc``, redacted, when it raised); so is one that goes
+    on failing for another reason (reasons that differ only in their
+    numbers, such as durations, are the same), and one that recovers: an
+    operator who sees the failure sees its end. One that keeps failing for
+    the same reason is a DEBUG line per run. Going to or from ``warn`` is
+    an INFO line. Passing again and again logs nothing.
 
     :param app_name: the name of the app the check belongs to.
     :param result: the check's latest result.
-    :param previous: the check's status in the run before, or ``None`` when
-        this is its first run.
+    :param previous: the check's result in the run before (or only its
+        status), or ``None`` when this is its first run.
     :param exc: the exception the check raised, if it raised.
     """
+    if isinstance(previous, CheckResult):
+        before: Status | None = previous.status
+        reason_before = previous.error or "no reason given"
+    else:
+        before, reason_before = previous, None
     name, status = result.name, result.status
     reason = result.error or "no reason given"
     if status == "fail":
-        if previous == "fail":
-            logger.debug(
-                "Health check %r of app %r is still failing: %s", name, app_name, reason
-            )
-        else:
+        if before != "fail":
             logger.warning(
                 "Health check %r of app %r started failing: %s",
                 name,
@@ -134,9 +143,115 @@ def log_transition(
                 reason,
                 exc_info=exc,
             )
-    elif previous == "fail":
-        logger.info("Health check %r of app %r recovered (%s).", name, app_name, status)
-    elif status == "warn" and previous != "warn":
+        elif reason_before is not None and _gist(reason) != _gist(reason_before):
+            logger.warning(
+                "Health check %r of app %r is failing for another reason: %s (was: %s)",
+                name,
+                app_name,
+                reason,
+                reason_before,
+                exc_info=exc,
+            )
+        else:
+            logger.debug(
+                "Health check %r of app %r is still failing: %s", name, app_name, reason
+            )
+    elif before == "fail":
+        logger.warning(
+            "Health check %r of app %r recovered (%s).", name, app_name, status
+        )
+    elif status == "warn" and before != "warn":
         logger.info("Health check %r of app %r warns: %s", name, app_name, reason)
-    elif status == "pass" and previous == "warn":
+    elif status == "pass" and before == "warn":
         logger.info("Health check %r of app %r passes again.", name, app_name)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _gist(reason: str) -> str:
+    """A failure reason without its numbers: "still running after 3.1 s"
+    and "after 4.2 s" are one reason, not a change per run."""
+    return _NUMBER.sub("#", reason[:MAX_SCAN])
+
+
+# -- writing ------------------------------------------------------------------
+
+#: Seconds a run's thread waits for another thread that is writing log
+#: lines (its own among them) before it returns without: a handler hangs.
+WRITE_WAIT_SECONDS = 1.0
+
+#: Lines kept waiting at the most; the oldest are dropped past that.
+MAX_PENDING_LINES = 10_000
+
+LogLine = Callable[[], None]
+
+
+class LogLines:
+    """The log lines one app's results cause, written in the order they
+    were recorded, outside the runner's lock.
+
+    The thread that asked for a run writes them before it returns (the
+    request's, the refresher's, ``flask health``'s), so a failing check's
+    WARNING lands in the log of the test or the request that caused it,
+    not later from another thread. Lines recorded while no run is under way
+    (a check that finished after its timeout) are written by whoever
+    :meth:`put` tells to: the caller queues :meth:`write` for delivery.
+    """
+
+    def __init__(self) -> None:
+        # Operating system locks, also under gevent: lines are put from the
+        # checks' threads under the runner's lock.
+        self._lock = allocate_lock()
+        #: Held by the one thread writing, so lines come out in order.
+        self._writing = allocate_lock()
+        self._pending: deque[LogLine] = deque()
+        #: Runs under way, each of which writes the lines before it returns.
+        self._runs = 0
+
+    def begin(self) -> None:
+        """A run starts: the lines recorded meanwhile are its to write."""
+        with self._lock:
+            self._runs += 1
+
+    def end(self) -> None:
+        """A run ends: write what it recorded (and anything older)."""
+        with self._lock:
+            self._runs -= 1
+        self.write()
+
+    def put(self, lines: list[LogLine]) -> bool:
+        """Queue ``lines`` (under the runner's lock: never blocks); True if
+        no run is under way to write them."""
+        with self._lock:
+            self._pending.extend(lines)
+            dropped = len(self._pending) - MAX_PENDING_LINES
+            for _ in range(max(dropped, 0)):
+                self._pending.popleft()
+            return self._runs == 0
+
+    def write_late(self) -> None:
+        """Write the lines no run will: a delivery for the signal thread."""
+        self.write()
+
+    def write(self, timeout: float = WRITE_WAIT_SECONDS) -> bool:
+        """Write every line queued so far, one thread at a time; False if
+        another thread was still writing after ``timeout`` seconds."""
+        while self._pending:
+            if not self._writing.acquire(timeout=timeout):
+                return False
+            try:
+                while True:
+                    with self._lock:
+                        if not self._pending:
+                            break
+                        line = self._pending.popleft()
+                    try:
+                        line()
+                    except Exception:  # a filter or handler that raises
+                        with contextlib.suppress(Exception):  # and again
+                            logger.exception("Writing a health log line failed.")
+                    del line  # it may hold an exception, and so the app
+            finally:
+                self._writing.release()
+        return True

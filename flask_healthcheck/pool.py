@@ -6,8 +6,11 @@ would both stop a worker process from exiting and make every later run wait
 behind it. Here a task goes to an idle thread, or to a new one when none is
 idle. The runner never has more than one task per running check, so the
 number of busy threads is bounded by the checks that are running (or hung);
-idle threads exit after a while. The threads are the operating system's,
-also under gevent (see :mod:`.threads`).
+idle threads exit after a while, or at once when the pool is closed. The
+threads are the operating system's, also under gevent (see :mod:`.threads`).
+
+An idle thread holds no reference to its last task, so it keeps nothing of
+an app alive: the owner of a pool closes it when it is dropped.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._count = 0
         self._number = 0
+        #: Set by :meth:`close`: threads exit instead of waiting for work.
+        self._closed = False
 
     @property
     def thread_count(self) -> int:
@@ -66,22 +71,39 @@ class WorkerPool:
             self._count += 1
             self._number += 1
             name = f"{self._name}-{self._number}"
+        # In a list the thread empties: its target would keep the task alive.
+        first = [task]
         try:
-            start_thread(lambda: self._work(task), name)
+            start_thread(lambda: self._work(first), name)
         except BaseException:
             with self._lock:
                 self._count -= 1
             raise
 
-    def _work(self, first: Task) -> None:
+    def close(self) -> None:
+        """Make every thread exit once idle, now for those idle already.
+
+        Safe in a finalizer or a weakref callback (it takes no lock): the
+        owner calls it when it is dropped.
+        """
+        self._closed = True
+        for worker in list(self._idle):
+            try:
+                worker.wake.release()  # with no task: the thread exits
+            except RuntimeError:  # woken already
+                pass
+
+    def _work(self, first: list[Task]) -> None:
         worker = _Worker()
-        task: Task | None = first
+        task: Task | None = first.pop()
         try:
-            while task is not None:
+            while task is not None and not self._closed:
                 try:
                     task()
                 except BaseException:  # a thread must outlive whatever a task does
                     logger.exception("A health-check worker task raised.")
+                # Idle, it must not keep the task (and what it refers to) alive.
+                task = None
                 with self._lock:
                     self._idle.append(worker)
                 woken = worker.wake.acquire(True, self._idle_seconds)

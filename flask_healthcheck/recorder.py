@@ -52,13 +52,14 @@ class Recorder:
         self,
         check: Check,
         result: CheckResult,
-        previous: Status | None,
+        previous_result: CheckResult | None,
         error: BaseException | None,
         deliveries: list[Delivery],
     ) -> None:
-        """Record ``result``, the check's new latest (after one of status
-        ``previous``), and add the signals and log lines it causes to
+        """Record ``result``, the check's new latest (after
+        ``previous_result``), and add the signals and log lines it causes to
         ``deliveries``. ``error`` is what the check raised, for the log."""
+        previous = previous_result.status if previous_result is not None else None
         alerted = self._assumed.pop(check.name, previous)
         self.history.record(result)
         app = self.app
@@ -69,7 +70,7 @@ class Recorder:
             deliveries.append(signals.Send(signals.check_recovered, app, result=result))
         if result.status != previous or result.status == "fail":
             deliveries.append(
-                partial(log_transition, app.name, result, previous, error)
+                partial(log_transition, app.name, result, previous_result, error)
             )
 
     def run(

@@ -238,10 +238,10 @@ class Runner:
         """Under the lock: make ``result`` the check's latest, and add what
         it causes to ``deliveries``."""
         slot = self._slots[check.name]
-        previous = slot.latest.status if slot.latest is not None else None
+        previous_result = slot.latest
         slot.latest = result
         slot.latest_at = time.monotonic()
-        self.recorder.result(check, result, previous, error, deliveries)
+        self.recorder.result(check, result, previous_result, error, deliveries)
 
 
 def _timed_out(execution: Execution) -> CheckResult:

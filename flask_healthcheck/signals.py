@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal, Namespace
 
+from .reentry import inside
 from .threads import Condition, allocate_lock, get_ident, start_thread
 
 if TYPE_CHECKING:
@@ -142,10 +143,27 @@ class SignalDispatcher:
         self._missed: dict[tuple[int, int], dict[object, Send]] = {}
         #: Set while no thread could be started: logged once, until one is.
         self._start_failed = False
+        #: Set by :meth:`close`: the thread exits once nothing is pending.
+        self._closed = False
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's deliveries: a child never alerts from them."""
         self._reset()
+
+    def close(self) -> None:
+        """Let the delivery thread exit as soon as it is idle, instead of
+        after :data:`IDLE_SECONDS`: its app is gone.
+
+        Safe in a finalizer or a weakref callback: it never waits for a lock
+        (if the lock is busy, whoever holds it is not idle waiting, and the
+        thread sees the flag next time it looks).
+        """
+        self._closed = True
+        if self._lock.acquire(False):
+            try:
+                self._changed.notify_all()
+            finally:
+                self._lock.release()
 
     def put(self, deliveries: list[Delivery]) -> int:
         """Queue ``deliveries``; returns a number to :meth:`wait` for."""
@@ -245,6 +263,9 @@ class SignalDispatcher:
         return None
 
     def _deliver(self, me: object) -> None:
+        # A subscriber that asks for a health run gets the latest results,
+        # not a new run (which would send its signal again, without end).
+        inside.set(("subscriber", None))
         with self._lock:
             if self._thread is me:
                 self._ident = get_ident()
@@ -253,33 +274,41 @@ class SignalDispatcher:
                 idle_until = time.monotonic() + IDLE_SECONDS
                 while not self._pending and self._thread is me:
                     left = idle_until - time.monotonic()
-                    if left <= 0:
+                    if left <= 0 or self._closed:
                         self._thread = self._ident = None
                         return
                     self._changed.wait(left)
                 if self._thread is not me:
                     return
                 delivery = self._pending.popleft()
-            if isinstance(delivery, Send):
-                receivers = delivery.receivers
-                if receivers is None:
-                    receivers = list(delivery.signal.receivers_for(delivery.app))
-                for index, receiver in enumerate(receivers):
-                    if not self._begin(delivery, receivers[index + 1 :], receiver):
-                        continue
-                    delivery.call(receiver)
-                    if not self._end(me, receiver):
-                        return
-            elif self._begin(delivery, [], delivery):
-                try:
-                    delivery()
-                except BaseException:  # a log handler that raises
-                    logger.exception("Delivering a health signal failed.")
-                if not self._end(me, delivery):
-                    return
+            carry_on = self._deliver_one(me, delivery)
+            del delivery  # idle, this thread must keep nothing of its app alive
+            if not carry_on:
+                return
             with self._lock:
                 self._done += 1
                 self._changed.notify_all()
+
+    def _deliver_one(self, me: object, delivery: Delivery) -> bool:
+        """Make one delivery; False if this thread was left behind meanwhile."""
+        if isinstance(delivery, Send):
+            receivers = delivery.receivers
+            if receivers is None:
+                receivers = list(delivery.signal.receivers_for(delivery.app))
+            for index, receiver in enumerate(receivers):
+                if not self._begin(delivery, receivers[index + 1 :], receiver):
+                    continue
+                delivery.call(receiver)
+                if not self._end(me, receiver):
+                    return False
+        elif self._begin(delivery, [], delivery):
+            try:
+                delivery()
+            except BaseException:  # a log handler that raises
+                logger.exception("Delivering a health signal failed.")
+            if not self._end(me, delivery):
+                return False
+        return True
 
     def _begin(self, delivery: Delivery, rest: list[Receiver], call: object) -> bool:
         """Note the call about to be made; False to skip a hung subscriber."""

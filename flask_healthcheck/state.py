@@ -8,6 +8,7 @@ signals behave the same whoever asks.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -17,15 +18,17 @@ from functools import partial
 from flask import Flask, current_app
 
 from . import contrib
-from .background import Refresher, reset_after_fork
+from .background import Refresher, WeakCall, release_when_dropped, reset_after_fork
 from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .hostlock import HostLock, lock_name
+from .logs import LogLines
+from .reentry import answer_from_latest, inside
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
-from .signals import STUCK_SECONDS, SignalDispatcher
+from .signals import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -78,10 +81,12 @@ class HealthCheckState:
         #: Services, checks and endpoints registered for this app only.
         self.own = Registry()
         self.signals = SignalDispatcher(app.name)
+        #: The log lines of results, written by the thread that ran them.
+        self.log_lines = LogLines()
         self.runner = Runner(
             app,
             self.services,
-            self.signals.put,
+            self._deliver,
             default_timeout=settings.timeout,
             alerting=self._alerting,
             threads=settings.threads,
@@ -103,16 +108,28 @@ class HealthCheckState:
         #: Whether another process holds the host lock, and until when
         #: (``time.monotonic()``) that answer is reused: see :meth:`_alerting`.
         self._elsewhere = (False, 0.0)
+        # The refresher's thread holds this state weakly, so a dropped app
+        # is collected, and the thread ends at its next run.
+        refresh, take_over = WeakCall(self._refresh), WeakCall(self._take_over)
         self.refresher = Refresher(
             app.name,
-            self._refresh,
+            refresh,
             settings.interval,
             self.host_lock,
-            on_elected=self._take_over,
+            on_elected=take_over,
         )
+        refresh.gone = take_over.gone = self.refresher.stop
+        if app.testing:
+            # Requests don't start the refresh of a test app, only
+            # ``health.start()`` does: a suite of many apps would run them
+            # all, for ever.
+            self.refresher.stopped = True
         #: Set by ``health.drain()``: readiness endpoints fail.
         self.draining = False
+        #: What :meth:`run` called from a check or a subscriber has said once.
+        self._reentry: set[str] = set()
         reset_after_fork(self)
+        self._release_when_dropped()
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
         #: made here so that a callable that can't work fails in ``init_app``.
         self.seed_checks = self._seed_checks()
@@ -127,9 +144,20 @@ class HealthCheckState:
         lock one of them held at the fork would stay held forever, and its
         results and pending signals are not this process's."""
         self._lock = threading.Lock()
+        self.log_lines = LogLines()
+        self._elsewhere = (False, 0.0)
         self.runner.after_fork_in_child()
         self.signals.after_fork_in_child()
         self.refresher.after_fork_in_child()
+        self._release_when_dropped()
+
+    def _release_when_dropped(self) -> None:
+        """Once this state (and so its app) is collected, let the idle
+        threads it made exit now rather than after their idle time."""
+        previous = getattr(self, "_release", None)
+        if previous is not None:
+            previous.detach()
+        self._release = release_when_dropped(self, self.runner.pool, self.signals)
 
     # -- what the app has -----------------------------------------------------
 
@@ -299,7 +327,18 @@ class HealthCheckState:
         if checks is None:
             checks = self.checks()
         max_age = 0.0 if fresh else self._max_age()
-        report, number = self.runner.run(checks, max_age=max_age)
+        where = inside.get()
+        if where is not None:  # in a check or a subscriber: no run from there
+            asking = answer_from_latest(where, self.runner.app.name, self._reentry)
+            checks = [check for check in checks if check.name != asking]
+            max_age, deliver = math.inf, False
+        self.log_lines.begin()
+        try:
+            report, number = self.runner.run(checks, max_age=max_age)
+        finally:
+            # On this thread, before the caller gets the report: a test's
+            # captured log has the lines of the failures it caused.
+            self.log_lines.end()
         # Long enough for a hung subscriber to be left behind and the others
         # to have their signals.
         bound = STUCK_SECONDS + self.settings.timeout
@@ -310,6 +349,18 @@ class HealthCheckState:
                 bound,
             )
         return report
+
+    def _deliver(self, deliveries: list[Delivery]) -> int:
+        """What the runner records, under its lock: log lines to be written
+        by the thread running the checks, signals to the delivery thread."""
+        lines = [d for d in deliveries if not isinstance(d, Send)]
+        if lines:
+            deliveries = [d for d in deliveries if isinstance(d, Send)]
+            if self.log_lines.put(lines):
+                # Recorded outside any run (a check that finished after its
+                # timeout): no run's thread will write them.
+                deliveries.append(self.log_lines.write_late)
+        return self.signals.put(deliveries)
 
     def _max_age(self) -> float:
         settings = self.settings

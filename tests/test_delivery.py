@@ -102,6 +102,7 @@ def test_a_misbehaving_subscriber_never_leaves_a_stale_success(
     subscriber = misbehave(release)
     if signal is health_checked:
         subscriber = only_in_outage(subscriber)
+    health.start(app)  # a TESTING app's requests don't start it
     with signal.connected_to(subscriber, app):
         assert probe(app) == 200
         database.ok = False
@@ -122,6 +123,8 @@ def test_a_misbehaving_subscriber_never_leaves_a_stale_success(
 def test_the_refresher_starts_on_any_first_request(app: Flask) -> None:
     """Issue 8, defect 9: it started only on a health request, so an app
     whose health URL nobody probes never sent its signals."""
+    # A served app: requests start the refresh of apps without TESTING.
+    app.config.update(TESTING=False, HEALTHCHECK_RUN_DIR=None)
     app.config["HEALTHCHECK_INTERVAL"] = 0.05
     health = HealthCheck(app)
     health.add_check(lambda: True, name="database")

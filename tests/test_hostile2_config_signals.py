@@ -256,7 +256,9 @@ def test_health_run_inside_a_check_never_wedges_the_app(app: Flask) -> None:
 
     started = time.monotonic()
     first = Bounded(lambda: FlaskClient(app).get("/health").status_code, "probe")
-    assert first.result(2, "the probe") == 500
+    # health.run() in a check answers from the other checks, without a run
+    # of its own (issue 17): it neither waits for itself nor starts a storm.
+    assert first.result(2, "the probe") == 200
     assert time.monotonic() - started < 1.0
     # The check left running is reported, not started again; its siblings go on.
     body = bounded(

@@ -421,6 +421,8 @@ def _refresh_threads(app: Flask) -> int:
 def test_a_stop_racing_the_first_request_is_not_undone(app: Flask) -> None:
     """The interleaving made deterministic: the first request is about to
     start the refresher when another thread's ``health.stop()`` lands."""
+    # A served app: requests start the refresh of apps without TESTING.
+    app.config.update(TESTING=False, HEALTHCHECK_RUN_DIR=None)
     app.config["HEALTHCHECK_INTERVAL"] = 0.05
     health = HealthCheck(app)
     health.add_check(lambda: True, name="database")

@@ -83,6 +83,8 @@ def test_a_forked_child_serves_its_own_results_and_the_parent_refresher_restarts
     app.config.update(
         HEALTHCHECK_INTERVAL=10, HEALTHCHECK_TIMEOUT=0.5, HEALTHCHECK_SHOW_DETAILS=True
     )
+    # A served app: requests start the refresh of apps without TESTING.
+    app.config.update(TESTING=False, HEALTHCHECK_RUN_DIR=None)
     health = HealthCheck(app)
     switch = tmp_path / "switch"
     switch.write_text("up")

@@ -66,6 +66,7 @@ def test_a_forever_hanging_exporter_never_silences_alerts(
     health = HealthCheck(app)
     database = Switch()
     health.add_check(database, name="database")
+    health.start(app)  # a TESTING app's requests don't start it
     alerts = Alerts()
 
     def exporter(sender: Flask, report: HealthReport) -> None:

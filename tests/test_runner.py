@@ -222,6 +222,8 @@ def test_background_refresh_runs_without_probes(app: Flask) -> None:
 
 
 def test_background_refresh_starts_on_the_first_request(app: Flask) -> None:
+    # A served app: requests start the refresh of apps without TESTING.
+    app.config.update(TESTING=False, HEALTHCHECK_RUN_DIR=None)
     app.config["HEALTHCHECK_INTERVAL"] = 10
     health = HealthCheck(app)
     runs = Counter()
