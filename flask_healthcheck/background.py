@@ -6,9 +6,21 @@ from the master's results, and the master, which serves nothing, must not
 go on running checks and sending alerts for its whole life. So:
 
 - in a forked child, every runner, signal queue and refresher starts afresh
-  (the parent's threads don't exist there; its locks may be held forever);
+  (the parent's threads don't exist there; its locks may be held forever),
+  pooled connections made before the fork are let go of (the functions of
+  :func:`on_fork`), and then the app's own ``after_fork`` functions run;
 - a process that forks stops its own refresher; it starts again on that
-  process's next request, which a pre-fork master never gets.
+  process's next request, which a pre-fork master never gets;
+- a process that never serves (uWSGI's master, the reloader's watching
+  process of ``flask run --reload``) never refreshes.
+
+A fork is noticed by process id, on every entry into the extension (an app
+context pushed, a run, a refresher started): :func:`check_fork` resets a
+child once, at its first entry. Not in an :func:`os.register_at_fork`
+handler: uWSGI forks in C, where none runs, and gunicorn's gevent worker
+monkey-patches ``threading`` after the fork, so locks, queues and pools
+made in the handler would be real ones that block its event loop. Only
+the parent's side is an at-fork handler: it stops its refresh at once.
 
 With several processes on one host, one of them refreshes: the refresher
 of each tries every interval to take the app's :class:`~.hostlock.HostLock`
@@ -20,13 +32,19 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-from . import hostlock
+import click
+from flask import Flask
+from flask.cli import run_command
+from flask.helpers import get_debug_flag
+
+from . import hostlock, redact
 from .hostlock import HostLock
 
 logger = logging.getLogger("flask_healthcheck")
@@ -36,31 +54,118 @@ class ForkAware(Protocol):
     def after_fork_in_child(self) -> None: ...
 
 
-#: Everything of this process that a fork must reset in the child.
-_fork_aware: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+#: Everything of this process that a fork must reset in the child, and the
+#: process it belongs to (where it was made, or last reset).
+_fork_aware: weakref.WeakKeyDictionary[ForkAware, int] = weakref.WeakKeyDictionary()
 #: The refreshers of this process, stopped in a parent that forks.
 _refreshers: weakref.WeakSet[Refresher] = weakref.WeakSet()
+#: Functions called with each app in a forked child: see :func:`on_fork`.
+_fork_hooks: list[Callable[[Flask], object]] = []
+#: The process whose state this is: a different ``os.getpid()`` means a fork.
+_pid = os.getpid()
+#: One lock per process, made in it: a lock of the parent's may be held by a
+#: thread that does not exist in the child. Keyed by pid, since
+#: ``dict.setdefault`` is atomic where making a lock and swapping it is not.
+_reset_locks: dict[int, threading.RLock] = {}
+#: The process being reset, while :func:`check_fork` runs (it may be
+#: re-entered from the same thread: an ``after_fork`` function that pushes
+#: an app context).
+_resetting = 0
 
 
 def reset_after_fork(thing: ForkAware) -> None:
-    """Call ``thing.after_fork_in_child()`` in every forked child."""
-    _fork_aware.add(thing)
+    """Call ``thing.after_fork_in_child()`` in every forked child (once per
+    child, before anything else of the extension uses it there)."""
+    _fork_aware[thing] = os.getpid()
 
 
-def _after_fork_in_child() -> None:
+def on_fork(func: Callable[[Flask], object]) -> Callable[[Flask], object]:
+    """Call ``func(app)`` in every forked child, for each app of the
+    extension, before its own ``after_fork`` functions and before anything
+    of the app runs there: how the ready-made services let go of pooled
+    connections made before the fork. Usable as a decorator."""
+    if func not in _fork_hooks:
+        _fork_hooks.append(func)
+    return func
+
+
+def fork_hooks() -> tuple[Callable[[Flask], object], ...]:
+    """The functions given to :func:`on_fork`, in order."""
+    return tuple(_fork_hooks)
+
+
+def check_fork() -> bool:
+    """Reset this process's state if it is a forked child that was not reset
+    yet; True if this call did. Cheap when nothing forked (one
+    ``os.getpid()``): called on every entry into the extension."""
+    global _pid, _resetting
+    pid = os.getpid()
+    if pid == _pid:
+        return False
+    with _reset_locks.setdefault(pid, threading.RLock()):
+        if pid == _pid or _resetting == pid:
+            return False  # another thread did it, or this one is doing it
+        _resetting = pid
+        try:
+            _reset(pid)
+        finally:
+            _pid = pid
+            _resetting = 0
+            for other in [key for key in _reset_locks if key != pid]:
+                _reset_locks.pop(other, None)
+    return True
+
+
+def _reset(pid: int) -> None:
     hostlock.forget_inherited()
-    for thing in list(_fork_aware):
-        thing.after_fork_in_child()
+    redact.after_fork_in_child()
+    for thing, owner in list(_fork_aware.items()):
+        if owner != pid:
+            _fork_aware[thing] = pid
+            try:
+                thing.after_fork_in_child()
+            except BaseException:  # one app's failure must not leave the others
+                logger.exception("Resetting the health checks after a fork failed.")
 
 
 def _after_fork_in_parent() -> None:
     for refresher in list(_refreshers):
-        refresher.pause()
+        refresher.pause(forked=True)
 
 
-os.register_at_fork(
-    after_in_child=_after_fork_in_child, after_in_parent=_after_fork_in_parent
-)
+os.register_at_fork(after_in_parent=_after_fork_in_parent)
+
+
+def never_serves() -> str | None:
+    """Why this process will never serve a request, or None if it may.
+
+    - uWSGI's master (``--master``): it loads the app (unless
+      ``--lazy-apps``) and forks the workers, in C; it serves nothing.
+    - The reloader's watching process (``flask run --reload``, ``--debug``,
+      ``app.run(use_reloader=True)``): it loads the app too, then only
+      restarts a child that serves it, with the code of the moment.
+    """
+    uwsgi: Any = sys.modules.get("uwsgi")
+    if uwsgi is not None:
+        try:
+            if uwsgi.opt.get("master") and uwsgi.worker_id() == 0:
+                return "it is uWSGI's master process"
+        except Exception:  # not the real uwsgi module; serve as usual
+            pass
+    if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return None  # the reloader's child: the one that serves
+    if "werkzeug._reloader" in sys.modules and "WERKZEUG_SERVER_FD" in os.environ:
+        # run_simple(use_reloader=True) got to running the reloader.
+        return "it is the reloader's watching process"
+    context = click.get_current_context(silent=True)
+    while context is not None:
+        if context.command is run_command:
+            reload = context.params.get("reload")
+            if reload is None:  # flask run's default: reload in debug mode
+                reload = get_debug_flag()
+            return "it is the reloader's watching process" if reload else None
+        context = context.parent
+    return None
 
 
 class Refresher:
@@ -100,6 +205,12 @@ class Refresher:
         self._pid = 0
         #: True while this process's thread holds the host lock.
         self._elected = False
+        #: Set when this process forked while refreshing, until it refreshes
+        #: again: a run it had in progress then sends no alerts (the
+        #: children refresh and alert; a pre-fork master serves nothing).
+        self.forked = False
+        #: The process that said once why it does not refresh.
+        self._declined = 0
 
     def after_fork_in_child(self) -> None:
         self._reset()
@@ -118,13 +229,16 @@ class Refresher:
         return self.running and (self.host_lock is None or self._elected)
 
     def start(self) -> None:
-        """Start the thread unless this process runs it already."""
+        """Start the thread unless this process runs it already, or never
+        serves (see :func:`never_serves`)."""
+        check_fork()
         with self._lock:
             self.stopped = False
             self._start_thread()
 
     def start_unless_stopped(self) -> None:
         """What every request does: start it if nobody stopped it."""
+        check_fork()
         if self._thread is None or self._pid != os.getpid():
             with self._lock:  # a stop() in between must win
                 if not self.stopped:
@@ -133,8 +247,21 @@ class Refresher:
     def _start_thread(self) -> None:
         if self.running:
             return
+        reason = never_serves()
+        if reason is not None:
+            if self._declined != os.getpid():
+                self._declined = os.getpid()
+                logger.info(
+                    "The health checks of %r are not refreshed in process %d: %s."
+                    " The processes that serve the app refresh them.",
+                    self.name,
+                    os.getpid(),
+                    reason,
+                )
+            return
         self._stop_event = threading.Event()
         self._pid = os.getpid()
+        self.forked = False
         self._thread = threading.Thread(
             target=self._loop,
             args=(self._stop_event,),
@@ -143,9 +270,14 @@ class Refresher:
         )
         self._thread.start()
 
-    def pause(self) -> None:
-        """Stop the thread; the next request starts it again."""
+    def pause(self, *, forked: bool = False) -> None:
+        """Stop the thread; the next request starts it again.
+
+        :param forked: the process just forked (see :attr:`forked`).
+        """
         with self._lock:
+            if forked and self.running:
+                self.forked = True
             self._stop_event.set()
             self._thread = None
             self._let_go()
@@ -184,6 +316,11 @@ class Refresher:
         # to it (a pre-fork master forks at once): what was started runs once.
         next_run = time.monotonic()
         while True:
+            if never_serves() is not None:
+                # app.run(use_reloader=True): the process that started the
+                # refresh at import turned out to be the reloader's parent.
+                self.pause()
+                break
             try:
                 if self._elect():
                     self._run()
