@@ -597,9 +597,9 @@ def matrix_table() -> str:
 
 def test_the_matrix_in_the_docs_is_current() -> None:
     text = DOCS.read_text()
-    found = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.S)
+    found = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), text, re.S)
     assert found is not None, f"docs/deploying.md has no {BEGIN!r} … {END!r} block"
-    table = matrix_table()
+    table = matrix_table() + "\n"
     if found.group(1) != table and os.environ.get("UPDATE_DOCS") == "1":
         DOCS.write_text(text[: found.start(1)] + table + text[found.end(1) :])
         return
