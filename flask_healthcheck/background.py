@@ -51,6 +51,10 @@ logger = logging.getLogger("flask_healthcheck")
 
 
 class ForkAware(Protocol):
+    """Something of this process that a fork must reset in the child:
+    ``after_fork_in_child()`` makes it afresh; an optional
+    ``run_after_fork()`` is called after every such reset of the child."""
+
     def after_fork_in_child(self) -> None: ...
 
 
@@ -119,13 +123,19 @@ def check_fork() -> bool:
 def _reset(pid: int) -> None:
     hostlock.forget_inherited()
     redact.after_fork_in_child()
-    for thing, owner in list(_fork_aware.items()):
-        if owner != pid:
-            _fork_aware[thing] = pid
-            try:
-                thing.after_fork_in_child()
-            except BaseException:  # one app's failure must not leave the others
-                logger.exception("Resetting the health checks after a fork failed.")
+    inherited = [thing for thing, owner in list(_fork_aware.items()) if owner != pid]
+    for thing in inherited:
+        _fork_aware[thing] = pid
+        try:
+            thing.after_fork_in_child()
+        except BaseException:  # one app's failure must not leave the others
+            logger.exception("Resetting the health checks after a fork failed.")
+    # Then the functions that let go of connections, once every app is reset:
+    # one of them may use another app.
+    for thing in inherited:
+        run_after_fork = getattr(thing, "run_after_fork", None)
+        if run_after_fork is not None:
+            run_after_fork()
 
 
 def _after_fork_in_parent() -> None:

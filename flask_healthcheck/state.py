@@ -167,15 +167,18 @@ class HealthCheckState:
     def after_fork_in_child(self) -> None:
         """Start afresh in a forked child: the parent's threads are gone, a
         lock one of them held at the fork would stay held forever, and its
-        results and pending signals are not this process's. Then let go of
-        pooled connections made before the fork: the ready-made services'
-        (:func:`~.background.on_fork`), then the app's ``after_fork``
-        functions, in the app's context. Called by
+        results and pending signals are not this process's. Called by
         :func:`~.background.check_fork`, once per child."""
         self._lock = threading.Lock()
         self.runner.after_fork_in_child()
         self.signals.after_fork_in_child()
         self.refresher.after_fork_in_child()
+
+    def run_after_fork(self) -> None:
+        """In a forked child, once every app is reset: let go of pooled
+        connections made before the fork, the ready-made services' first
+        (:func:`~.background.on_fork`), then the app's ``after_fork``
+        functions, in the app's context."""
         app = self.runner.app
         functions: list[Callable[[Flask], object]] = [
             *fork_hooks(),
