@@ -13,9 +13,10 @@ from .checks import HealthReport, make_check, seed_check
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
+from .forks import AfterFork
 from .redact import register_app_secrets
 from .services import Service
-from .state import EXTENSION_KEY, AfterFork, HealthCheckState, Registry, get_state
+from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
 from .views import add_routes, answer_routing_error, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -279,54 +280,29 @@ class HealthCheck:
     def after_fork(self, func: F) -> F: ...
 
     @overload
-    def after_fork(
-        self, func: None = None, *, app: Flask | None = None
-    ) -> Callable[[F], F]: ...
+    def after_fork(self, *, app: Flask | None = None) -> Callable[[F], F]: ...
 
     def after_fork(
         self, func: F | None = None, *, app: Flask | None = None
     ) -> F | Callable[[F], F]:
-        """Register a function to call in every forked child process, once
-        per app, before anything of the app runs there: to let go of pooled
-        connections (database engines, clients) made before the fork, which
-        the child must not share with its parent::
+        """Register a function to call in each forked child process, once
+        per app, in its context, before anything of the app runs there: to
+        let go of connections pooled before the fork (``app`` and ``config``
+        injected by name; what it raises is logged)::
 
             @health.after_fork
             def new_connections(app):
-                engine.dispose(close=False)  # SQLAlchemy: keep the parent's open
+                engine.dispose(close=False)  # the parent's stay open
 
-        A pre-fork server (gunicorn ``--preload``, uWSGI without
-        ``--lazy-apps``) imports the app in its master and forks the workers:
-        a connection pooled in the master would serve two processes at once,
-        and one of them would read the other's answers. The function runs
-        in the app's context, with ``app`` and ``config`` injected by
-        parameter name: right after ``os.fork()`` (gunicorn,
-        ``multiprocessing``), or, where the fork runs no Python at-fork
-        handler (uWSGI forks in C), when the child first pushes an app
-        context, before the request that pushed it is handled. Whatever it
-        raises is logged and the next one runs. The ready-made services
-        (``sqlalchemy``, Flask-SQLAlchemy's engines, ``redis``) do this
-        by themselves.
-
-        :param func: the function, when used bare.
-        :param app: call it for this app only, instead of for every app
-            this extension is initialised on.
-        :raises ConfigurationError: for a function asking for anything but
-            ``app`` and ``config``.
+        :param app: for this app only.
+        :raises ConfigurationError: if it asks for anything else.
         """
 
         def decorator(f: F) -> F:
-            self.add_after_fork(f, app=app)
+            self._registry_for(app).after_fork.append(AfterFork(f))
             return f
 
         return decorator(func) if func is not None else decorator
-
-    def add_after_fork(
-        self, func: Callable[..., Any], *, app: Flask | None = None
-    ) -> None:
-        """Register ``func`` to call in every forked child; see
-        :meth:`after_fork`."""
-        self._registry_for(app).after_fork.append(AfterFork.from_function(func))
 
     def _registry_for(self, app: Flask | None) -> Registry:
         return self._registry if app is None else get_state(app).own

@@ -8,30 +8,19 @@ signals behave the same whoever asks.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from flask import Flask, current_app
-from flask.signals import appcontext_pushed
 
 from . import contrib
-from .background import Refresher, check_fork, fork_hooks, reset_after_fork
-from .checks import (
-    STATUSES,
-    Check,
-    HealthReport,
-    Parameter,
-    Status,
-    describe_callable,
-    injected_parameters,
-    seed_check,
-)
+from .background import Refresher
+from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
+from .forks import AfterFork, call_after_fork, check_fork, fork_hooks, reset_after_fork
 from .hostlock import HostLock, lock_name
 from .runner import Runner
 from .services import Service, check_dependencies, service_check
@@ -43,44 +32,6 @@ logger = logging.getLogger("flask_healthcheck")
 EXTENSION_KEY = "healthcheck"
 
 
-#: What an ``after_fork`` function can ask for by name.
-AFTER_FORK_NAMES = ("app", "config")
-
-
-@dataclass(frozen=True)
-class AfterFork:
-    """A function to call in each forked child, and what it asks for."""
-
-    func: Callable[..., Any]
-    parameters: tuple[Parameter, ...]
-
-    @classmethod
-    def from_function(cls, func: Callable[..., Any]) -> AfterFork:
-        """Raises :class:`ConfigurationError` for a function that can't be
-        called with ``app`` and ``config`` by name."""
-        if not callable(func):
-            raise ConfigurationError(f"after_fork needs a callable, got {func!r}.")
-        parameters = injected_parameters(func)
-        unknown = [
-            p.name
-            for p in parameters
-            if p.name not in AFTER_FORK_NAMES and not p.optional
-        ]
-        if unknown:
-            raise ConfigurationError(
-                f"{describe_callable(func)} asks for {', '.join(map(repr, unknown))};"
-                f" an after_fork function can ask for"
-                f" {' and '.join(map(repr, AFTER_FORK_NAMES))} only (services are"
-                f" built per check, not at a fork)."
-            )
-        return cls(func, parameters)
-
-    def __call__(self, app: Flask) -> None:
-        available = {"app": app, "config": app.config}
-        wanted = [p.name for p in self.parameters if p.name in available]
-        self.func(**{name: available[name] for name in wanted})
-
-
 @dataclass
 class Registry:
     """Checks, services and endpoints, either shared by all apps or one app's own."""
@@ -88,7 +39,6 @@ class Registry:
     services: dict[str, Service] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    #: Functions to call in each forked child (``health.after_fork``).
     after_fork: list[AfterFork] = field(default_factory=list)
     #: Bumped on every change, so validation reruns only when needed.
     version: int = 0
@@ -150,11 +100,7 @@ class HealthCheckState:
         )
         #: Set by ``health.drain()``: readiness endpoints fail.
         self.draining = False
-        reset_after_fork(self)
-        # Every request, CLI command and check pushes an app context first:
-        # a fork (uWSGI's, in C, runs no at-fork handler) is noticed there,
-        # before the app's own code uses anything made before it.
-        appcontext_pushed.connect(_notice_fork, app, weak=False)
+        reset_after_fork(self, app)
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
         #: made here so that a callable that can't work fails in ``init_app``.
         self.seed_checks = self._seed_checks()
@@ -167,37 +113,17 @@ class HealthCheckState:
     def after_fork_in_child(self) -> None:
         """Start afresh in a forked child: the parent's threads are gone, a
         lock one of them held at the fork would stay held forever, and its
-        results and pending signals are not this process's. Called by
-        :func:`~.background.check_fork`, once per child."""
+        results and pending signals are not this process's."""
         self._lock = threading.Lock()
         self.runner.after_fork_in_child()
         self.signals.after_fork_in_child()
         self.refresher.after_fork_in_child()
 
     def run_after_fork(self) -> None:
-        """In a forked child, once every app is reset: let go of pooled
-        connections made before the fork, the ready-made services' first
-        (:func:`~.background.on_fork`), then the app's ``after_fork``
-        functions, in the app's context."""
-        app = self.runner.app
-        functions: list[Callable[[Flask], object]] = [
-            *fork_hooks(),
-            *self.shared.after_fork,
-            *self.own.after_fork,
-        ]
-        if not functions:
-            return
-        with app.app_context():
-            for function in functions:
-                try:
-                    function(app)
-                except BaseException:  # the others still run; the app serves
-                    logger.exception(
-                        "An after_fork function of app %r raised in process"
-                        " %d; the ones after it still run.",
-                        app.name,
-                        os.getpid(),
-                    )
+        """In a forked child, once every app is reset: the ``after_fork``
+        functions, the ready-made services' first (they let go of pools)."""
+        own = [*self.shared.after_fork, *self.own.after_fork]
+        call_after_fork(self.runner.app, [*fork_hooks(), *own])
 
     # -- what the app has -----------------------------------------------------
 
@@ -402,9 +328,7 @@ class HealthCheckState:
         """Whether runs in this process send the alert signals: unless the
         refresh runs here and another process of the host is the one
         elected to refresh (then it sends them)."""
-        if self.refresher.forked:
-            # The leftover run of a process that forked while refreshing (a
-            # pre-fork master): its workers refresh, and alert, from now on.
+        if self.refresher.forked:  # a pre-fork master's leftover run
             return False
         return not self.refresher.running or self.refresher.elected
 
@@ -433,12 +357,6 @@ class HealthCheckState:
             )
         self.checks()
         self.refresher.start()
-
-
-def _notice_fork(sender: Flask, **kwargs: object) -> None:
-    """``appcontext_pushed`` receiver: reset a forked child before anything
-    of the app runs in it."""
-    check_fork()
 
 
 def get_state(app: Flask | None = None) -> HealthCheckState:

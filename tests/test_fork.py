@@ -253,15 +253,15 @@ def test_after_fork_functions_run_once_per_app_before_the_first_request(
 
 def test_an_after_fork_function_gets_app_and_config_only(health: HealthCheck) -> None:
     with pytest.raises(ConfigurationError, match="'database'"):
-        health.add_after_fork(lambda database: None)
-    health.add_after_fork(lambda app, config, retries=3: None)  # a default is fine
+        health.after_fork(lambda database: None)
+    health.after_fork(lambda app, config, retries=3: None)  # a default is fine
 
 
 def test_a_process_that_never_forked_runs_no_after_fork_function(
     app: Flask, health: HealthCheck
 ) -> None:
     calls: list[str] = []
-    health.add_after_fork(lambda: calls.append("called"))
+    health.after_fork(lambda: calls.append("called"))
     app.test_client().get("/health")
     assert calls == []
 

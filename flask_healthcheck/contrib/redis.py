@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from ..background import on_fork
+from ..forks import on_fork
 from ..services import observe
 from ._support import milliseconds, network_timeout, optional_import
 

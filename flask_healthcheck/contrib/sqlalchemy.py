@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from ..background import on_fork
+from ..forks import on_fork
 from ..services import observe, time_left
 from ._support import milliseconds, network_timeout, optional_import
 
