@@ -295,7 +295,6 @@ class HealthCheck:
                 engine.dispose(close=False)  # the parent's stay open
 
         :param app: for this app only.
-        :raises ConfigurationError: if it asks for anything else.
         """
 
         def decorator(f: F) -> F:

@@ -120,8 +120,7 @@ class HealthCheckState:
         self.refresher.after_fork_in_child()
 
     def run_after_fork(self) -> None:
-        """In a forked child, once every app is reset: the ``after_fork``
-        functions, the ready-made services' first (they let go of pools)."""
+        """In a forked child, once every app is reset: ``after_fork`` functions."""
         own = [*self.shared.after_fork, *self.own.after_fork]
         call_after_fork(self.runner.app, [*fork_hooks(), *own])
 
