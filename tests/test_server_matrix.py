@@ -200,9 +200,15 @@ class Row:
     preload: bool = False
     #: Notes for cells, by promise number (0-based).
     notes: dict[int, str] = field(default_factory=dict)
+    #: Why the promises do not hold there yet: the test is an expected
+    #: failure, not run unless ``pytest --runxfail``, and the table says so.
+    failing: str | None = None
 
 
 ONE_PROCESS = "✓ (one process: nothing forks)"
+#: gunicorn -k gevent: a worker stalls with a check blocked in C (and with
+#: the app's boot run, without --preload); see the report of issue 16.
+GEVENT_FAILING = "a check blocked in C stalls the worker's event loop"
 ROWS = (
     *(
         Row(
@@ -211,6 +217,7 @@ ROWS = (
             "gunicorn",
             worker_class=worker,
             preload=preload,
+            failing=GEVENT_FAILING if worker == "gevent" else None,
         )
         for worker in ("sync", "gthread", "gevent")
         for preload in (False, True)
@@ -506,7 +513,19 @@ def broken_promises(
     return broken
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(
+            row,
+            id=row.id,
+            marks=[pytest.mark.xfail(reason=row.failing, run=False)]
+            if row.failing
+            else [],
+        )
+        for row in ROWS
+    ],
+)
 def test_promises(
     row: Row,
     held: Path,
@@ -590,6 +609,8 @@ def matrix_table() -> str:
     ]
     for row in ROWS:
         cells = [row.notes.get(i, "✓") for i in range(len(PROMISES))]
+        if row.failing:
+            cells = [f"✗ not yet: {row.failing}", *["✗"] * (len(PROMISES) - 1)]
         test = f"`test_promises[{row.id}]`"
         lines.append("| " + " | ".join([row.server, *cells, test]) + " |")
     return "\n".join(lines)
