@@ -1,19 +1,13 @@
-"""The background refresh, and what a fork does to the extension's state.
-
-A pre-fork server (gunicorn, uWSGI) imports the app in a master process
-and forks the workers that serve it. A worker must never serve or alert
-from the master's results, and the master, which serves nothing, must not
-go on running checks and sending alerts for its whole life. So:
-
-- in a forked child, every runner, signal queue and refresher starts afresh
-  (the parent's threads don't exist there; its locks may be held forever);
-- a process that forks stops its own refresher; it starts again on that
-  process's next request, which a pre-fork master never gets.
+"""The background refresh, and what a fork does to it.
 
 With several processes on one host, one of them refreshes: the refresher
 of each tries every interval to take the app's :class:`~.hostlock.HostLock`
-and runs the checks only while it holds it. A child closes the lock files
-it inherited; a process that forks lets go of its lock.
+and runs the checks only while it holds it. A process that forks stops its
+own refresher and lets go of its lock (an at-fork handler, in the parent);
+it starts again on that process's next request, which a pre-fork master
+never gets. A process that never serves never refreshes
+(:func:`~.forks.never_serves`); a forked child starts afresh
+(:mod:`~.forks`).
 """
 
 from __future__ import annotations
@@ -24,45 +18,24 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Protocol
 
-from . import hostlock
+from .forks import check_fork, never_serves
 from .hostlock import HostLock
 from .pool import WorkerPool
 from .signals import SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
-
-class ForkAware(Protocol):
-    def after_fork_in_child(self) -> None: ...
-
-
-#: Everything of this process that a fork must reset in the child.
-_fork_aware: weakref.WeakSet[ForkAware] = weakref.WeakSet()
 #: The refreshers of this process, stopped in a parent that forks.
 _refreshers: weakref.WeakSet[Refresher] = weakref.WeakSet()
 
 
-def reset_after_fork(thing: ForkAware) -> None:
-    """Call ``thing.after_fork_in_child()`` in every forked child."""
-    _fork_aware.add(thing)
-
-
-def _after_fork_in_child() -> None:
-    hostlock.forget_inherited()
-    for thing in list(_fork_aware):
-        thing.after_fork_in_child()
-
-
 def _after_fork_in_parent() -> None:
     for refresher in list(_refreshers):
-        refresher.pause()
+        refresher.pause(forked=True)
 
 
-os.register_at_fork(
-    after_in_child=_after_fork_in_child, after_in_parent=_after_fork_in_parent
-)
+os.register_at_fork(after_in_parent=_after_fork_in_parent)
 
 
 class Refresher:
@@ -105,6 +78,12 @@ class Refresher:
         #: After a thread that could not start: not before this (monotonic).
         self._retry_at = 0.0
         self._start_failed = False
+        #: Set when this process forked while refreshing, until it refreshes
+        #: again: a run it had in progress then sends no alerts (the
+        #: children refresh and alert; a pre-fork master serves nothing).
+        self.forked = False
+        #: The process that said once why it does not refresh.
+        self._declined = 0
 
     def after_fork_in_child(self) -> None:
         self._reset()
@@ -123,13 +102,16 @@ class Refresher:
         return self.running and (self.host_lock is None or self._elected)
 
     def start(self) -> None:
-        """Start the thread unless this process runs it already."""
+        """Start the thread unless this process runs it already, or never
+        serves (see :func:`never_serves`)."""
+        check_fork()
         with self._lock:
             self.stopped = False
             self._start_thread()
 
     def start_unless_stopped(self) -> None:
         """What every request does: start it if nobody stopped it."""
+        check_fork()
         if self._thread is None or self._pid != os.getpid():
             if time.monotonic() < self._retry_at:
                 return  # the last start failed: try again an interval later
@@ -142,6 +124,18 @@ class Refresher:
         thread": a pids limit, say), log that once and leave it to a later
         request, an interval on, rather than fail the request or give up."""
         if self.running:
+            return
+        reason = never_serves()
+        if reason is not None:
+            if self._declined != os.getpid():
+                self._declined = os.getpid()
+                logger.info(
+                    "The health checks of %r are not refreshed in process %d: %s."
+                    " The processes that serve the app refresh them.",
+                    self.name,
+                    os.getpid(),
+                    reason,
+                )
             return
         stop = threading.Event()
         thread = threading.Thread(
@@ -168,10 +162,16 @@ class Refresher:
         self._stop_event = stop
         self._pid = os.getpid()
         self._thread = thread
+        self.forked = False
 
-    def pause(self) -> None:
-        """Stop the thread; the next request starts it again."""
+    def pause(self, *, forked: bool = False) -> None:
+        """Stop the thread; the next request starts it again.
+
+        :param forked: the process just forked (see :attr:`forked`).
+        """
         with self._lock:
+            if forked and self.running:
+                self.forked = True
             self._stop_event.set()
             self._thread = None
             self._let_go()
@@ -210,6 +210,11 @@ class Refresher:
         # to it (a pre-fork master forks at once): what was started runs once.
         next_run = time.monotonic()
         while True:
+            if never_serves() is not None:
+                # app.run(use_reloader=True): the process that started the
+                # refresh at import turned out to be the reloader's parent.
+                self.pause()
+                break
             try:
                 if self._elect():
                     self._run()

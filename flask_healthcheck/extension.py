@@ -13,6 +13,7 @@ from .checks import HealthReport, make_check, seed_check
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
+from .forks import AfterFork
 from .hooks import put_probes_first
 from .redact import register_app_secrets
 from .services import Service
@@ -281,6 +282,33 @@ class HealthCheck:
         self._registry_for(app).add_endpoint(endpoint)
         for target in apps:
             add_routes(target, endpoint)
+
+    @overload
+    def after_fork(self, func: F) -> F: ...
+
+    @overload
+    def after_fork(self, *, app: Flask | None = None) -> Callable[[F], F]: ...
+
+    def after_fork(
+        self, func: F | None = None, *, app: Flask | None = None
+    ) -> F | Callable[[F], F]:
+        """Register a function to call in each forked child process, once
+        per app, in its context, before anything of the app runs there: to
+        let go of connections pooled before the fork (``app`` and ``config``
+        injected by name; what it raises is logged)::
+
+            @health.after_fork
+            def new_connections(app):
+                engine.dispose(close=False)  # the parent's stay open
+
+        :param app: for this app only.
+        """
+
+        def decorator(f: F) -> F:
+            self._registry_for(app).after_fork.append(AfterFork(f))
+            return f
+
+        return decorator(func) if func is not None else decorator
 
     def _registry_for(self, app: Flask | None) -> Registry:
         return self._registry if app is None else get_state(app).own

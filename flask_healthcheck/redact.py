@@ -440,13 +440,15 @@ class _Entry:
 _lock = threading.Lock()
 
 
-def _after_fork_in_child() -> None:
-    # A thread of the parent may have held the lock at the fork; it is gone.
+def after_fork_in_child() -> None:
+    """A thread of the parent may have held the lock at the fork; it is
+    gone. Also called by the fork handling of ``background``, which notices
+    forks that run no at-fork handler (uWSGI's)."""
     global _lock
     _lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=after_fork_in_child)
 
 _cache: weakref.WeakKeyDictionary[Flask, _Entry] = weakref.WeakKeyDictionary()
 _apps: weakref.WeakSet[Flask] = weakref.WeakSet()

@@ -18,11 +18,12 @@ from functools import partial
 from flask import Flask, current_app
 
 from . import contrib
-from .background import Refresher, WeakCall, release_when_dropped, reset_after_fork
+from .background import Refresher, WeakCall, release_when_dropped
 from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
+from .forks import AfterFork, call_after_fork, check_fork, fork_hooks, reset_after_fork
 from .hostlock import HostLock, lock_name
 from .logs import LogLines
 from .reentry import answer_from_latest, inside
@@ -47,6 +48,7 @@ class Registry:
     services: dict[str, Service] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    after_fork: list[AfterFork] = field(default_factory=list)
     #: Bumped on every change, so validation reruns only when needed.
     version: int = 0
 
@@ -128,7 +130,7 @@ class HealthCheckState:
         self.draining = False
         #: What :meth:`run` called from a check or a subscriber has said once.
         self._reentry: set[str] = set()
-        reset_after_fork(self)
+        reset_after_fork(self, app)
         self._release_when_dropped()
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
         #: made here so that a callable that can't work fails in ``init_app``.
@@ -158,6 +160,11 @@ class HealthCheckState:
         if previous is not None:
             previous.detach()
         self._release = release_when_dropped(self, self.runner.pool, self.signals)
+
+    def run_after_fork(self) -> None:
+        """In a forked child, once every app is reset: ``after_fork`` functions."""
+        own = [*self.shared.after_fork, *self.own.after_fork]
+        call_after_fork(self.runner.app, [*fork_hooks(), *own])
 
     # -- what the app has -----------------------------------------------------
 
@@ -324,6 +331,7 @@ class HealthCheckState:
             ``health.run()`` and ``flask health`` promise. Probes and the
             refresh never wait for subscribers.
         """
+        check_fork()
         if checks is None:
             checks = self.checks()
         max_age = 0.0 if fresh else self._max_age()
@@ -387,7 +395,10 @@ class HealthCheckState:
         (``check_failed``, ``check_recovered``, ``health_changed``): not
         while another process of the host is the one elected to refresh,
         whether the refresh runs here (and lost the election) or not
-        (``flask health``, ``health.run()`` next to a live refresher)."""
+        (``flask health``, ``health.run()`` next to a live refresher), nor
+        from a run a pre-fork master had in progress when it forked."""
+        if self.refresher.forked:  # the children refresh and alert
+            return False
         if self.refresher.running:
             return self.refresher.elected
         if self.host_lock is None or self.settings.interval <= 0:
@@ -416,6 +427,7 @@ class HealthCheckState:
 
     def start(self) -> None:
         """Start the background refresh now (see ``HEALTHCHECK_INTERVAL``)."""
+        check_fork()
         if self.settings.interval <= 0:
             raise ConfigurationError(
                 "HEALTHCHECK_INTERVAL must be a number of seconds greater than 0"

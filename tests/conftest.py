@@ -23,6 +23,7 @@ from .server_fixtures import (  # noqa: F401 - fixtures
     running_postgres,
     running_redis,
 )
+from .uwsgi import uwsgi_server  # noqa: F401 - fixture
 
 if TYPE_CHECKING:
     from .browser import Browser

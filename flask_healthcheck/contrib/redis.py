@@ -6,16 +6,22 @@ in ``app.extensions["redis"]`` (as Flask-Redis keeps it), else to
 and read timeouts below the check's timeout and no retries: the app's
 client may wait as long as it likes, a health check must not, and a fresh
 connection sees an outage that a pooled one would hide until it is used.
+
+In a forked child (a pre-fork server's worker), the app's own client in
+``app.extensions["redis"]`` gets an empty pool before anything of the app
+runs there: a connection made in the parent is never used by the child.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+from ..forks import on_fork
 from ..services import observe
 from ._support import milliseconds, network_timeout, optional_import
 
@@ -76,3 +82,13 @@ def redis_client(app: Flask, config: Any) -> Iterator[Redis]:
     finally:
         client.close()
         pool.disconnect()
+
+
+@on_fork
+def _new_pool_in_child(app: Flask) -> None:
+    """In a forked child: the app's own Redis client forgets the parent's
+    connections, without closing them (redis-py would on its next command;
+    this makes it so before the app's first)."""
+    pool = getattr(app.extensions.get("redis"), "connection_pool", None)
+    if pool is not None and getattr(pool, "pid", os.getpid()) != os.getpid():
+        pool.reset()

@@ -21,6 +21,13 @@ empty file for a path that does not exist (``sqlite:///app.db`` before the
 app created its database), and the check would pass. While a health check
 connects, a missing SQLite file fails it with the path, and the file is
 opened with ``mode=rw``; in-memory databases (``sqlite://``) still pass.
+
+In a forked child (a pre-fork server's worker), every engine of the app,
+ours and Flask-SQLAlchemy's, gets a new, empty pool before anything of the
+app runs there, with ``dispose(close=False)``, as SQLAlchemy advises for
+forks: a connection made in the parent stays the parent's, open, and is
+never used by the child, so no two processes share one socket and read
+each other's answers.
 """
 
 from __future__ import annotations
@@ -36,16 +43,22 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
+from ..forks import on_fork
 from ..services import observe, time_left
 from ._support import milliseconds, network_timeout, optional_import
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect, Engine
+    from sqlalchemy.pool import Pool
 
 _engines: weakref.WeakKeyDictionary[Flask, dict[str, Engine]] = (
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+#: The pools a forked child inherited, kept: a driver that closes a
+#: connection when it is collected (sending the server a goodbye on the
+#: socket) would end the parent's session.
+_inherited_pools: list[Pool] = []
 
 #: Config keys naming the database, in the order they are looked up.
 URL_KEYS = ("SQLALCHEMY_DATABASE_URI", "DATABASE_URL")
@@ -264,3 +277,30 @@ def _limit_connect_and_read(
     """``do_connect`` listener for our own engine: connect and read timeouts."""
     _refuse_missing_sqlite(dialect, cargs, cparams)
     _lower_timeouts(dialect, cparams, read=True)
+
+
+def app_engines(app: Flask) -> list[Engine]:
+    """Every engine of ``app`` made so far: ours, and Flask-SQLAlchemy's
+    (one per bind) if it is initialised on the app. In the app's context."""
+    engines = list(_engines.get(app, {}).values())
+    extension = app.extensions.get("sqlalchemy")
+    if extension is not None:
+        try:
+            engines.extend(extension.engines.values())  # Flask-SQLAlchemy 3
+        except (AttributeError, KeyError, RuntimeError):
+            engine = getattr(extension, "engine", None)  # older versions
+            if engine is not None:
+                engines.append(engine)
+    return engines
+
+
+@on_fork
+def _new_pools_in_child(app: Flask) -> None:
+    """In a forked child, before anything of the app runs: every engine of
+    the app starts with a new, empty pool; the parent's connections stay
+    open, the parent's, and untouched."""
+    global _lock
+    _lock = threading.Lock()  # a thread of the parent may have held it
+    for engine in app_engines(app):
+        _inherited_pools.append(engine.pool)
+        engine.dispose(close=False)
