@@ -245,8 +245,8 @@ def test_a_forked_child_starts_an_empty_history(
         pid = os.fork()
     if pid == 0:  # the child: answer through the pipe, then leave at once
         try:
-            before = len(history_of(app).names())
-            with app.app_context():
+            with app.app_context():  # the child's first entry: it notices the fork
+                before = len(history_of(app).names())
                 health.run()
             after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
             os.write(write_end, f"{before} {after}".encode())

@@ -93,6 +93,7 @@ class Endpoint:
 @pytest.fixture
 def endpoint() -> Iterator[Callable[..., Endpoint]]:
     """Make an :class:`Endpoint`: ``endpoint(service, timeout, **config)``."""
+    apps: list[Flask] = []
     with ExitStack() as stack:
 
         def make(
@@ -113,6 +114,7 @@ def endpoint() -> Iterator[Callable[..., Endpoint]]:
             if setup is not None:
                 setup(app)
             HealthCheck(app)
+            apps.append(app)
             recorder = Recorder()
             stack.enter_context(
                 signals.check_failed.connected_to(recorder.on_failed, app)
@@ -126,6 +128,14 @@ def endpoint() -> Iterator[Callable[..., Endpoint]]:
             return Endpoint(app, app.test_client(), recorder)
 
         yield make
+    for app in apps:
+        # The app's own Flask-SQLAlchemy engines are closed here, not by
+        # the garbage collector when the dropped app is collected.
+        extension = app.extensions.get("sqlalchemy")
+        if extension is not None:
+            with app.app_context():
+                for engine in extension.engines.values():
+                    engine.dispose()
 
 
 def assert_outage_and_recovery(
