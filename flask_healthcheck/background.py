@@ -72,6 +72,8 @@ class Refresher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
+        #: The stop event of the last thread whose loop ended.
+        self._loop_ended: threading.Event | None = None
         self._pid = 0
         #: True while this process's thread holds the host lock.
         self._elected = False
@@ -90,9 +92,16 @@ class Refresher:
 
     @property
     def running(self) -> bool:
-        """True if this process runs the refresh thread."""
-        thread = self._thread
-        return thread is not None and thread.is_alive() and self._pid == os.getpid()
+        """True if this process runs the refresh thread.
+
+        Told by whether its loop has ended, not ``Thread.is_alive()``: under
+        gevent that switches greenlets, and this is asked under the runner's
+        lock (an operating system lock), where a switch can deadlock."""
+        return (
+            self._thread is not None
+            and self._pid == os.getpid()
+            and self._loop_ended is not self._stop_event
+        )
 
     @property
     def elected(self) -> bool:
@@ -206,6 +215,12 @@ class Refresher:
         return self._elected
 
     def _loop(self, stop: threading.Event) -> None:
+        try:
+            self._refresh_until(stop)
+        finally:
+            self._loop_ended = stop
+
+    def _refresh_until(self, stop: threading.Event) -> None:
         # The first run happens even if the thread is stopped before it got
         # to it (a pre-fork master forks at once): what was started runs once.
         next_run = time.monotonic()

@@ -17,6 +17,8 @@ import logging
 import os
 import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -38,9 +40,16 @@ from flask_healthcheck.state import get_state
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
+#: Set in the fresh interpreter that runs one libc-fork test.
+ISOLATED = "FLASK_HEALTHCHECK_FORK_TEST_ISOLATED"
+
 #: How a child is made: Python's os.fork(), or libc's, which runs no
-#: at-fork handler (uWSGI's way).
-FORKS = ["os.fork", "libc fork"]
+#: at-fork handler (uWSGI's way). A libc fork runs none of Python's own
+#: at-fork handlers either: a child made while another thread holds a lock
+#: of Python's (logging's, an import lock) hangs whatever the extension does.
+#: The suite's process has many threads of other tests, so each libc-fork
+#: test runs alone in a fresh interpreter (:func:`test_under_a_libc_fork`).
+FORKS = ["os.fork", "libc fork"] if os.environ.get(ISOLATED) else ["os.fork"]
 
 
 def fork(how: str) -> int:
@@ -358,3 +367,37 @@ def test_forks_are_noticed_once_however_many_threads_enter(app: Flask) -> None:
         return len(calls)
 
     assert in_child("libc fork", child) == 1
+
+
+#: The tests above that take ``how``.
+LIBC_FORK_TESTS = [
+    "test_a_child_runs_its_own_checks_on_its_own_threads",
+    "test_a_child_never_uses_the_parents_locks",
+    "test_a_child_neither_holds_nor_frees_the_parents_host_lock",
+    "test_a_refresh_started_in_the_parent_is_the_parents",
+    "test_after_fork_functions_run_once_per_app_before_the_first_request",
+    "test_the_child_gets_new_connections_and_the_parent_keeps_its_own",
+    "test_the_apps_redis_client_forgets_the_parents_connections",
+]
+
+
+@pytest.mark.skipif(bool(os.environ.get(ISOLATED)), reason="the isolated run itself")
+@pytest.mark.parametrize("name", LIBC_FORK_TESTS)
+def test_under_a_libc_fork(name: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::{name}[libc fork]",
+        ],
+        env={**os.environ, ISOLATED: "1"},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout
