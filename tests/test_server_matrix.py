@@ -208,7 +208,6 @@ class Row:
 ONE_PROCESS = "✓ (one process: nothing forks)"
 #: gunicorn -k gevent: a worker stalls with a check blocked in C (and with
 #: the app's boot run, without --preload); see the report of issue 16.
-GEVENT_FAILING = "a check blocked in C stalls the worker's event loop"
 ROWS = (
     *(
         Row(
@@ -217,7 +216,6 @@ ROWS = (
             "gunicorn",
             worker_class=worker,
             preload=preload,
-            failing=GEVENT_FAILING if worker == "gevent" else None,
         )
         for worker in ("sync", "gthread", "gevent")
         for preload in (False, True)
