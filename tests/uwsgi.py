@@ -25,11 +25,8 @@ uWSGI missing skips these tests, or fails them when ``CI`` is set.
 
 from __future__ import annotations
 
-import http.client
-import os
 import re
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -38,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from .gunicorn import Answer
+from .processes import Answer, http_get, log_tail, read_log, start_logged, stop_group
 from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
 
 #: Seconds for uWSGI to start and spawn every worker.
@@ -52,28 +49,6 @@ _SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(.*?pid: (\d+)")
 def uwsgi_binary() -> Path:
     """The ``uwsgi`` of this interpreter's environment."""
     return Path(sys.executable).parent / "uwsgi"
-
-
-def http_get(
-    port: int, path: str, timeout: float, headers: dict[str, str] | None = None
-) -> Answer | None:
-    """``GET path`` on a new connection to ``port`` of 127.0.0.1 (any server);
-    ``None`` if not answered in time."""
-    start = time.perf_counter()
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-    try:
-        connection.request(
-            "GET", path, headers={"Connection": "close", **(headers or {})}
-        )
-        response = connection.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        connection.close()
-    return Answer(
-        response.status, body, time.perf_counter() - start, dict(response.getheaders())
-    )
 
 
 class UWSGIServer:
@@ -108,15 +83,7 @@ class UWSGIServer:
             "--disable-logging",  # no line per request; the rest is logged
             *args,
         ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group, killed as one at the end
-                env={**os.environ, **(env or {})},
-            )
+        self.process = start_logged(command, self.log, env=env)
         self.master = self.process.pid
 
     def workers(self) -> dict[int, int]:
@@ -145,28 +112,14 @@ class UWSGIServer:
         return http_get(self.port, path, timeout)
 
     def text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log)
 
     def tail(self, lines: int = 40) -> str:
         """The last lines of uWSGI's log, for failure messages."""
-        return "\n".join(self.text().splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(5)
+        stop_group(self.process, STOP_SECONDS, signal.SIGINT)
 
 
 def require_uwsgi() -> None:
