@@ -37,7 +37,10 @@ from pathlib import Path
 import pytest
 
 from .processes import Answer, http_get, log_tail, start_logged, stop_group
-from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+from .server_fixtures import skip_or_fail_missing
+from .servers import LOOPBACK, BinaryNotFoundError, find_free_port, is_port_open
+
+_INSTALL = "pip install 'flask-healthchecks[test]'"
 
 #: Seconds for gunicorn to start and boot every worker.
 START_SECONDS = 15.0
@@ -145,12 +148,8 @@ class GunicornServer:
 
 def require_gunicorn() -> None:
     """Skip the test if gunicorn is not installed, or fail it under ``CI``."""
-    if importlib.util.find_spec("gunicorn") is not None:
-        return
-    message = "gunicorn not installed: pip install 'flask-healthchecks[test]'"
-    if env_flag("CI"):
-        pytest.fail(f"{message} (a missing server is an error in CI)", pytrace=False)
-    pytest.skip(message)
+    if importlib.util.find_spec("gunicorn") is None:
+        skip_or_fail_missing(BinaryNotFoundError("gunicorn", _INSTALL))
 
 
 #: ``gunicorn_server(source, *, workers=1, threads=4, preload=False,

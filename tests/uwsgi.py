@@ -36,7 +36,8 @@ from pathlib import Path
 import pytest
 
 from .processes import Answer, http_get, log_tail, read_log, start_logged, stop_group
-from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+from .server_fixtures import skip_or_fail_missing
+from .servers import LOOPBACK, BinaryNotFoundError, find_free_port, is_port_open
 
 #: Seconds for uWSGI to start and spawn every worker.
 START_SECONDS = 15.0
@@ -124,12 +125,10 @@ class UWSGIServer:
 
 def require_uwsgi() -> None:
     """Skip the test if uWSGI is not installed, or fail it under ``CI``."""
-    if uwsgi_binary().exists():
-        return
-    message = f"uWSGI not installed ({uwsgi_binary()}): pip install uwsgi"
-    if env_flag("CI"):
-        pytest.fail(f"{message} (a missing server is an error in CI)", pytrace=False)
-    pytest.skip(message)
+    if not uwsgi_binary().exists():
+        skip_or_fail_missing(
+            BinaryNotFoundError(str(uwsgi_binary()), "pip install uwsgi")
+        )
 
 
 #: ``uwsgi_server(source, *, processes=2, args=(), files=None, env=None)``.
