@@ -27,21 +27,20 @@ gunicorn missing skips these tests, or fails them when ``CI`` is set.
 
 from __future__ import annotations
 
-import http.client
 import importlib.util
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+from .processes import Answer, http_get, log_tail, start_logged, stop_group
+from .server_fixtures import skip_or_fail_missing
+from .servers import LOOPBACK, BinaryNotFoundError, find_free_port, is_port_open
+
+_INSTALL = "pip install 'flask-healthchecks[test]'"
 
 #: Seconds for gunicorn to start and boot every worker.
 START_SECONDS = 15.0
@@ -67,20 +66,6 @@ def post_worker_init(worker):
     with open(path, "w") as f:
         f.write("booted")
 """
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An HTTP answer, as a client saw it."""
-
-    status: int
-    body: bytes
-    seconds: float
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode(errors="replace")
 
 
 class GunicornServer:
@@ -132,15 +117,7 @@ class GunicornServer:
             command.append("--preload")
         command += args
         command.append("app_module:app")
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group, killed as one at the end
-                env={**os.environ, **(env or {})},
-            )
+        self.process = start_logged(command, self.log, env=env)
 
     def wait_until_booted(self, timeout: float = START_SECONDS) -> None:
         deadline = time.monotonic() + timeout
@@ -159,55 +136,20 @@ class GunicornServer:
 
     def get(self, path: str, timeout: float) -> Answer | None:
         """``GET path`` on a new connection; ``None`` if not answered in time."""
-        start = time.perf_counter()
-        connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
-        try:
-            connection.request("GET", path, headers={"Connection": "close"})
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException):
-            return None
-        finally:
-            connection.close()
-        return Answer(
-            response.status,
-            body,
-            time.perf_counter() - start,
-            dict(response.getheaders()),
-        )
+        return http_get(self.port, path, timeout)
 
     def tail(self, lines: int = 30) -> str:
         """The last lines of gunicorn's log, for failure messages."""
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(GRACEFUL_SECONDS + 3)
-            except subprocess.TimeoutExpired:
-                pass
-        # Workers may outlive a master that was killed or timed out.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(5)
+        stop_group(self.process, GRACEFUL_SECONDS + 3)
 
 
 def require_gunicorn() -> None:
     """Skip the test if gunicorn is not installed, or fail it under ``CI``."""
-    if importlib.util.find_spec("gunicorn") is not None:
-        return
-    message = "gunicorn not installed: pip install 'flask-healthchecks[test]'"
-    if env_flag("CI"):
-        pytest.fail(f"{message} (a missing server is an error in CI)", pytrace=False)
-    pytest.skip(message)
+    if importlib.util.find_spec("gunicorn") is None:
+        skip_or_fail_missing(BinaryNotFoundError("gunicorn", _INSTALL))
 
 
 #: ``gunicorn_server(source, *, workers=1, threads=4, preload=False,

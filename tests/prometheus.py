@@ -18,10 +18,7 @@ A missing ``prometheus`` or ``promtool`` skips the test, or fails it when
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -31,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from .processes import log_tail, start_logged, stop_group
 from .server_fixtures import skip_or_fail_missing
 from .servers import LOOPBACK, BinaryNotFoundError, find_free_port
 
@@ -81,15 +79,7 @@ class PrometheusServer:
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--log.level=warn",
         ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=directory,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_logged(command, self.log, cwd=directory)
 
     def url(self, path: str) -> str:
         return f"http://{LOOPBACK}:{self.port}{path}"
@@ -134,20 +124,10 @@ class PrometheusServer:
         }
 
     def tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        stop_group(self.process, 5)
 
 
 #: ``prometheus_server(targets, rules)``

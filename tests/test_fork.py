@@ -10,19 +10,13 @@ instead of hanging it.
 
 from __future__ import annotations
 
-import ctypes
 import gc
-import json
 import logging
 import os
-import select
-import signal
 import subprocess
 import sys
 import threading
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +32,8 @@ from flask_healthcheck.contrib.sqlalchemy import engine_for
 from flask_healthcheck.hostlock import HostLock
 from flask_healthcheck.state import get_state
 
+from .children import in_child
+
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 #: Set in the fresh interpreter that runs one libc-fork test.
@@ -50,53 +46,6 @@ ISOLATED = "FLASK_HEALTHCHECK_FORK_TEST_ISOLATED"
 #: The suite's process has many threads of other tests, so each libc-fork
 #: test runs alone in a fresh interpreter (:func:`test_under_a_libc_fork`).
 FORKS = ["os.fork", "libc fork"] if os.environ.get(ISOLATED) else ["os.fork"]
-
-
-def fork(how: str) -> int:
-    if how == "os.fork":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
-            return os.fork()
-    pid: int = ctypes.CDLL(None).fork()
-    return pid
-
-
-def in_child(how: str, work: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """``work()`` in a child made by ``how``; its JSON result, or a test
-    failure if the child hangs for ``timeout`` seconds or raises."""
-    read_end, write_end = os.pipe()
-    pid = fork(how)
-    if pid == 0:  # the child: never returns into pytest
-        code = 0
-        try:
-            os.close(read_end)
-            os.write(write_end, json.dumps({"result": work()}).encode())
-        except BaseException as e:  # noqa: B036 - reported through the pipe
-            os.write(write_end, json.dumps({"raised": repr(e)}).encode())
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    try:
-        chunks = []
-        while True:
-            ready, _, _ = select.select([read_end], [], [], timeout)
-            if not ready:
-                pytest.fail(f"the child ({how}) hung for {timeout:g} s")
-            chunk = os.read(read_end, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        outcome = json.loads(b"".join(chunks) or b"{}")
-    finally:
-        os.close(read_end)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
-    assert "raised" not in outcome, f"the child ({how}) raised {outcome['raised']}"
-    return outcome.get("result")
 
 
 @pytest.mark.parametrize("how", FORKS)

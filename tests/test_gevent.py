@@ -17,7 +17,8 @@ import pytest
 
 from .gunicorn import StartGunicorn
 from .helpers import FAILURE, Bounded, wait_for
-from .servers import env_flag
+from .server_fixtures import skip_or_fail_missing
+from .servers import BinaryNotFoundError
 
 #: The readiness check's timeout, seconds.
 TIMEOUT = 1.0
@@ -74,12 +75,10 @@ def monkey():
 
 def require_gevent() -> None:
     """Skip the test if gevent is not installed, or fail it under ``CI``."""
-    if importlib.util.find_spec("gevent") is not None:
-        return
-    message = "gevent not installed: pip install 'flask-healthchecks[test]'"
-    if env_flag("CI"):
-        pytest.fail(f"{message} (a missing server is an error in CI)", pytrace=False)
-    pytest.skip(message)
+    if importlib.util.find_spec("gevent") is None:
+        skip_or_fail_missing(
+            BinaryNotFoundError("gevent", "pip install 'flask-healthchecks[test]'")
+        )
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["", "preload"])

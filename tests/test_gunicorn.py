@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .gunicorn import Answer, GunicornServer, StartGunicorn
+from .gunicorn import GunicornServer, StartGunicorn
 from .helpers import FAILURE, Bounded
+from .processes import Answer
 
 #: The checks' timeout in these apps, seconds.
 TIMEOUT = 0.3

@@ -7,14 +7,9 @@ instead of hanging it.
 
 from __future__ import annotations
 
-import json
 import os
-import select
-import signal
 import threading
 import time
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,44 +20,10 @@ import flask_healthcheck.redact
 from flask_healthcheck import HealthCheck
 from flask_healthcheck.state import get_state
 
+from .children import in_child
 from .helpers import wait_for
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-
-
-def in_child(work: Callable[[], Any], timeout: float) -> Any:
-    """``work()`` in a forked child; its JSON result, or a test failure if the
-    child hangs for ``timeout`` seconds or dies."""
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
-        pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 0
-        try:
-            os.close(read_end)
-            os.write(write_end, json.dumps(work()).encode())
-        except BaseException as e:  # noqa: B036 - reported through the pipe
-            os.write(write_end, json.dumps({"child raised": repr(e)}).encode())
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    try:
-        ready, _, _ = select.select([read_end], [], [], timeout)
-        if not ready:
-            pytest.fail(f"the forked child hung for {timeout:g} s")
-        chunks = []
-        while chunk := os.read(read_end, 65536):
-            chunks.append(chunk)
-        return json.loads(b"".join(chunks) or b"null")
-    finally:
-        os.close(read_end)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.waitpid(pid, 0)
 
 
 def probe_in_child(app: Flask, paths: list[str]) -> list[list[Any]]:
@@ -99,7 +60,7 @@ def test_a_forked_child_serves_its_own_results_and_the_parent_refresher_restarts
         answers = probe_in_child(app, ["/health", "/health"])
         return {"answers": answers, "refresher": get_state(app).refresher.running}
 
-    result = in_child(child, 5)
+    result = in_child("os.fork", child, 5)
     assert [a[0] for a in result["answers"]] == [500, 500], result
     assert result["refresher"], "the child's first request did not start it"
     # The parent paused its refresher at the fork; its next request restarts it.
@@ -132,7 +93,9 @@ def test_a_fork_while_another_thread_redacts_leaves_a_working_child(
     threading.Thread(target=redacting_thread, daemon=True).start()
     assert holding.wait(2)
     try:
-        answers = in_child(lambda: probe_in_child(app, ["/health", "/health"]), 2)
+        answers = in_child(
+            "os.fork", lambda: probe_in_child(app, ["/health", "/health"]), 2
+        )
     finally:
         done.set()
     (first, first_body, _), (second, second_body, _) = answers

@@ -6,7 +6,8 @@ import concurrent.futures
 import json
 import time
 
-from .gunicorn import Answer, StartGunicorn
+from .gunicorn import StartGunicorn
+from .processes import Answer
 
 TIMEOUT = 0.3
 

@@ -7,19 +7,13 @@ is reported, not enforced; single flight still applies.
 
 from __future__ import annotations
 
-import http.client
 import logging
-import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
 import types
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask, current_app, g
@@ -29,7 +23,7 @@ from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.state import get_state
 
 from .helpers import Bounded
-from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+from .uwsgi import StartUWSGI
 
 #: A timeout no check here comes near, unless it is meant to.
 TIMEOUT = 5.0
@@ -205,53 +199,20 @@ def database():
 """
 
 
-def uwsgi_binary() -> str:
-    """uWSGI next to this Python, or on the PATH; skipped (failed in CI) if
-    missing."""
-    here = Path(sys.executable).with_name("uwsgi")
-    found = str(here) if here.exists() else shutil.which("uwsgi")
-    if found is None:
-        message = "uWSGI not installed: pip install 'flask-healthchecks[test]'"
-        if env_flag("CI"):
-            pytest.fail(f"{message} (a missing server is an error in CI)")
-        pytest.skip(message)
-    return found
-
-
 @pytest.mark.parametrize(
     "flags", [[], ["--enable-threads"]], ids=["default", "threads"]
 )
-def test_real_uwsgi_runs_checks_on_threads(tmp_path: Path, flags: list[str]) -> None:
+def test_real_uwsgi_runs_checks_on_threads(
+    uwsgi_server: StartUWSGI, flags: list[str]
+) -> None:
     """uWSGI 2.0.27 and later run Python threads without --enable-threads:
     no ERROR there, and a hung check is cut off at its timeout."""
-    (tmp_path / "app_module.py").write_text(UWSGI_APP)
-    port = find_free_port()
-    log = tmp_path / "uwsgi.log"
-    command = [uwsgi_binary(), "--http-socket", f"{LOOPBACK}:{port}", "--master"]
-    command += ["--processes", "1", "--module", "app_module:app"]
-    command += ["--chdir", str(tmp_path), "--die-on-term", *flags]
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + 15
-        while not is_port_open(LOOPBACK, port):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        for path, status in [("/readyz", 500), ("/livez", 200), ("/readyz", 500)]:
-            start = time.monotonic()
-            connection = http.client.HTTPConnection(LOOPBACK, port, timeout=10)
-            try:
-                connection.request("GET", path)
-                assert connection.getresponse().status == status, path
-            finally:
-                connection.close()
-            assert time.monotonic() - start < 5, (path, log.read_text())
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(10)
-    text = log.read_text()
+    server = uwsgi_server(UWSGI_APP, processes=1, args=flags)
+    for path, status in [("/readyz", 500), ("/livez", 200), ("/readyz", 500)]:
+        answer = server.get(path, 10)
+        assert answer is not None, (path, server.text())
+        assert answer.status == status, path
+        assert answer.seconds < 5, (path, server.text())
+    text = server.text()
     assert "python threads support enabled" in text
     assert "HEALTHCHECK_THREADS" not in text  # the extension's ERROR

@@ -32,8 +32,6 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -44,10 +42,11 @@ from typing import Protocol
 
 import pytest
 
-from .gunicorn import Answer, StartGunicorn
+from .gunicorn import StartGunicorn
 from .helpers import Bounded
+from .processes import Answer, http_get, log_tail, start_logged, stop_group
 from .servers import LOOPBACK, find_free_port
-from .uwsgi import StartUWSGI, http_get
+from .uwsgi import StartUWSGI
 
 #: The blocked readiness check's timeout, and every check's, seconds.
 READY_TIMEOUT = 1.0
@@ -264,36 +263,15 @@ class CommandServer:
     ) -> None:
         self.directory = directory
         self.log = directory / "server.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=directory,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, **env},
-            )
+        self.process = start_logged(command, self.log, cwd=directory, env=env)
 
     port = 0
 
     def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(3)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(5)
+        stop_group(self.process, 3)
 
 
 @pytest.fixture

@@ -25,11 +25,8 @@ uWSGI missing skips these tests, or fails them when ``CI`` is set.
 
 from __future__ import annotations
 
-import http.client
-import os
 import re
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -38,8 +35,9 @@ from pathlib import Path
 
 import pytest
 
-from .gunicorn import Answer
-from .servers import LOOPBACK, env_flag, find_free_port, is_port_open
+from .processes import Answer, http_get, log_tail, read_log, start_logged, stop_group
+from .server_fixtures import skip_or_fail_missing
+from .servers import LOOPBACK, BinaryNotFoundError, find_free_port, is_port_open
 
 #: Seconds for uWSGI to start and spawn every worker.
 START_SECONDS = 15.0
@@ -52,28 +50,6 @@ _SPAWNED = re.compile(r"spawned uWSGI worker (\d+) \(.*?pid: (\d+)")
 def uwsgi_binary() -> Path:
     """The ``uwsgi`` of this interpreter's environment."""
     return Path(sys.executable).parent / "uwsgi"
-
-
-def http_get(
-    port: int, path: str, timeout: float, headers: dict[str, str] | None = None
-) -> Answer | None:
-    """``GET path`` on a new connection to ``port`` of 127.0.0.1 (any server);
-    ``None`` if not answered in time."""
-    start = time.perf_counter()
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-    try:
-        connection.request(
-            "GET", path, headers={"Connection": "close", **(headers or {})}
-        )
-        response = connection.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        connection.close()
-    return Answer(
-        response.status, body, time.perf_counter() - start, dict(response.getheaders())
-    )
 
 
 class UWSGIServer:
@@ -108,15 +84,7 @@ class UWSGIServer:
             "--disable-logging",  # no line per request; the rest is logged
             *args,
         ]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group, killed as one at the end
-                env={**os.environ, **(env or {})},
-            )
+        self.process = start_logged(command, self.log, env=env)
         self.master = self.process.pid
 
     def workers(self) -> dict[int, int]:
@@ -145,38 +113,22 @@ class UWSGIServer:
         return http_get(self.port, path, timeout)
 
     def text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log)
 
     def tail(self, lines: int = 40) -> str:
         """The last lines of uWSGI's log, for failure messages."""
-        return "\n".join(self.text().splitlines()[-lines:])
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(5)
+        stop_group(self.process, STOP_SECONDS, signal.SIGINT)
 
 
 def require_uwsgi() -> None:
     """Skip the test if uWSGI is not installed, or fail it under ``CI``."""
-    if uwsgi_binary().exists():
-        return
-    message = f"uWSGI not installed ({uwsgi_binary()}): pip install uwsgi"
-    if env_flag("CI"):
-        pytest.fail(f"{message} (a missing server is an error in CI)", pytrace=False)
-    pytest.skip(message)
+    if not uwsgi_binary().exists():
+        skip_or_fail_missing(
+            BinaryNotFoundError(str(uwsgi_binary()), "pip install uwsgi")
+        )
 
 
 #: ``uwsgi_server(source, *, processes=2, args=(), files=None, env=None)``.
