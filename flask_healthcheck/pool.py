@@ -97,21 +97,25 @@ class WorkerPool:
         worker = _Worker()
         task: Task | None = first.pop()
         try:
-            while task is not None and not self._closed:
+            while task is not None:
                 try:
                     task()
                 except BaseException:  # a thread must outlive whatever a task does
                     logger.exception("A health-check worker task raised.")
                 # Idle, it must not keep the task (and what it refers to) alive.
                 task = None
+                if self._closed:
+                    return
                 with self._lock:
                     self._idle.append(worker)
                 woken = worker.wake.acquire(True, self._idle_seconds)
                 with self._lock:
+                    if worker in self._idle:
+                        # Unclaimed: idle too long, or woken by :meth:`close`.
+                        # Out of the list, so no task is ever handed to it.
+                        self._idle.remove(worker)
+                        return
                     if not woken:
-                        if worker in self._idle:
-                            self._idle.remove(worker)
-                            return
                         # Claimed meanwhile: ``submit`` gave it a task and
                         # released ``wake`` under this lock, so no wait here.
                         worker.wake.acquire(False)

@@ -161,6 +161,21 @@ def test_a_task_submitted_as_a_thread_idles_out_is_run() -> None:
     assert ran.wait(TIMEOUT)
 
 
+def test_a_closed_pool_still_runs_what_it_is_given() -> None:
+    """``close()`` lets idle threads exit at once; a thread it woke must
+    not stay listed as idle, or the next task would be handed to no one."""
+    pool = WorkerPool("test-closed", idle_seconds=60)
+    first = Event()
+    pool.submit(first.set)
+    assert first.wait(TIMEOUT)
+    wait_for(lambda: len(pool._idle) == 1, TIMEOUT)
+    pool.close()
+    wait_for(lambda: pool.thread_count == 0, TIMEOUT, "the idle thread stayed")
+    second = Event()
+    pool.submit(second.set)
+    assert second.wait(TIMEOUT), "a task was handed to a thread that had exited"
+
+
 def test_waits_end_at_their_deadline() -> None:
     event = Event()
     start = time.monotonic()
