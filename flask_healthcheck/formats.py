@@ -58,6 +58,11 @@ class Format:
     render_error: Callable[[int, Mapping[str, str], RenderContext], str]
     #: Headers of its own, added to every answer in this format.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Its name in ``?format=`` (``json``, ``health+json``, ``html``).
+    name: str = ""
+    #: Whether it shows the recent past: the view then puts the history
+    #: in :attr:`RenderContext.history`.
+    history: bool = False
 
 
 # -- the seed envelope ---------------------------------------------------------
@@ -247,8 +252,18 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
 FORMATS: dict[str, Format] = {
     format.mimetype: format
     for format in (
-        Format("application/json", _render_envelope, _render_envelope_error),
-        Format("application/health+json", health_json, health_json_error),
+        Format(
+            "application/json",
+            _render_envelope,
+            _render_envelope_error,
+            name="json",
+        ),
+        Format(
+            "application/health+json",
+            health_json,
+            health_json_error,
+            name="health+json",
+        ),
         Format(
             "text/html",
             html_page,
@@ -257,6 +272,8 @@ FORMATS: dict[str, Format] = {
                 "Content-Security-Policy": CONTENT_SECURITY_POLICY,
                 "X-Frame-Options": "DENY",
             },
+            name="html",
+            history=True,
         ),
     )
 }

@@ -155,7 +155,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
     history = None
-    if mimetype == "text/html":
+    if render.history:
         history = page_history(state, endpoint, check, report, details)
     context = formats.RenderContext(
         details, state.settings, state.component_types(), history, assets_url(state)
