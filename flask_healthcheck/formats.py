@@ -63,6 +63,9 @@ class Format:
     #: Whether it shows the recent past: the view then puts the history
     #: in :attr:`RenderContext.history`.
     history: bool = False
+    #: The ``Content-Type`` when the media type alone won't do (parameters
+    #: such as OpenMetrics' ``version=1.0.0``); empty for ``mimetype``.
+    content_type: str = ""
 
 
 # -- the seed envelope ---------------------------------------------------------

@@ -164,6 +164,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         render.render(report, context),
         status=status_code(report, state.settings),
         mimetype=mimetype,
+        content_type=render.content_type or None,
         headers={**HEADERS, **render.headers},
     )
 
@@ -183,6 +184,7 @@ def refusal(
         render.render_error(code, errors, context),
         status=code,
         mimetype=mimetype,
+        content_type=render.content_type or None,
         headers={**HEADERS, **render.headers, **(headers or {})},
     )
 
