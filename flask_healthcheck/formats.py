@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from . import feeds
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -276,6 +277,20 @@ FORMATS: dict[str, Format] = {
                 "X-Frame-Options": "DENY",
             },
             name="html",
+            history=True,
+        ),
+        Format(
+            mimetype=feeds.RSS,
+            render=feeds.rss,
+            render_error=feeds.rss_error,
+            name="rss",
+            history=True,
+        ),
+        Format(
+            mimetype=feeds.ATOM,
+            render=feeds.atom,
+            render_error=feeds.atom_error,
+            name="atom",
             history=True,
         ),
     )

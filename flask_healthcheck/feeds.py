@@ -1,0 +1,378 @@
+"""RSS 2.0 and Atom 1.0 feeds of status changes, for feed readers and the
+chat integrations built on them (django-health-check has these).
+
+A feed has an entry per change of status found in the recent past (the
+:class:`~flask_healthcheck.history.History` of this process): the overall
+status's on the main URL and, with details, each check's (``db: pass →
+fail``, with the check's redacted error while that status holds). Newest
+first, :data:`MAX_ENTRIES` at the most. The current status is always in the
+feed's title, and the change that began it is an entry even when it is older
+than the window, so a reader sees where things stand after a quiet hour.
+
+An entry's id is derived from what identifies the change (the service id,
+the endpoint's path, the series, the time and the new status), never from
+the request's ``Host``: a reader polling every minute sees each change once.
+The entry for a change keeps its id when older results leave the window and
+the change can only be told as "the status since then".
+
+Every text shown is cut to a bound, its control characters escaped
+(``\\x1b``), characters XML 1.0 forbids replaced, and redacted; the tree is
+written by :mod:`xml.etree.ElementTree`, which escapes markup.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from itertools import islice
+from typing import Protocol
+from xml.etree import ElementTree
+
+from flask import has_request_context, request
+
+from .checks import HealthReport, Status
+from .config import Settings
+from .history import Snapshot, Trend, iso_time
+from .redact import MAX_LENGTH, escape_controls, redact
+
+#: Entries in one feed at the most; the newest changes win.
+MAX_ENTRIES = 50
+#: Characters of a check or service name shown at the most.
+MAX_NAME = 200
+#: Names of failing checks listed in the entry of the overall status.
+MAX_NAMES_LISTED = 10
+
+RSS = "application/rss+xml"
+ATOM = "application/atom+xml"
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
+#: What XML 1.0 forbids, once control characters are escaped: surrogates
+#: (a lone one can't even be encoded) and the two non-characters.
+_FORBIDDEN = re.compile("[\ud800-\udfff\ufffe\uffff]")
+#: Namespace of the entry ids (``urn:uuid:`` of version 5).
+_NAMESPACE = uuid.UUID("2f6b7f0e-4a2c-5d9e-9c41-6f1d3a8b0c57")
+
+
+class FeedContext(Protocol):
+    """What the feeds use of :class:`~flask_healthcheck.formats.RenderContext`
+    (a protocol: this module sits below :mod:`~flask_healthcheck.formats`)."""
+
+    @property
+    def details(self) -> bool: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def history(self) -> Snapshot | None: ...
+    @property
+    def assets(self) -> str: ...
+
+
+def clean(text: str, limit: int = MAX_LENGTH) -> str:
+    """``text`` fit for a feed: cut, control characters shown as escapes
+    (before redaction, so a NUL can't hide a ``password=`` from it, nor
+    dropping one make one), what XML forbids replaced, credentials blanked."""
+    text = escape_controls(text[: limit * 4], keep_newlines=True)
+    return redact(_FORBIDDEN.sub("\ufffd", text), limit=limit)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of one series' status."""
+
+    #: Unix time of the first result with the new status.
+    at: float
+    #: The check's name, or ``None`` for the overall status.
+    check: str | None
+    #: The status before; ``None`` when the window no longer shows it.
+    before: Status | None
+    after: Status
+
+
+def series_changes(trend: Trend, check: str | None) -> Iterator[Change]:
+    """The changes within ``trend``'s window, newest first, or the beginning
+    of its current status if no change in the window tells it. Lazy: the
+    newest cost nothing more to find when a series has many."""
+    if not trend.transitions:
+        if trend.status is not None and trend.since is not None:
+            yield Change(trend.since, check, None, trend.status)
+        return
+    entries = trend.entries
+    for i in range(len(entries) - 1, 0, -1):
+        older, newer = entries[i - 1], entries[i]
+        if older.status != newer.status:
+            yield Change(newer.at, check, older.status, newer.status)
+
+
+def changes(snapshot: Snapshot | None, *, details: bool) -> list[Change]:
+    """The newest :data:`MAX_ENTRIES` changes, newest first: the overall
+    status's and, with ``details``, each check's. The change that began the
+    current overall status is always among them."""
+    if snapshot is None:
+        return []
+    series: list[Iterator[Change]] = []
+    current = None
+    if snapshot.overall is not None:
+        current = next(series_changes(snapshot.overall, None), None)
+        series.append(series_changes(snapshot.overall, None))
+    if details:
+        series.extend(series_changes(t, name) for name, t in snapshot.checks.items())
+    # At the same time, the overall status first (its run ends after the
+    # checks' results).
+    merged = heapq.merge(
+        *series, key=lambda change: (change.at, change.check is None), reverse=True
+    )
+    newest = list(islice(merged, MAX_ENTRIES))
+    if current is not None and current not in newest:
+        newest[-1] = current
+    return newest
+
+
+@dataclass(frozen=True)
+class _Item:
+    """An entry as both feeds write it."""
+
+    id: str
+    title: str
+    summary: str
+    at: float
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """What both feeds say, cleaned and ready to write."""
+
+    id: str
+    title: str
+    subtitle: str
+    #: The endpoint's URL (its status page for a browser), and this feed's.
+    link: str
+    self_link: str
+    author: str
+    updated: float
+    items: list[_Item]
+
+
+def _locations() -> tuple[str, str]:
+    """The endpoint's URL (the feed's without its query), and the key that
+    identifies the endpoint in ids: the path with the script root, never
+    the ``Host`` a client made up (the URL is escaped like any text)."""
+    if not has_request_context():
+        return "", ""
+    return request.base_url, request.script_root + request.path
+
+
+def _uuid(*parts: str) -> str:
+    """A ``urn:uuid:`` (version 5) of ``parts``; a check's name may hold a
+    lone surrogate, which UTF-8 can't encode as it is."""
+    name = "\0".join(parts).encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"urn:uuid:{uuid.uuid5(_NAMESPACE, name)}"
+
+
+def _name(settings: Settings) -> str:
+    return clean(settings.service_id or "", MAX_NAME)
+
+
+def _text_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S UTC"
+    )
+
+
+def _item(
+    change: Change, report: HealthReport, context: FeedContext, key: str
+) -> _Item:
+    subject = (
+        "Overall status" if change.check is None else clean(change.check, MAX_NAME)
+    )
+    when = _text_time(change.at)
+    if change.before is None:
+        title = f"{subject}: {change.after}"
+        lines = [f"{subject}: {change.after} since {when}."]
+    else:
+        title = f"{subject}: {change.before} → {change.after}"
+        lines = [f"{subject} went from {change.before} to {change.after} at {when}."]
+    trend = _trend(context.history, change.check)
+    if context.details and trend is not None and trend.since == change.at:
+        lines.extend(_now(change, report))
+    identity = _uuid(
+        _name(context.settings), key, change.check or "", repr(change.at), change.after
+    )
+    return _Item(identity, title, "\n".join(lines), change.at)
+
+
+def _trend(history: Snapshot | None, check: str | None) -> Trend | None:
+    if history is None:
+        return None
+    return history.overall if check is None else history.checks.get(check)
+
+
+def _now(change: Change, report: HealthReport) -> list[str]:
+    """What the report says about the status this change began, which still
+    holds: the check's error, or the checks not passing. The history keeps
+    no error text, so past changes have none."""
+    if change.check is not None:
+        for result in report.checks:
+            if result.name == change.check and result.error:
+                return [f"Error: {clean(result.error)}"]
+        return []
+    lines = []
+    for status in ("fail", "warn"):
+        names = [r.name for r in report.checks if r.status == status]
+        if names:
+            shown = ", ".join(clean(n, MAX_NAME) for n in names[:MAX_NAMES_LISTED])
+            more = len(names) - MAX_NAMES_LISTED
+            lines.append(
+                f"Now {status}: {shown}" + (f" and {more} more" if more > 0 else "")
+            )
+    return lines
+
+
+def _feed(report: HealthReport, context: FeedContext, fmt: str) -> _Feed:
+    link, key = _locations()
+    service = _name(context.settings)
+    history = context.history
+    items = [
+        _item(change, report, context, key)
+        for change in changes(history, details=context.details)
+    ]
+    now = history.now if history is not None else report.started_at
+    subtitle = (
+        f"Changes of status of {clean(link) or 'the health endpoint'} in this"
+        " process, newest first"
+    )
+    if history is not None:
+        subtitle += (
+            f" (the last {history.max_age / 60:g} min, {MAX_ENTRIES} entries"
+            " at the most)"
+        )
+    subtitle += f". Now: {report.status}."
+    return _Feed(
+        id=_uuid(service, key),
+        title=f"{service or 'Health'}: {report.status}",
+        subtitle=subtitle,
+        link=clean(link),
+        self_link=clean(f"{link}?format={fmt}" if link else ""),
+        author=service or "flask-healthcheck",
+        updated=items[0].at if items else now,
+        items=items,
+    )
+
+
+def _error_feed(
+    code: int, errors: Mapping[str, str], context: FeedContext, fmt: str
+) -> _Feed:
+    """A refused request as a feed: the status code says it; a reader that
+    shows the body anyway shows one entry, whose id is the same at every
+    poll, naming what was wrong."""
+    link, key = _locations()
+    service = _name(context.settings)
+    messages = "; ".join(clean(message) for message in errors.values())
+    now = datetime.now(timezone.utc).timestamp()
+    item = _Item(
+        _uuid(service, key, str(code), messages),
+        f"Refused ({code}): {messages}",
+        f"This feed's URL was refused with HTTP {code}: {messages}",
+        now,
+    )
+    return _Feed(
+        id=_uuid(service, key),
+        title=f"{service or 'Health'}: refused ({code})",
+        subtitle=f"HTTP {code}: {messages}",
+        link=clean(link),
+        self_link=clean(f"{link}?format={fmt}" if link else ""),
+        author=service or "flask-healthcheck",
+        updated=now,
+        items=[item],
+    )
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def _element(parent: ElementTree.Element, tag: str, text: str, **attrs: str) -> None:
+    ElementTree.SubElement(parent, tag, attrs).text = text
+
+
+def _rss(feed: _Feed) -> str:
+    rss = ElementTree.Element("rss", {"version": "2.0", "xmlns:atom": _ATOM_NS})
+    channel = ElementTree.SubElement(rss, "channel")
+    _element(channel, "title", feed.title)
+    _element(channel, "link", feed.link)
+    _element(channel, "description", feed.subtitle)
+    if feed.self_link:
+        ElementTree.SubElement(
+            channel,
+            "atom:link",
+            {"href": feed.self_link, "rel": "self", "type": RSS},
+        )
+    _element(channel, "lastBuildDate", _rfc822(feed.updated))
+    _element(channel, "generator", "flask-healthcheck")
+    for entry in feed.items:
+        item = ElementTree.SubElement(channel, "item")
+        _element(item, "title", entry.title)
+        if feed.link:
+            _element(item, "link", feed.link)
+        _element(item, "description", entry.summary)
+        _element(item, "guid", entry.id, isPermaLink="false")
+        _element(item, "pubDate", _rfc822(entry.at))
+    return _DECLARATION + ElementTree.tostring(rss, encoding="unicode")
+
+
+def _atom(feed: _Feed) -> str:
+    root = ElementTree.Element("feed", {"xmlns": _ATOM_NS})
+    _element(root, "id", feed.id)
+    _element(root, "title", feed.title)
+    _element(root, "subtitle", feed.subtitle)
+    _element(root, "updated", iso_time(feed.updated))
+    author = ElementTree.SubElement(root, "author")
+    _element(author, "name", feed.author)
+    if feed.link:
+        ElementTree.SubElement(
+            root, "link", {"rel": "alternate", "type": "text/html", "href": feed.link}
+        )
+    if feed.self_link:
+        ElementTree.SubElement(
+            root, "link", {"rel": "self", "type": ATOM, "href": feed.self_link}
+        )
+    _element(root, "generator", "flask-healthcheck")
+    for item in feed.items:
+        entry = ElementTree.SubElement(root, "entry")
+        _element(entry, "id", item.id)
+        _element(entry, "title", item.title)
+        _element(entry, "updated", iso_time(item.at))
+        _element(entry, "published", iso_time(item.at))
+        if feed.link:
+            ElementTree.SubElement(entry, "link", {"href": feed.link})
+        _element(entry, "content", item.summary, type="text")
+    return _DECLARATION + ElementTree.tostring(root, encoding="unicode")
+
+
+def _rfc822(timestamp: float) -> str:
+    """``Mon, 20 Nov 2023 22:13:20 GMT``, as RSS 2.0 wants its dates."""
+    return format_datetime(datetime.fromtimestamp(timestamp, timezone.utc), usegmt=True)
+
+
+# -- the renderers -------------------------------------------------------------
+
+
+def rss(report: HealthReport, context: FeedContext) -> str:
+    """The report's endpoint as an RSS 2.0 feed of status changes."""
+    return _rss(_feed(report, context, "rss"))
+
+
+def atom(report: HealthReport, context: FeedContext) -> str:
+    """The report's endpoint as an Atom 1.0 feed of status changes."""
+    return _atom(_feed(report, context, "atom"))
+
+
+def rss_error(code: int, errors: Mapping[str, str], context: FeedContext) -> str:
+    return _rss(_error_feed(code, errors, context, "rss"))
+
+
+def atom_error(code: int, errors: Mapping[str, str], context: FeedContext) -> str:
+    return _atom(_error_feed(code, errors, context, "atom"))
