@@ -7,7 +7,8 @@ status's on the main URL and, with details, each check's (``db: pass →
 fail``, with the check's redacted error while that status holds). Newest
 first, :data:`MAX_ENTRIES` at the most. The current status is always in the
 feed's title, and the change that began it is an entry even when it is older
-than the window, so a reader sees where things stand after a quiet hour.
+than the window, so a reader sees where things stand after a quiet hour (a
+check's too, unless it passes: a restart posts no entry per passing check).
 
 An entry's id is derived from what identifies the change (the service id,
 the endpoint's path, the series, the time and the new status), never from
@@ -18,12 +19,22 @@ the change can only be told as "the status since then".
 Every text shown is cut to a bound, its control characters escaped
 (``\\x1b``), characters XML 1.0 forbids replaced, and redacted; the tree is
 written by :mod:`xml.etree.ElementTree`, which escapes markup.
+
+A refused request (404, 400, 405) is answered with a valid feed too, its
+status code telling what happened: a feed reader shown anything else
+reports "not a feed" and hides the reason. The feed has one entry naming
+the reason, with the same id at every poll, so a chat integration that
+posts it anyway posts it once.
+
+The history is this process's: behind a pre-fork server each worker has
+its own, so each tells the changes its own runs saw.
 """
 
 from __future__ import annotations
 
 import heapq
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -68,14 +79,13 @@ class FeedContext(Protocol):
     def settings(self) -> Settings: ...
     @property
     def history(self) -> Snapshot | None: ...
-    @property
-    def assets(self) -> str: ...
 
 
 def clean(text: str, limit: int = MAX_LENGTH) -> str:
-    """``text`` fit for a feed: cut, control characters shown as escapes
-    (before redaction, so a NUL can't hide a ``password=`` from it, nor
-    dropping one make one), what XML forbids replaced, credentials blanked."""
+    """``text`` fit for a feed: cut; control characters shown as escapes
+    (``\\x00``: XML 1.0 can't carry them) and what else XML forbids
+    replaced, both before redaction, so that what redaction looks at is
+    what the reader sees; then credentials blanked."""
     text = escape_controls(text[: limit * 4], keep_newlines=True)
     return redact(_FORBIDDEN.sub("\ufffd", text), limit=limit)
 
@@ -93,13 +103,18 @@ class Change:
     after: Status
 
 
-def series_changes(trend: Trend, check: str | None) -> Iterator[Change]:
-    """The changes within ``trend``'s window, newest first, or the beginning
-    of its current status if no change in the window tells it. Lazy: the
-    newest cost nothing more to find when a series has many."""
+def series_changes(
+    trend: Trend, check: str | None, *, quiet: bool = False
+) -> Iterator[Change]:
+    """The changes within ``trend``'s window, newest first, or else the
+    beginning of its current status, unless ``quiet`` and that is a pass (a
+    check that passes since the process began is news to no one: a restart
+    must not post an entry per check). Lazy: the newest cost nothing more
+    to find when a series has many."""
     if not trend.transitions:
         if trend.status is not None and trend.since is not None:
-            yield Change(trend.since, check, None, trend.status)
+            if not (quiet and trend.status == "pass"):
+                yield Change(trend.since, check, None, trend.status)
         return
     entries = trend.entries
     for i in range(len(entries) - 1, 0, -1):
@@ -111,7 +126,8 @@ def series_changes(trend: Trend, check: str | None) -> Iterator[Change]:
 def changes(snapshot: Snapshot | None, *, details: bool) -> list[Change]:
     """The newest :data:`MAX_ENTRIES` changes, newest first: the overall
     status's and, with ``details``, each check's. The change that began the
-    current overall status is always among them."""
+    current overall status is always among them; a check's status only when
+    it changed in the window or isn't passing."""
     if snapshot is None:
         return []
     series: list[Iterator[Change]] = []
@@ -120,7 +136,10 @@ def changes(snapshot: Snapshot | None, *, details: bool) -> list[Change]:
         current = next(series_changes(snapshot.overall, None), None)
         series.append(series_changes(snapshot.overall, None))
     if details:
-        series.extend(series_changes(t, name) for name, t in snapshot.checks.items())
+        series.extend(
+            series_changes(trend, name, quiet=True)
+            for name, trend in snapshot.checks.items()
+        )
     # At the same time, the overall status first (its run ends after the
     # checks' results).
     merged = heapq.merge(
@@ -140,6 +159,9 @@ class _Item:
     title: str
     summary: str
     at: float
+    #: The new status, as a category a reader or a chat integration can
+    #: filter on (only ``fail``, say); empty for none.
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,7 +224,7 @@ def _item(
     identity = _uuid(
         _name(context.settings), key, change.check or "", repr(change.at), change.after
     )
-    return _Item(identity, title, "\n".join(lines), change.at)
+    return _Item(identity, title, "\n".join(lines), change.at, change.after)
 
 
 def _trend(history: Snapshot | None, check: str | None) -> Trend | None:
@@ -272,7 +294,7 @@ def _error_feed(
     link, key = _locations()
     service = _name(context.settings)
     messages = "; ".join(clean(message) for message in errors.values())
-    now = datetime.now(timezone.utc).timestamp()
+    now = time.time()
     item = _Item(
         _uuid(service, key, str(code), messages),
         f"Refused ({code}): {messages}",
@@ -318,6 +340,8 @@ def _rss(feed: _Feed) -> str:
         if feed.link:
             _element(item, "link", feed.link)
         _element(item, "description", entry.summary)
+        if entry.category:
+            _element(item, "category", entry.category)
         _element(item, "guid", entry.id, isPermaLink="false")
         _element(item, "pubDate", _rfc822(entry.at))
     return _DECLARATION + ElementTree.tostring(rss, encoding="unicode")
@@ -348,6 +372,8 @@ def _atom(feed: _Feed) -> str:
         _element(entry, "published", iso_time(item.at))
         if feed.link:
             ElementTree.SubElement(entry, "link", {"href": feed.link})
+        if item.category:
+            ElementTree.SubElement(entry, "category", {"term": item.category})
         _element(entry, "content", item.summary, type="text")
     return _DECLARATION + ElementTree.tostring(root, encoding="unicode")
 

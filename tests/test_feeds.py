@@ -7,6 +7,7 @@ from __future__ import annotations
 import calendar
 import itertools
 import re
+import threading
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
@@ -17,6 +18,7 @@ import feedparser
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from flask_healthcheck import CheckResult, HealthCheck, HealthReport, Status
 from flask_healthcheck.feeds import MAX_ENTRIES
@@ -24,6 +26,7 @@ from flask_healthcheck.formats import FORMATS, RenderContext
 from flask_healthcheck.history import MAX_AGE, History
 from flask_healthcheck.state import get_state
 
+from .servers import LOOPBACK
 from .test_history import Clock
 
 RSS = {"Accept": "application/rss+xml"}
@@ -143,6 +146,7 @@ def test_pass_fail_pass_gives_its_changes_newest_first(
         "db: pass → fail",
     ]
     assert published(parsed) == [START + 50] * 2 + [START + 30] * 2
+    assert [e.tags[0].term for e in parsed.entries] == ["pass", "pass", "fail", "fail"]
     assert parsed.feed.title == "Health: pass"
     assert len(set(ids(parsed))) == 4
     assert all(re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", i) for i in ids(parsed))
@@ -225,6 +229,17 @@ def test_the_current_status_shows_after_a_quiet_hour(
     assert parsed.feed.title == "Health: fail"
 
 
+def test_a_restart_posts_one_entry_not_one_per_passing_check(
+    app: Flask, detailed: None, clock: Clock, health: HealthCheck
+) -> None:
+    for i in range(20):
+        health.add_check(lambda: True, name=f"ok_{i}")
+    health.add_check(lambda: False, name="broken")
+    parsed = parse(app.test_client().get("/health", headers=RSS).data, "rss20")
+    assert titles(parsed) == ["Overall status: fail", "broken: fail"]
+    assert "Now fail: broken" in parsed.entries[0].summary
+
+
 def test_a_feed_is_bounded_and_keeps_the_current_overall_status(
     app: Flask, detailed: None, clock: Clock, health: HealthCheck
 ) -> None:
@@ -240,6 +255,27 @@ def test_a_feed_is_bounded_and_keeps_the_current_overall_status(
     assert titles(parsed)[0].startswith("flappy: ")
     assert titles(parsed)[-1] == "Overall status: fail"
     assert published(parsed) == sorted(published(parsed), reverse=True)
+
+
+def test_a_feed_reader_subscribed_to_the_bare_url_gets_a_feed(
+    app: Flask, health: HealthCheck
+) -> None:
+    """feedparser fetching over HTTP, with its own ``Accept``, from a real
+    server on loopback: no ``?format=`` needed."""
+    health.add_check(lambda: True, name="db")
+    server = make_server(LOOPBACK, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        parsed = feedparser.parse(f"http://{LOOPBACK}:{server.port}/health")
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    assert (parsed.status, parsed.version) == (200, "rss20")
+    assert parsed.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    assert parsed.feed.title == "Health: pass"
+    assert titles(parsed) == ["Overall status: pass"]
 
 
 # -- details ---------------------------------------------------------------------
