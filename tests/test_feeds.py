@@ -261,13 +261,17 @@ def test_a_feed_reader_subscribed_to_the_bare_url_gets_a_feed(
     app: Flask, health: HealthCheck
 ) -> None:
     """feedparser fetching over HTTP, with its own ``Accept``, from a real
-    server on loopback: no ``?format=`` needed."""
-    health.add_check(lambda: True, name="db")
+    server on loopback: no ``?format=`` needed; a failure answers 500 and
+    still reads."""
+    up = [True]
+    health.add_check(lambda: up[0], name="db")
     server = make_server(LOOPBACK, 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         parsed = feedparser.parse(f"http://{LOOPBACK}:{server.port}/health")
+        up[0] = False
+        failing = feedparser.parse(f"http://{LOOPBACK}:{server.port}/health")
     finally:
         server.shutdown()
         thread.join(5)
@@ -276,6 +280,9 @@ def test_a_feed_reader_subscribed_to_the_bare_url_gets_a_feed(
     assert parsed.headers["content-type"] == "application/rss+xml; charset=utf-8"
     assert parsed.feed.title == "Health: pass"
     assert titles(parsed) == ["Overall status: pass"]
+    assert (failing.bozo, failing.status) == (0, 500)
+    assert titles(failing) == ["Overall status: pass → fail"]
+    assert failing.entries[0].tags[0].term == "fail"
 
 
 # -- details ---------------------------------------------------------------------
