@@ -393,17 +393,18 @@ def test_a_hostile_error_still_gives_a_valid_bounded_redacted_feed(
 
 
 @FEEDS
-def test_a_hostile_host_header_is_escaped(
+def test_a_hostile_host_or_path_is_escaped(
     client: FlaskClient, accept: dict[str, str], version: str
 ) -> None:
-    response = client.get(
-        "/health", headers={**accept, "Host": 'a"><script>x</script>'}
-    )
-    if response.status_code == 400:  # Werkzeug refused the host: fine too
-        return
-    parsed = parse(response.data, version)
-    assert b"<script>" not in response.data
+    host = client.get("/health", headers={**accept, "Host": 'a"><script>x</script>'})
+    parsed = parse(host.data, version)
+    assert b"<script>" not in host.data
     assert parsed.feed.title == "Health: pass"
+    path = client.get('/health/"><script>x</script>&amp;\x1b', headers=accept)
+    assert path.status_code == 404
+    parsed = parse(path.data, version)
+    assert b"<script>" not in path.data
+    assert parsed.feed.link.startswith('http://localhost/health/"><script>x</script>')
 
 
 def test_the_service_id_names_the_feed_redacted(app: Flask) -> None:
