@@ -292,16 +292,18 @@ class HealthCheck:
         *,
         app: Flask | None = None,
     ) -> None:
-        r"""Answer in ``mimetype`` too, on every health URL, when ``Accept``
+        """Answer in ``mimetype`` too, on every health URL, when ``Accept``
         prefers it or ``?format=<name>`` asks for it::
 
-            def csv(report, details):
+            def to_csv(report, details):
                 rows = [("health", report.status)]
                 if details:
-                    rows += [(result.name, result.status) for result in report.checks]
-                return "".join(f"{name},{status}\r\n" for name, status in rows)
+                    rows += [(r.name, r.error or r.status) for r in report.checks]
+                out = io.StringIO()
+                csv.writer(out).writerows(rows)
+                return out.getvalue()
 
-            health.add_format("text/csv", csv)  # ?format=csv
+            health.add_format("text/csv", to_csv)  # ?format=csv
 
         A built-in format's media type replaces that format: the body is
         yours (py-healthcheck's ``success_handler``); ``*/*`` still gets

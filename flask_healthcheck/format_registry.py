@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from flask import Response
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.wrappers import Request
 
 from .checks import CheckResult, HealthReport
@@ -101,11 +102,18 @@ class FormatRegistry:
 
         The default, listed first, wins for ``*/*`` and ties, and is the
         answer to a missing, malformed or unmatched ``Accept``: clients that
-        never asked for a format keep getting the seed's bytes.
+        never asked for a format keep getting the seed's bytes. Media type
+        parameters (``version=1.0.0``) are not matched: a format has one
+        version.
         """
         if request.headers.get("Accept", "*/*") == "*/*":  # what most probes send
             return self.default
-        best = request.accept_mimetypes.best_match(self._offered)
+        accept = request.accept_mimetypes
+        if any(";" in value for value, _ in accept):
+            # Werkzeug matches parameters too: Prometheus's
+            # ``application/openmetrics-text;version=1.0.0`` would match nothing.
+            accept = MIMEAccept([(v.partition(";")[0].strip(), q) for v, q in accept])
+        best = accept.best_match(self._offered)
         if best is None:
             return self.default
         return self.formats.get(best) or self._aliases[best]

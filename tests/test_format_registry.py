@@ -3,6 +3,8 @@ headers for every format, and ``health.add_format``."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from typing import Any
@@ -30,14 +32,14 @@ def get(
     return app.test_client().open(url, method=method, headers=headers)
 
 
-def csv(report: HealthReport, details: bool) -> str:
+def to_csv(report: HealthReport, details: bool) -> str:
     """The docs' example: the overall status, then a row per check."""
     rows: list[tuple[str, str]] = [("health", report.status)]
     if details:
-        rows += [
-            (result.name, result.error or result.status) for result in report.checks
-        ]
-    return "".join(f"{name},{status}\r\n" for name, status in rows)
+        rows += [(r.name, r.error or r.status) for r in report.checks]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -68,6 +70,9 @@ def names(app: Flask) -> str:
         ("application/xhtml+xml", "", HTML),
         ("text/html;q=0.1, application/health+json;q=0.5", "", HEALTH_JSON),
         ("text/html;q=0, */*", "", JSON),
+        ("text/html;level=1;q=0.5, application/json;q=0.4", "", HTML),
+        ("application/health+json; charset=utf-8", "", HEALTH_JSON),
+        ("text/csv;header=present, */*;q=0.1", "", JSON),
         (None, "?format=json", JSON),
         (None, "?format=health%2Bjson", HEALTH_JSON),
         (None, "?format=health+json", HEALTH_JSON),  # a '+' typed as is
@@ -165,7 +170,7 @@ def test_the_406_names_formats_in_registry_order(
     app: Flask, health: HealthCheck
 ) -> None:
     assert names(app).startswith("json, health+json, html")
-    health.add_format("text/csv", csv)
+    health.add_format("text/csv", to_csv)
     errors = get(app, "/health?format=XML").json["input_errors"]  # type: ignore[index]
     assert errors == {"format": f"unknown format 'XML'; one of: {names(app)}"}
     assert errors["format"].endswith(", csv")
@@ -246,7 +251,7 @@ def test_refusals_answer_in_the_format_asked_for(
 
 def test_add_format_before_init_app_serves_every_app() -> None:
     health = HealthCheck()
-    health.add_format("text/csv", csv)
+    health.add_format("text/csv", to_csv)
     apps = [Flask(f"app{i}") for i in range(2)]
     for app in apps:
         health.init_app(app)
@@ -261,7 +266,7 @@ def test_add_format_before_init_app_serves_every_app() -> None:
 def test_add_format_after_init_app(app: Flask, health: HealthCheck) -> None:
     assert get(app, accept="text/csv").mimetype == JSON
     assert get(app, "/health?format=csv").status_code == 406
-    health.add_format("text/csv", csv)
+    health.add_format("text/csv", to_csv)
     assert get(app, accept="text/csv").data == b"health,pass\r\n"
     assert get(app, "/health?format=csv").data == b"health,pass\r\n"
 
@@ -271,16 +276,19 @@ def test_add_format_for_one_app(app: Flask) -> None:
     other = Flask("other")
     health.init_app(app)
     health.init_app(other)
-    health.add_format("text/csv", csv, app=app)
+    health.add_format("text/csv", to_csv, app=app)
     assert get(app, "/health?format=csv").status_code == 200
     assert get(other, "/health?format=csv").status_code == 406
 
 
 def test_a_name_of_its_own(app: Flask, health: HealthCheck) -> None:
-    health.add_format("application/vnd.acme.health+csv", csv, name="acme")
+    health.add_format("application/vnd.acme.health+csv", to_csv, name="acme")
     response = get(app, "/health?format=acme")
     assert response.mimetype == "application/vnd.acme.health+csv"
     assert get(app, accept="application/vnd.acme.health+csv").data == response.data
+    # Parameters are not matched (Prometheus sends ``;version=1.0.0``).
+    accept = "application/vnd.acme.health+csv;version=2.0, */*;q=0.1"
+    assert get(app, accept=accept).mimetype == "application/vnd.acme.health+csv"
 
 
 def test_replacing_the_envelope(app: Flask, health: HealthCheck) -> None:
@@ -332,7 +340,7 @@ def test_the_status_code_is_the_extensions(app: Flask) -> None:
     health = HealthCheck(app)
     health.add_check(lambda: False, name="database")
     health.add_check(lambda: False, name="cache", critical=False)
-    health.add_format("text/csv", csv)
+    health.add_format("text/csv", to_csv)
     response = get(app, "/health?format=csv")
     assert (response.status_code, response.data) == (503, b"health,fail\r\n")
     response = get(app, "/health/cache?format=csv")
@@ -353,7 +361,7 @@ def test_the_renderer_sees_details_as_the_view_decided(
 
     def render(report: HealthReport, details: bool) -> str:
         seen.append(details)
-        return csv(report, details)
+        return to_csv(report, details)
 
     health.add_format("text/csv", render)
     get(app, "/health?format=csv")
@@ -367,7 +375,7 @@ def test_the_renderer_sees_details_as_the_view_decided(
 def test_a_refusal_is_a_failing_report_with_details(
     app: Flask, health: HealthCheck
 ) -> None:
-    health.add_format("text/csv", csv)  # details are hidden for reports
+    health.add_format("text/csv", to_csv)  # details are hidden for reports
     assert get(app, "/health?format=csv").data == b"health,pass\r\n"
     response = get(app, "/health?format=csv&exclude=nope")
     assert response.status_code == 400
@@ -501,7 +509,7 @@ def raises(message: str) -> Any:
 )
 def test_a_bad_mimetype(mimetype: Any) -> None:
     with raises(r"add_format\(mimetype=...\) must be a media type 'type/subtype'"):
-        HealthCheck().add_format(mimetype, csv)
+        HealthCheck().add_format(mimetype, to_csv)
 
 
 def test_a_render_that_is_not_callable() -> None:
@@ -514,43 +522,43 @@ def test_a_render_that_is_not_callable() -> None:
 @pytest.mark.parametrize("name", ["", "a b", "ü", "csv?", "x/y", 3])
 def test_a_bad_name(name: Any) -> None:
     with raises(r"add_format\(name=...\) is the \?format= name: letters, digits"):
-        HealthCheck().add_format("text/csv", csv, name=name)
+        HealthCheck().add_format("text/csv", to_csv, name=name)
 
 
 def test_a_subtype_that_is_no_name_needs_one() -> None:
     health = HealthCheck()
     with raises(r"name=\.\.\.\) .* got 'x_csv' \(for 'text/x_csv'\)"):
-        health.add_format("text/x_csv", csv)
-    health.add_format("text/x_csv", csv, name="x-csv")
+        health.add_format("text/x_csv", to_csv)
+    health.add_format("text/x_csv", to_csv, name="x-csv")
 
 
 def test_a_media_type_or_name_added_twice() -> None:
     health = HealthCheck()
-    health.add_format("text/csv", csv)
+    health.add_format("text/csv", to_csv)
     with raises(
         r"add_format\('text/csv', name='other'\): a format with the media type"
     ):
-        health.add_format("TEXT/CSV", csv, name="other")
+        health.add_format("TEXT/CSV", to_csv, name="other")
     with raises(r"the media type 'text/csv' and the name 'csv' was added already"):
-        health.add_format("application/csv", csv)
+        health.add_format("application/csv", to_csv)
 
 
 def test_a_built_in_name_for_another_media_type() -> None:
     with raises(r"the name 'json' is the built-in 'application/json''s; pass another"):
-        HealthCheck().add_format("text/json", csv)
-    HealthCheck().add_format("text/json", csv, name="text-json")
+        HealthCheck().add_format("text/json", to_csv)
+    HealthCheck().add_format("text/json", to_csv, name="text-json")
 
 
 def test_a_clash_between_shared_and_one_apps_formats(app: Flask) -> None:
     health = HealthCheck(app)
-    health.add_format("text/csv", csv, app=app)
+    health.add_format("text/csv", to_csv, app=app)
     with raises("was added already"):
-        health.add_format("text/csv", csv)
+        health.add_format("text/csv", to_csv)
     other_app = Flask("other")
     other = HealthCheck(other_app)
-    other.add_format("text/csv", csv)
+    other.add_format("text/csv", to_csv)
     with raises("was added already"):
-        other.add_format("text/csv", csv, app=other_app)
+        other.add_format("text/csv", to_csv, app=other_app)
 
 
 def test_built_in_formats_all_have_names() -> None:
