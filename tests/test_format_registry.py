@@ -52,6 +52,13 @@ def health(app: Flask) -> HealthCheck:
     return health
 
 
+def another_app(name: str) -> Flask:
+    """Another app, set up as the ``app`` fixture is."""
+    app = Flask(name)
+    app.config.update(TESTING=True)
+    return app
+
+
 def names(app: Flask) -> str:
     with app.app_context():
         return ", ".join(get_state().formats().names)
@@ -212,6 +219,17 @@ def test_a_refusal_with_an_unknown_format_says_both(
     assert set(errors) == {field, "format"}
 
 
+@pytest.mark.parametrize("query", ["?format=xml", "?format=html"])
+def test_history_and_assets_keep_their_own_format(
+    app: Flask, health: HealthCheck, query: str
+) -> None:
+    """Not negotiated: ``?format=`` changes only their refusals."""
+    history = get(app, "/health/history" + query)
+    assert (history.status_code, history.mimetype) == (200, JSON)
+    css = get(app, "/health/status.css" + query)
+    assert (css.status_code, css.mimetype) == (200, "text/css")
+
+
 # -- refusals follow ?format= ------------------------------------------------------
 
 
@@ -252,7 +270,7 @@ def test_refusals_answer_in_the_format_asked_for(
 def test_add_format_before_init_app_serves_every_app() -> None:
     health = HealthCheck()
     health.add_format("text/csv", to_csv)
-    apps = [Flask(f"app{i}") for i in range(2)]
+    apps = [another_app(f"app{i}") for i in range(2)]
     for app in apps:
         health.init_app(app)
         health.add_check(lambda: True, name="process", app=app)
@@ -273,7 +291,7 @@ def test_add_format_after_init_app(app: Flask, health: HealthCheck) -> None:
 
 def test_add_format_for_one_app(app: Flask) -> None:
     health = HealthCheck()
-    other = Flask("other")
+    other = another_app("other")
     health.init_app(app)
     health.init_app(other)
     health.add_format("text/csv", to_csv, app=app)
@@ -554,7 +572,7 @@ def test_a_clash_between_shared_and_one_apps_formats(app: Flask) -> None:
     health.add_format("text/csv", to_csv, app=app)
     with raises("was added already"):
         health.add_format("text/csv", to_csv)
-    other_app = Flask("other")
+    other_app = another_app("other")
     other = HealthCheck(other_app)
     other.add_format("text/csv", to_csv)
     with raises("was added already"):
