@@ -14,6 +14,7 @@ from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
 from .forks import AfterFork
+from .format_registry import UserRender, check_format_clashes, user_format
 from .hooks import put_probes_first
 from .redact import register_app_secrets
 from .services import Service
@@ -282,6 +283,54 @@ class HealthCheck:
         self._registry_for(app).add_endpoint(endpoint)
         for target in apps:
             add_routes(target, endpoint)
+
+    def add_format(
+        self,
+        mimetype: str,
+        render: UserRender,
+        name: str | None = None,
+        *,
+        app: Flask | None = None,
+    ) -> None:
+        """Answer in ``mimetype`` too, on every health URL, when ``Accept``
+        prefers it or ``?format=<name>`` asks for it::
+
+            def to_csv(report, details):
+                rows = [("health", report.status)]
+                if details:
+                    rows += [(r.name, r.error or r.status) for r in report.checks]
+                out = io.StringIO()
+                csv.writer(out).writerows(rows)
+                return out.getvalue()
+
+            health.add_format("text/csv", to_csv)  # ?format=csv
+
+        A built-in format's media type replaces that format: the body is
+        yours (py-healthcheck's ``success_handler``); ``*/*`` still gets
+        ``application/json``, yours if you replaced it. Status codes,
+        headers, HEAD and negotiation stay the extension's.
+
+        :param mimetype: the media type, ``type/subtype`` without parameters.
+        :param render: ``render(report, details)`` returning the body, ``str``
+            (sent as UTF-8) or ``bytes``. Show per-check results only when
+            ``details`` is True (``HEALTHCHECK_SHOW_DETAILS`` for this
+            request). The report's errors and observed values are redacted
+            already. A refused request (400, 404, 405) comes as a failing
+            report with a result per input error, and ``details`` True. If
+            ``render`` raises or returns anything else, that is logged and
+            the answer is the seed envelope, with the same status.
+        :param name: the ``?format=`` name: letters, digits, ``.``, ``+``,
+            ``-``. By default the replaced format's, else the subtype
+            (``csv`` for ``text/csv``).
+        :param app: add it for this app only.
+        :raises ConfigurationError: for a bad argument, a media type or
+            name added already, or a built-in format's name.
+        """
+        format = user_format(mimetype, render, name)
+        for target in [app] if app is not None else list(self._apps):
+            own = get_state(target).own.formats.values()
+            check_format_clashes(format, [*self._registry.formats.values(), *own])
+        self._registry_for(app).add_format(format)
 
     @overload
     def after_fork(self, func: F) -> F: ...

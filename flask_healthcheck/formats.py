@@ -1,8 +1,10 @@
 """Turning a report into response bodies. Views negotiate; this renders.
 
-One renderer per media type, listed in :data:`FORMATS`. Every renderer gets
-the same :class:`RenderContext`, so whether details show is decided once,
-by the view, and no format can show more than another.
+One renderer per media type, the built-in ones listed in :data:`FORMATS`
+(the registry that serves them, with those an app adds, is
+:mod:`~flask_healthcheck.format_registry`). Every renderer gets the same
+:class:`RenderContext`, so whether details show is decided once, by the
+view, and no format can show more than another.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ class Format:
     """A media type and its two renderers."""
 
     mimetype: str
-    #: Renders a report.
-    render: Callable[[HealthReport, RenderContext], str]
+    #: Renders a report (text, sent as UTF-8, or bytes).
+    render: Callable[[HealthReport, RenderContext], str | bytes]
     #: Renders a request the view refused: the HTTP status and
     #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``).
-    render_error: Callable[[int, Mapping[str, str], RenderContext], str]
+    render_error: Callable[[int, Mapping[str, str], RenderContext], str | bytes]
     #: Headers of its own, added to every answer in this format.
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Its name in ``?format=`` (``json``, ``health+json``, ``html``).
@@ -251,8 +253,10 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
     return render_error_page(code, errors, title=title, assets=context.assets)
 
 
-#: Every format by media type; the first is the default for ``*/*``, a
-#: missing or malformed ``Accept``, or one that matches nothing here.
+#: The built-in formats by media type; the first is the default for ``*/*``,
+#: a missing or malformed ``Accept``, or one that matches nothing. Adding
+#: one is one entry here, with its ``name=``: negotiation, ``?format=``, HEAD,
+#: the headers and the status codes are the registry's and the view's.
 FORMATS: dict[str, Format] = {
     format.mimetype: format
     for format in (

@@ -24,6 +24,8 @@ from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .forks import AfterFork, call_after_fork, check_fork, fork_hooks, reset_after_fork
+from .format_registry import BUILT_IN, FormatRegistry, check_format_clashes
+from .formats import Format
 from .hostlock import HostLock, lock_name
 from .logs import LogLines
 from .reentry import answer_from_latest, inside
@@ -43,11 +45,14 @@ ALERTING_LOOK_SECONDS = 1.0
 
 @dataclass
 class Registry:
-    """Checks, services and endpoints, either shared by all apps or one app's own."""
+    """Checks, services, endpoints and formats, either shared by all apps or
+    one app's own."""
 
     services: dict[str, Service] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    #: Formats added with ``add_format``, by media type.
+    formats: dict[str, Format] = field(default_factory=dict)
     after_fork: list[AfterFork] = field(default_factory=list)
     #: Bumped on every change, so validation reruns only when needed.
     version: int = 0
@@ -68,6 +73,11 @@ class Registry:
     def add_endpoint(self, endpoint: Endpoint) -> None:
         check_url_clashes([*self.endpoints.values(), endpoint])
         self.endpoints[endpoint.url] = endpoint
+        self.version += 1
+
+    def add_format(self, format: Format) -> None:
+        check_format_clashes(format, self.formats.values())
+        self.formats[format.mimetype] = format
         self.version += 1
 
 
@@ -139,6 +149,7 @@ class HealthCheckState:
         self._checks: tuple[Check, ...] = ()
         self._services: dict[str, Service] = {}
         self._component_types: dict[str, str] = {}
+        self._formats: tuple[tuple[int, int], FormatRegistry] | None = None
         self._lock = threading.Lock()
 
     def after_fork_in_child(self) -> None:
@@ -181,6 +192,16 @@ class HealthCheckState:
             *self.shared.endpoints.values(),
             *self.own.endpoints.values(),
         ]
+
+    def formats(self) -> FormatRegistry:
+        """The formats this app answers in: the built-in ones, with those
+        added to the extension, then to this app, each in the place of a
+        built-in one of its media type (see ``add_format``)."""
+        versions = (self.shared.version, self.own.version)
+        if self._formats is None or self._formats[0] != versions:
+            added = [*self.shared.formats.values(), *self.own.formats.values()]
+            self._formats = (versions, BUILT_IN.with_formats(added))
+        return self._formats[1]
 
     def check_clashes(
         self, *, endpoint: Endpoint | None = None, check: Check | None = None

@@ -1,6 +1,7 @@
 """The routes: HTTP in, a report out. A view picks the checks from the URL
-and the query, and the format from ``Accept``; running them is the
-runner's job, rendering the report that of :mod:`~flask_healthcheck.formats`.
+and the query, and the format from the app's
+:class:`~flask_healthcheck.format_registry.FormatRegistry`; running them is
+the runner's job, rendering the report that of the format.
 
 Routes known at ``init_app`` (the main URL, ``HEALTHCHECK_ENDPOINTS`` and
 endpoints added to the extension before) go on a blueprint built for that
@@ -15,6 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Container, Iterable, Sequence
+from functools import partial
 from hashlib import sha256
 
 from flask import Blueprint, Flask, Response, request
@@ -27,6 +29,7 @@ from .config import Settings
 from .drain import draining_report, is_readiness
 from .endpoints import HISTORY, PAGE_ASSETS, Endpoint, describe
 from .errors import ConfigurationError
+from .format_registry import ENVELOPE, HEADERS, answer
 from .history import Snapshot, history_document
 from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
 from .redact import describe_exception
@@ -37,20 +40,12 @@ logger = logging.getLogger("flask_healthcheck")
 #: The blueprint's name, so endpoint names are ``healthcheck.<name>``.
 BLUEPRINT_NAME = "healthcheck"
 
-#: Headers on every response: probes and dashboards must never see a stale
-#: answer from a cache, and one URL serves several formats.
-HEADERS = {"Cache-Control": "no-store", "Vary": "Accept"}
-
 #: Headers of the status page's stylesheet and icon: the same for every
 #: client, so a browser may keep them (the page links them by version).
 ASSET_HEADERS = {
     "Cache-Control": "public, max-age=86400",
     "X-Content-Type-Options": "nosniff",
 }
-
-#: Media types answered in another one's format: a browser that asks only
-#: for XHTML gets the status page, served as ``text/html``.
-ALIASES = {"application/xhtml+xml": "text/html"}
 
 #: Unknown names echoed back in ``input_errors`` at most; the rest counted.
 MAX_NAMES_SHOWN = 5
@@ -140,8 +135,9 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     state = get_state()
     if check == HISTORY and endpoint.tags is None:
         return respond_history(state)
-    mimetype = negotiate()
-    render = formats.FORMATS[mimetype]
+    chosen = state.formats().choose(request)
+    if chosen is None:  # a ?format= that names no format: nothing runs
+        return refusal(406, {})
     details = details_allowed(state.settings)
     try:
         checks = select(state, endpoint, check)
@@ -155,17 +151,16 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
     history = None
-    if render.history:
+    if chosen.history:
         history = page_history(state, endpoint, check, report, details)
     context = formats.RenderContext(
         details, state.settings, state.component_types(), history, assets_url(state)
     )
-    return Response(
-        render.render(report, context),
-        status=status_code(report, state.settings),
-        mimetype=mimetype,
-        content_type=render.content_type or None,
-        headers={**HEADERS, **render.headers},
+    return answer(
+        chosen,
+        partial(chosen.render, report, context),
+        partial(formats.envelope, report, details=details),
+        status_code(report, state.settings),
     )
 
 
@@ -173,19 +168,22 @@ def refusal(
     code: int, errors: dict[str, str], headers: dict[str, str] | None = None
 ) -> Response:
     """A 4xx in the format the client accepts: ``input_errors`` in the
-    envelope, ``output`` in health+json, a page in HTML."""
+    envelope, ``output`` in health+json, a page in HTML. With a
+    ``?format=`` that names no format, the envelope says that too."""
     state = get_state()
-    mimetype = negotiate()
+    registry = state.formats()
+    chosen = registry.choose(request)
+    if chosen is None:
+        chosen, errors = ENVELOPE, {**errors, **registry.unknown_format(request)}
     context = formats.RenderContext(
         details_allowed(state.settings), state.settings, assets=assets_url(state)
     )
-    render = formats.FORMATS[mimetype]
-    return Response(
-        render.render_error(code, errors, context),
-        status=code,
-        mimetype=mimetype,
-        content_type=render.content_type or None,
-        headers={**HEADERS, **render.headers, **(headers or {})},
+    return answer(
+        chosen,
+        partial(chosen.render_error, code, errors, context),
+        partial(formats.envelope_error, errors),
+        code,
+        headers,
     )
 
 
@@ -289,20 +287,6 @@ def select(
     if unknown:
         raise _Refused(400, {"exclude": _unknown(unknown)})
     return [c for c in selected if c.name not in exclude]
-
-
-def negotiate() -> str:
-    """The media type to answer with, by ``Accept`` and its q-values.
-
-    The seed envelope, listed first, wins for ``*/*`` and ties, and is the
-    answer to a missing, malformed or unmatched ``Accept``: clients that
-    never asked for a format keep getting the seed's bytes.
-    """
-    offered = [*formats.FORMATS, *ALIASES]
-    if request.headers.get("Accept", "*/*") == "*/*":  # what most probes send
-        return offered[0]
-    best = request.accept_mimetypes.best_match(offered, default=offered[0])
-    return ALIASES.get(best or offered[0], best or offered[0])
 
 
 def configuration_failure(error: ConfigurationError) -> HealthReport:

@@ -1,0 +1,583 @@
+"""The one format registry: negotiation, ``?format=``, 406, HEAD and the
+headers for every format, and ``health.add_format``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.test import TestResponse
+
+from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, HealthReport
+from flask_healthcheck.format_registry import BUILT_IN
+from flask_healthcheck.state import get_state
+
+from .helpers import FAILURE, SUCCESS
+
+JSON = "application/json"
+HEALTH_JSON = "application/health+json"
+HTML = "text/html"
+SECRET = "hunter22-very-secret"
+
+
+def get(
+    app: Flask, url: str = "/health", accept: str | None = None, method: str = "GET"
+) -> TestResponse:
+    headers = {} if accept is None else {"Accept": accept}
+    return app.test_client().open(url, method=method, headers=headers)
+
+
+def to_csv(report: HealthReport, details: bool) -> str:
+    """The docs' example: the overall status, then a row per check."""
+    rows: list[tuple[str, str]] = [("health", report.status)]
+    if details:
+        rows += [(r.name, r.error or r.status) for r in report.checks]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+@pytest.fixture
+def health(app: Flask) -> HealthCheck:
+    """One passing check, one tagged ``live``, and ``/livez``."""
+    app.config["HEALTHCHECK_ENDPOINTS"] = {"/livez": ["live"]}
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="process", tags=["live"])
+    health.add_check(lambda: True, name="database")
+    return health
+
+
+def another_app(name: str) -> Flask:
+    """Another app, set up as the ``app`` fixture is."""
+    app = Flask(name)
+    app.config.update(TESTING=True)
+    return app
+
+
+def names(app: Flask) -> str:
+    with app.app_context():
+        return ", ".join(get_state().formats().names)
+
+
+# -- negotiation: Accept, ?format=, HEAD -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "mimetype"),
+    [
+        (None, "", JSON),
+        ("*/*", "", JSON),
+        ("image/png", "", JSON),
+        (HEALTH_JSON, "", HEALTH_JSON),
+        ("application/xhtml+xml", "", HTML),
+        ("text/html;q=0.1, application/health+json;q=0.5", "", HEALTH_JSON),
+        ("text/html;q=0, */*", "", JSON),
+        ("text/html;level=1;q=0.5, application/json;q=0.4", "", HTML),
+        ("application/health+json; charset=utf-8", "", HEALTH_JSON),
+        ("text/csv;header=present, */*;q=0.1", "", JSON),
+        (None, "?format=json", JSON),
+        (None, "?format=health%2Bjson", HEALTH_JSON),
+        (None, "?format=health+json", HEALTH_JSON),  # a '+' typed as is
+        (None, "?format=html", HTML),
+        (HTML, "?format=json", JSON),
+        (JSON, "?format=html", HTML),
+        ("image/png", "?format=health%2Bjson", HEALTH_JSON),
+        (HEALTH_JSON, "?format=", HEALTH_JSON),  # empty: Accept decides
+        (HTML, "?format=json&format=html", JSON),  # the first one
+        (None, "?exclude=database&format=html", HTML),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_accept_and_format_choose_the_format(
+    app: Flask,
+    health: HealthCheck,
+    accept: str | None,
+    query: str,
+    mimetype: str,
+    method: str,
+) -> None:
+    response = get(app, "/health" + query, accept, method)
+    assert response.status_code == 200
+    assert response.mimetype == mimetype
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Vary"] == "Accept"
+    if method == "HEAD":
+        assert response.data == b""
+        assert int(response.headers["Content-Length"]) > 0
+        if mimetype != HTML:  # the page shows one run more each time
+            length = len(get(app, "/health" + query, accept).data)
+            assert response.headers["Content-Length"] == str(length)
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", JSON, "image/png", "text/csv"])
+@pytest.mark.parametrize("query", ["", "?format=json"])
+def test_the_envelope_is_byte_for_byte_the_seeds(
+    app: Flask, accept: str | None, query: str
+) -> None:
+    health = HealthCheck(app)
+    failing = {"value": False}
+    health.add_check(lambda: not failing["value"], name="switch")
+    response = get(app, "/health" + query, accept)
+    assert (response.status_code, response.data) == (200, SUCCESS)
+    assert response.content_type == JSON
+    failing["value"] = True
+    response = get(app, "/health" + query, accept)
+    assert (response.status_code, response.data) == (500, FAILURE)
+
+
+def test_format_runs_the_same_checks(app: Flask) -> None:
+    """``?format=`` is no ``?exclude=``: every check still runs."""
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="process")
+    health.add_check(lambda: False, name="database")
+    for query in ("", "?format=json", "?format=health+json"):
+        body = get(app, "/health" + query).json
+        assert body is not None
+        checks = body["data"]["checks"] if "data" in body else body["checks"]
+        assert sorted(checks) == ["database", "process"], query
+
+
+# -- 406: a ?format= that names no format ---------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/health", "/livez", "/health/process"])
+@pytest.mark.parametrize("accept", [None, HTML, HEALTH_JSON])
+def test_an_unknown_format_is_a_406_in_the_envelope(
+    app: Flask, health: HealthCheck, url: str, accept: str | None
+) -> None:
+    response = get(app, url + "?format=xml", accept)
+    assert response.status_code == 406
+    assert response.content_type == JSON
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Vary"] == "Accept"
+    message = f"unknown format 'xml'; one of: {names(app)}"
+    assert (
+        response.data
+        == json.dumps(
+            {
+                "status": "failure",
+                "error": "",
+                "data": [],
+                "pagination": {},
+                "input_errors": {"format": message},
+            }
+        ).encode()
+    )
+    head = get(app, url + "?format=xml", accept, "HEAD")
+    assert (head.status_code, head.data) == (406, b"")
+
+
+def test_the_406_names_formats_in_registry_order(
+    app: Flask, health: HealthCheck
+) -> None:
+    assert names(app).startswith("json, health+json, html")
+    health.add_format("text/csv", to_csv)
+    errors = get(app, "/health?format=XML").json["input_errors"]  # type: ignore[index]
+    assert errors == {"format": f"unknown format 'XML'; one of: {names(app)}"}
+    assert errors["format"].endswith(", csv")
+
+
+def test_a_long_unknown_format_is_cut(app: Flask, health: HealthCheck) -> None:
+    response = get(app, "/health?format=" + "x" * 100_000)
+    assert response.status_code == 406
+    assert len(response.data) < 500
+
+
+def test_an_unknown_format_runs_no_check(app: Flask) -> None:
+    health = HealthCheck(app)
+    runs: list[int] = []
+
+    @health.check
+    def counted() -> None:
+        runs.append(1)
+
+    assert get(app, "/health?format=nope").status_code == 406
+    assert get(app, "/health?format=json").status_code == 200
+    assert runs == [1]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "code", "field"),
+    [
+        ("POST", "/health", 405, "method"),
+        ("GET", "/health/", 404, "check"),
+    ],
+)
+def test_a_refusal_with_an_unknown_format_says_both(
+    app: Flask, health: HealthCheck, method: str, url: str, code: int, field: str
+) -> None:
+    response = get(app, url + "?format=nope", HTML, method)
+    assert response.status_code == code
+    assert response.content_type == JSON
+    errors = response.json["input_errors"]  # type: ignore[index]
+    assert set(errors) == {field, "format"}
+
+
+@pytest.mark.parametrize("query", ["?format=xml", "?format=html"])
+def test_history_and_assets_keep_their_own_format(
+    app: Flask, health: HealthCheck, query: str
+) -> None:
+    """Not negotiated: ``?format=`` changes only their refusals."""
+    history = get(app, "/health/history" + query)
+    assert (history.status_code, history.mimetype) == (200, JSON)
+    css = get(app, "/health/status.css" + query)
+    assert (css.status_code, css.mimetype) == (200, "text/css")
+
+
+# -- refusals follow ?format= ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "code"),
+    [
+        ("GET", "/health/nope", 404),
+        ("GET", "/health?exclude=nope", 400),
+        ("GET", "/health/", 404),
+        ("DELETE", "/livez", 405),
+        ("GET", "/health/history?limit=x", 400),
+    ],
+)
+@pytest.mark.parametrize(("name", "mimetype"), [("health%2Bjson", HEALTH_JSON)])
+def test_refusals_answer_in_the_format_asked_for(
+    app: Flask,
+    health: HealthCheck,
+    method: str,
+    url: str,
+    code: int,
+    name: str,
+    mimetype: str,
+) -> None:
+    separator = "&" if "?" in url else "?"
+    response = get(app, f"{url}{separator}format={name}", JSON, method)
+    assert (response.status_code, response.mimetype) == (code, mimetype)
+    assert response.headers["Cache-Control"] == "no-store"
+    html = get(app, f"{url}{separator}format=html", JSON, method)
+    assert (html.status_code, html.mimetype) == (code, HTML)
+    assert "Content-Security-Policy" in html.headers
+    if code == 405:
+        assert html.headers["Allow"] == "GET, HEAD"
+
+
+# -- add_format --------------------------------------------------------------------
+
+
+def test_add_format_before_init_app_serves_every_app() -> None:
+    health = HealthCheck()
+    health.add_format("text/csv", to_csv)
+    apps = [another_app(f"app{i}") for i in range(2)]
+    for app in apps:
+        health.init_app(app)
+        health.add_check(lambda: True, name="process", app=app)
+    for app in apps:
+        by_accept = get(app, accept="text/csv")
+        assert by_accept.content_type == "text/csv; charset=utf-8"
+        assert by_accept.data == b"health,pass\r\n"
+        assert get(app, "/health?format=csv").data == b"health,pass\r\n"
+
+
+def test_add_format_after_init_app(app: Flask, health: HealthCheck) -> None:
+    assert get(app, accept="text/csv").mimetype == JSON
+    assert get(app, "/health?format=csv").status_code == 406
+    health.add_format("text/csv", to_csv)
+    assert get(app, accept="text/csv").data == b"health,pass\r\n"
+    assert get(app, "/health?format=csv").data == b"health,pass\r\n"
+
+
+def test_add_format_for_one_app(app: Flask) -> None:
+    health = HealthCheck()
+    other = another_app("other")
+    health.init_app(app)
+    health.init_app(other)
+    health.add_format("text/csv", to_csv, app=app)
+    assert get(app, "/health?format=csv").status_code == 200
+    assert get(other, "/health?format=csv").status_code == 406
+
+
+def test_a_name_of_its_own(app: Flask, health: HealthCheck) -> None:
+    health.add_format("application/vnd.acme.health+csv", to_csv, name="acme")
+    response = get(app, "/health?format=acme")
+    assert response.mimetype == "application/vnd.acme.health+csv"
+    assert get(app, accept="application/vnd.acme.health+csv").data == response.data
+    # Parameters are not matched (Prometheus sends ``;version=1.0.0``).
+    accept = "application/vnd.acme.health+csv;version=2.0, */*;q=0.1"
+    assert get(app, accept=accept).mimetype == "application/vnd.acme.health+csv"
+
+
+def test_replacing_the_envelope(app: Flask, health: HealthCheck) -> None:
+    """py-healthcheck's ``success_handler``: the body is the user's, for
+    every client that asks for nothing in particular too."""
+    health.add_format(JSON, lambda report, details: f'{{"ok": "{report.status}"}}')
+    for accept, query in [
+        (None, ""),
+        ("*/*", ""),
+        ("image/png", ""),
+        (HTML, "?format=json"),
+    ]:
+        response = get(app, "/health" + query, accept)
+        assert (response.status_code, response.data) == (200, b'{"ok": "pass"}')
+        assert response.content_type == JSON
+        assert response.headers["Cache-Control"] == "no-store"
+    assert get(app, accept=HEALTH_JSON).mimetype == HEALTH_JSON  # the others stay
+
+
+def test_replacing_the_page_keeps_its_name_and_alias(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_format(HTML, lambda report, details: f"<p>{report.status}</p>")
+    for accept, query in [
+        (HTML, ""),
+        ("application/xhtml+xml", ""),
+        (None, "?format=html"),
+    ]:
+        response = get(app, "/health" + query, accept)
+        assert (response.mimetype, response.data) == (HTML, b"<p>pass</p>")
+        assert "Content-Security-Policy" not in response.headers  # the body is yours
+
+
+def test_bytes_are_sent_as_they_are(app: Flask, health: HealthCheck) -> None:
+    health.add_format("application/cbor", lambda report, details: b"\xa0\xff")
+    assert get(app, "/health?format=cbor").data == b"\xa0\xff"
+
+
+def test_a_megabyte_body(app: Flask, health: HealthCheck) -> None:
+    body = "x" * 1_000_000
+    health.add_format("text/csv", lambda report, details: body)
+    response = get(app, "/health?format=csv")
+    assert response.data == body.encode()
+    assert response.headers["Content-Length"] == "1000000"
+
+
+def test_the_status_code_is_the_extensions(app: Flask) -> None:
+    app.config["HEALTHCHECK_FAILURE_STATUS"] = 503
+    health = HealthCheck(app)
+    health.add_check(lambda: False, name="database")
+    health.add_check(lambda: False, name="cache", critical=False)
+    health.add_format("text/csv", to_csv)
+    response = get(app, "/health?format=csv")
+    assert (response.status_code, response.data) == (503, b"health,fail\r\n")
+    response = get(app, "/health/cache?format=csv")
+    assert (response.status_code, response.data) == (200, b"health,warn\r\n")
+
+
+@pytest.mark.parametrize(
+    ("show", "expected"),
+    [(False, False), (True, True), (lambda request: "let-me" in request.args, None)],
+)
+def test_the_renderer_sees_details_as_the_view_decided(
+    app: Flask, show: Any, expected: bool | None
+) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = show
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="process")
+    seen: list[bool] = []
+
+    def render(report: HealthReport, details: bool) -> str:
+        seen.append(details)
+        return to_csv(report, details)
+
+    health.add_format("text/csv", render)
+    get(app, "/health?format=csv")
+    get(app, "/health?format=csv&let-me=1")
+    if expected is None:  # the callable: per request
+        assert seen == [False, True]
+    else:
+        assert seen == [expected, expected]
+
+
+def test_a_refusal_is_a_failing_report_with_details(
+    app: Flask, health: HealthCheck
+) -> None:
+    health.add_format("text/csv", to_csv)  # details are hidden for reports
+    assert get(app, "/health?format=csv").data == b"health,pass\r\n"
+    response = get(app, "/health?format=csv&exclude=nope")
+    assert response.status_code == 400
+    assert response.data == b"health,fail\r\nexclude,unknown check 'nope'\r\n"
+    response = get(app, "/livez?format=csv", method="PUT")
+    assert (response.status_code, response.headers["Allow"]) == (405, "GET, HEAD")
+    assert response.data.startswith(b"health,fail\r\nmethod,the method PUT")
+
+
+def test_the_report_a_renderer_gets_is_redacted(app: Flask) -> None:
+    """The renderer gets the report itself: its errors and observed values
+    were redacted when the checks ran (config secrets included)."""
+    app.config.update(
+        HEALTHCHECK_SHOW_DETAILS=True,
+        DATABASE_URL=f"postgresql://app:{SECRET}@db.internal/app",
+        API_KEY=SECRET + "-key",
+    )
+    health = HealthCheck(app)
+
+    @health.check
+    def database(config: Any) -> bool:
+        raise ConnectionError(f"could not connect to {config['DATABASE_URL']}")
+
+    @health.check
+    def api(config: Any) -> CheckResult:
+        return CheckResult(
+            status="fail",
+            error=f"refused key {config['API_KEY']}; password={SECRET}",
+            observed_value=f"token={SECRET}",
+        )
+
+    reports: list[HealthReport] = []
+
+    def render(report: HealthReport, details: bool) -> str:
+        reports.append(report)
+        return repr(report)
+
+    health.add_format("text/plain+debug", render, name="debug")
+    response = get(app, "/health?format=debug")
+    assert response.status_code == 500
+    assert SECRET not in response.get_data(as_text=True)
+    results = {result.name: result for result in reports[0].checks}
+    assert set(results) == {"database", "api"}
+    assert "ConnectionError: could not connect to" in str(results["database"].error)
+    assert "refused key" in str(results["api"].error)
+    for result in results.values():
+        assert SECRET not in f"{result.error} {result.observed_value}"
+
+
+# -- a renderer that fails ---------------------------------------------------------
+
+
+class CustomBaseError(BaseException):
+    """Neither an Exception nor one of Python's own."""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError(f"password={SECRET}"),
+        SystemExit(3),
+        KeyboardInterrupt(),
+        CustomBaseError(),
+    ],
+)
+@pytest.mark.parametrize(
+    ("passing", "code", "envelope"), [(True, 200, SUCCESS), (False, 500, FAILURE)]
+)
+def test_a_raising_renderer_answers_the_envelope(
+    app: Flask,
+    caplog: pytest.LogCaptureFixture,
+    error: BaseException,
+    passing: bool,
+    code: int,
+    envelope: bytes,
+) -> None:
+    health = HealthCheck(app)
+    health.add_check(lambda: passing, name="database")
+
+    def render(report: HealthReport, details: bool) -> str:
+        raise error
+
+    health.add_format("text/csv", render)
+    with caplog.at_level(logging.ERROR, logger="flask_healthcheck"):
+        response = get(app, "/health?format=csv")
+    assert (response.status_code, response.data) == (code, envelope)
+    assert response.content_type == JSON
+    assert response.headers["Cache-Control"] == "no-store"
+    record = next(r for r in caplog.records if "renderer of text/csv" in r.getMessage())
+    assert record.exc_text is not None and type(error).__name__ in record.exc_text
+    assert SECRET not in caplog.text
+
+
+def test_a_raising_renderer_of_a_refusal_answers_the_envelope(
+    app: Flask, health: HealthCheck, caplog: pytest.LogCaptureFixture
+) -> None:
+    def render(report: HealthReport, details: bool) -> str:
+        raise SystemExit(1)
+
+    health.add_format("text/csv", render)
+    with caplog.at_level(logging.ERROR, logger="flask_healthcheck"):
+        response = get(app, "/health?format=csv", method="POST")
+    assert (response.status_code, response.content_type) == (405, JSON)
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert response.json["input_errors"] == {  # type: ignore[index]
+        "method": "the method POST is not allowed here; use GET or HEAD"
+    }
+
+
+@pytest.mark.parametrize("body", [None, {"status": "pass"}, 42, "\ud800"])
+def test_a_renderer_returning_no_text_answers_the_envelope(
+    app: Flask, health: HealthCheck, caplog: pytest.LogCaptureFixture, body: object
+) -> None:
+    health.add_format("text/csv", lambda report, details: body)  # type: ignore[arg-type,return-value]
+    with caplog.at_level(logging.ERROR, logger="flask_healthcheck"):
+        response = get(app, "/health?format=csv")
+    assert (response.status_code, response.data) == (200, SUCCESS)
+    assert "renderer of text/csv" in caplog.text
+
+
+# -- registration errors -----------------------------------------------------------
+
+
+def raises(message: str) -> Any:
+    return pytest.raises(ConfigurationError, match=message)
+
+
+@pytest.mark.parametrize(
+    "mimetype",
+    ["csv", "text/*", "*/*", "text/csv; charset=utf-8", "", "text/", "a/b/c", 42],
+)
+def test_a_bad_mimetype(mimetype: Any) -> None:
+    with raises(r"add_format\(mimetype=...\) must be a media type 'type/subtype'"):
+        HealthCheck().add_format(mimetype, to_csv)
+
+
+def test_a_render_that_is_not_callable() -> None:
+    with raises(
+        r"add_format\(render=...\) must be a function render\(report, details\)"
+    ):
+        HealthCheck().add_format("text/csv", "csv")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["", "a b", "ü", "csv?", "x/y", 3])
+def test_a_bad_name(name: Any) -> None:
+    with raises(r"add_format\(name=...\) is the \?format= name: letters, digits"):
+        HealthCheck().add_format("text/csv", to_csv, name=name)
+
+
+def test_a_subtype_that_is_no_name_needs_one() -> None:
+    health = HealthCheck()
+    with raises(r"name=\.\.\.\) .* got 'x_csv' \(for 'text/x_csv'\)"):
+        health.add_format("text/x_csv", to_csv)
+    health.add_format("text/x_csv", to_csv, name="x-csv")
+
+
+def test_a_media_type_or_name_added_twice() -> None:
+    health = HealthCheck()
+    health.add_format("text/csv", to_csv)
+    with raises(
+        r"add_format\('text/csv', name='other'\): a format with the media type"
+    ):
+        health.add_format("TEXT/CSV", to_csv, name="other")
+    with raises(r"the media type 'text/csv' and the name 'csv' was added already"):
+        health.add_format("application/csv", to_csv)
+
+
+def test_a_built_in_name_for_another_media_type() -> None:
+    with raises(r"the name 'json' is the built-in 'application/json''s; pass another"):
+        HealthCheck().add_format("text/json", to_csv)
+    HealthCheck().add_format("text/json", to_csv, name="text-json")
+
+
+def test_a_clash_between_shared_and_one_apps_formats(app: Flask) -> None:
+    health = HealthCheck(app)
+    health.add_format("text/csv", to_csv, app=app)
+    with raises("was added already"):
+        health.add_format("text/csv", to_csv)
+    other_app = another_app("other")
+    other = HealthCheck(other_app)
+    other.add_format("text/csv", to_csv)
+    with raises("was added already"):
+        other.add_format("text/csv", to_csv, app=other_app)
+
+
+def test_built_in_formats_all_have_names() -> None:
+    assert all(BUILT_IN.names[f.name] is f for f in BUILT_IN.formats.values())
