@@ -483,10 +483,7 @@ def test_a_refusal_is_a_valid_feed_with_one_stable_entry(
 
 # -- ?format= (the registry branch) ---------------------------------------------------
 
-REGISTRY = pytest.mark.xfail(reason="needs the registry branch", strict=False)
 
-
-@REGISTRY
 @pytest.mark.parametrize(
     ("name", "mimetype", "version"),
     [
@@ -507,7 +504,6 @@ def test_format_names_the_feed(
     assert titles(parsed)[0] == "Overall status: pass → fail"
 
 
-@REGISTRY
 @pytest.mark.parametrize("name", ["rss", "atom"])
 def test_format_feeds_answer_head_and_refusals(client: FlaskClient, name: str) -> None:
     head = client.head(f"/health?format={name}")
