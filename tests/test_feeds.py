@@ -539,6 +539,7 @@ def test_a_thousand_flapping_checks_give_a_bounded_feed(app: Flask) -> None:
         )
         body = FORMATS["application/atom+xml"].render(report, context)
         elapsed = time.perf_counter() - started
+    assert isinstance(body, str)
     parsed = parse(body.encode(), "atom10")
     assert len(parsed.entries) == MAX_ENTRIES
     assert titles(parsed)[0] == "Overall status: fail → pass"
