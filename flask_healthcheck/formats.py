@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from . import openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -277,6 +278,13 @@ FORMATS: dict[str, Format] = {
             },
             name="html",
             history=True,
+        ),
+        Format(
+            openmetrics.MIMETYPE,
+            openmetrics.render,
+            openmetrics.render_error,
+            name="openmetrics",
+            content_type=openmetrics.CONTENT_TYPE,
         ),
     )
 }
