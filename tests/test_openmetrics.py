@@ -29,7 +29,12 @@ from werkzeug.test import TestResponse
 
 from flask_healthcheck import CheckResult, HealthCheck, HealthReport
 from flask_healthcheck.contrib.prometheus import init_prometheus
-from flask_healthcheck.gauges import ALL_GAUGES, CHECK_GAUGES, STATUS_VALUES
+from flask_healthcheck.gauges import (
+    ALL_GAUGES,
+    CHECK_GAUGES,
+    STATUS_VALUES,
+    GaugeDefinition,
+)
 from flask_healthcheck.openmetrics import CONTENT_TYPE, exposition
 
 from .prometheus import StartPrometheus, require_binary
@@ -273,6 +278,23 @@ def test_the_docs_show_what_the_code_renders() -> None:
     assert sample == exposition(DOCS_REPORT, details=True)
 
 
+def test_a_gauge_with_a_unit_ends_with_it() -> None:
+    """OpenMetrics requires the suffix; a definition without it is refused."""
+    with pytest.raises(ValueError, match="must end with its unit"):
+        GaugeDefinition("health_check_duration", "x", unit="seconds")
+
+
+def test_a_result_without_a_start_time_ended_with_its_report() -> None:
+    """A ``CheckResult`` made by hand has no ``started_at``: its last run
+    is taken from the report, not from 1970."""
+    report = HealthReport.from_results(
+        [CheckResult("made_by_hand", duration=0.5)], started_at=1_700_000_000.0
+    )
+    text = exposition(report, details=True)
+    ended = by_check(families(text)["health_check_last_run_timestamp_seconds"])
+    assert ended == {"made_by_hand": 1_700_000_000.5}
+
+
 #: The report of the sample in the docs.
 DOCS_REPORT = HealthReport.from_results(
     [
@@ -330,19 +352,28 @@ def serving(app: Flask) -> Iterator[str]:
 def test_a_real_prometheus_scrapes_the_health_url(
     app: Flask, prometheus_server: StartPrometheus
 ) -> None:
-    """Prometheus scrapes the health URL (served at ``/metrics``, the path
-    it scrapes by default) with its own ``Accept``; ``up`` is 1 and the
-    health series are stored."""
+    """Prometheus scrapes two apps' health URL (served at ``/metrics``,
+    the path it scrapes by default) with its own ``Accept``. The warning
+    one answers 200: ``up`` is 1 and its health series are stored. The
+    failing one answers 500, and Prometheus keeps nothing of a scrape that
+    is not a 200: ``up`` is 0 and no health series exists (what the docs
+    tell users to alert on)."""
     health = with_details(app, URL="/metrics")
     health.add_check(lambda: True, name="database")
     health.add_check(lambda: CheckResult(status="warn"), name="disk")
-    with serving(app) as target:
-        server = prometheus_server([target], "groups: []\n")
+    failing_app = Flask("failing")
+    failing_app.config["TESTING"] = True
+    with_details(failing_app, URL="/metrics").add_check(lambda: False, name="cache")
+    with serving(app) as warning, serving(failing_app) as failing:
+        server = prometheus_server([warning, failing], "groups: []\n")
         deadline = time.monotonic() + 20
-        while server.query("health_check_status") == {}:
+        while server.query("count(up)") != {"": 2.0} or not server.query(
+            "health_status"
+        ):
             if time.monotonic() > deadline:
                 pytest.fail(f"no health series scraped in 20 s:\n{server.tail()}")
             time.sleep(0.2)
-        assert server.query("up") == {"": 1.0}
+        assert server.query(f'up{{instance="{warning}"}}') == {"": 1.0}
+        assert server.query(f'up{{instance="{failing}"}}') == {"": 0.0}
         assert server.query("health_status") == {"": 0.5}
         assert server.query("health_check_status") == {"database": 1.0, "disk": 0.5}
