@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import feeds
+from . import feeds, openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -282,6 +282,13 @@ FORMATS: dict[str, Format] = {
             },
             name="html",
             history=True,
+        ),
+        Format(
+            openmetrics.MIMETYPE,
+            openmetrics.render,
+            openmetrics.render_error,
+            name="openmetrics",
+            content_type=openmetrics.CONTENT_TYPE,
         ),
         Format(
             mimetype=feeds.RSS,

@@ -10,7 +10,10 @@
 
 The gauges are set by a ``health_checked`` subscriber, after every run:
 a scrape reads the latest run, it never runs the checks itself (a scrape
-storm must not reach the database). Set ``HEALTHCHECK_INTERVAL`` so the
+storm must not reach the database). Their names, help, units and labels
+are those of :mod:`flask_healthcheck.gauges`, which the health URLs'
+OpenMetrics format shows too (``health_status``, a report's status, is
+the health URLs' own: see there). Set ``HEALTHCHECK_INTERVAL`` so the
 gauges stay fresh when nothing else probes the endpoint.
 
 Under a server with several worker processes, set prometheus_client's
@@ -33,6 +36,8 @@ from flask import Flask
 
 from .. import signals
 from ..checks import CheckResult, HealthReport
+from ..gauges import CHECK_GAUGES, check_values
+from ..gauges import STATUS_VALUES as STATUS_VALUES
 from ._support import optional_import
 
 if TYPE_CHECKING:
@@ -44,9 +49,6 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: Results remembered per check as exported: a report that reuses one of
 #: them (a cached result) does not set the gauges again.
 REMEMBERED_RESULTS = 8
-
-#: The value of ``health_check_status`` for each status.
-STATUS_VALUES = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,10 @@ class HealthMetrics:
                 if any(result is seen for seen in exported):
                     continue
                 exported.append(result)
-                check = result.name
-                self.status.labels(check=check).set(STATUS_VALUES[result.status])
-                self.duration.labels(check=check).set(result.duration)
-                self.last_run.labels(check=check).set(
-                    result.started_at + result.duration
-                )
+                gauges = (self.status, self.duration, self.last_run)
+                values = check_values(result, report)
+                for gauge, (_, value) in zip(gauges, values, strict=True):
+                    gauge.labels(check=result.name).set(value)
 
     def receiver(self, sender: Flask, report: HealthReport, **kwargs: Any) -> None:
         """The ``health_checked`` subscriber."""
@@ -121,29 +121,19 @@ def metrics_for(registry: CollectorRegistry | None = None) -> HealthMetrics:
     with _lock:
         metrics = _metrics.get(registry)
         if metrics is None:
-            metrics = _metrics[registry] = HealthMetrics(
-                status=prometheus_client.Gauge(
-                    "health_check_status",
-                    "Latest status of a health check: 1 pass, 0.5 warn, 0 fail.",
-                    ["check"],
+            # The definitions are shared with the health URLs' OpenMetrics.
+            status, duration, last_run = (
+                prometheus_client.Gauge(
+                    definition.name,
+                    definition.help,
+                    definition.labels,
+                    unit=definition.unit,
                     registry=registry,
                     multiprocess_mode="mostrecent",
-                ),
-                duration=prometheus_client.Gauge(
-                    "health_check_duration_seconds",
-                    "How long the latest run of a health check took.",
-                    ["check"],
-                    registry=registry,
-                    multiprocess_mode="mostrecent",
-                ),
-                last_run=prometheus_client.Gauge(
-                    "health_check_last_run_timestamp_seconds",
-                    "Unix time at which the latest run of a health check ended.",
-                    ["check"],
-                    registry=registry,
-                    multiprocess_mode="mostrecent",
-                ),
+                )
+                for definition in CHECK_GAUGES
             )
+            metrics = _metrics[registry] = HealthMetrics(status, duration, last_run)
         return metrics
 
 
