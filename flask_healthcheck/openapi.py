@@ -145,14 +145,14 @@ def build_document(
     return {
         "openapi": "3.1.0",
         "info": _info(settings),
-        "servers": [{"url": script_root or "/"}],
+        "servers": [{"url": _path(script_root) or "/"}],
         "tags": [
             {"name": "health", "description": "Run the checks and report."},
             {"name": "history", "description": "Recent results; runs no check."},
             {"name": "meta", "description": "This document, the page's assets."},
         ],
         "paths": paths,
-        "components": builder.responses.components(),
+        "components": builder.components(),
     }
 
 
@@ -248,7 +248,7 @@ class _Paths:
             "check",
             "path",
             "The name of a check this endpoint runs.",
-            {**self.name_schema(endpoint.url), "pattern": "^[^/]+$"},
+            self.name_schema(endpoint.url),
         )
         url = endpoint.url
         check_url = _path(url.rstrip("/")) + "/{check}"
@@ -380,8 +380,17 @@ class _Paths:
         return item
 
     def name_schema(self, url: str | None) -> dict[str, Any]:
-        """A check name; an enum of them only when details are allowed."""
-        schema: dict[str, Any] = {"type": "string", "minLength": 1}
+        """A check name: any of the app's (``url`` None), or one the
+        endpoint at ``url`` runs. An enum only when details are allowed."""
+        if self.names is None or url is None or self.names[url] == self.names[None]:
+            return ref("schemas", "CheckName")
+        return {"type": "string", "enum": list(self.names[url])}
+
+    def components(self) -> dict[str, Any]:
+        """The components, with ``CheckName``: the app's names if shown."""
+        name: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}
         if self.names is not None:
-            schema["enum"] = list(self.names.get(url, ()))
-        return schema
+            name["enum"] = list(self.names[None])
+        components = self.responses.components()
+        components["schemas"] = {**components["schemas"], "CheckName": name}
+        return components

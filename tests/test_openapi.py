@@ -322,8 +322,7 @@ def test_an_endpoint_added_after_init_app_appears(walk: Walk) -> None:
     document = walk.document()
     validate(document)
     assert {"/readyz", "/readyz/{check}"} <= set(document["paths"])
-    check = document["paths"]["/readyz/{check}"]["parameters"][0]
-    assert check["schema"]["enum"] == ["queue"]
+    assert check_enum(document, "/readyz/{check}") == ["queue"]
     assert walk.app.test_client().get("/readyz/queue").status_code == 200
 
 
@@ -331,9 +330,7 @@ def test_a_check_added_after_a_request_appears(walk: Walk) -> None:
     """The cached document is never stale."""
     assert "late_check" not in json.dumps(walk.document())
     walk.health.add_check(lambda: True, name="late_check", tags=["live"])
-    document = walk.document()
-    check = document["paths"]["/livez/{check}"]["parameters"][0]
-    assert check["schema"]["enum"] == ["db", "late_check"]
+    assert check_enum(walk.document(), "/livez/{check}") == ["db", "late_check"]
 
 
 def test_a_check_added_for_every_app_appears() -> None:
@@ -351,13 +348,21 @@ def test_a_check_added_for_every_app_appears() -> None:
         assert "shared_check" in app.test_client().get("/health/openapi.json").text
 
 
+def check_enum(document: dict[str, Any], path: str) -> list[str]:
+    """The names ``{check}`` of ``path`` accepts, its ``$ref`` followed."""
+    schema = document["paths"][path]["parameters"][0]["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].split("/")[-1]]
+    names: list[str] = schema["enum"]
+    return names
+
+
 def test_with_details_the_check_names_are_listed(walk: Walk) -> None:
     document = walk.document()
-    (check, exclude, _) = document["paths"]["/health/{check}"]["parameters"]
-    assert check["schema"]["enum"] == ["db", "cache"]
-    assert exclude["schema"]["items"]["enum"] == ["db", "cache"]
-    live = document["paths"]["/livez/{check}"]["parameters"][0]
-    assert live["schema"]["enum"] == ["db"]
+    assert check_enum(document, "/health/{check}") == ["db", "cache"]
+    assert check_enum(document, "/livez/{check}") == ["db"]
+    exclude = document["paths"]["/livez"]["parameters"][0]
+    assert exclude["schema"]["items"] == {"$ref": "#/components/schemas/CheckName"}
 
 
 def test_without_details_no_check_name_appears() -> None:
@@ -386,11 +391,13 @@ def test_no_secret_reaches_the_document() -> None:
     walk = make_walk(
         HEALTHCHECK_SERVICE_ID="orders password=swordfish1",
         HEALTHCHECK_VERSION="1.2 token=tok3nvalue99",
-        HEALTHCHECK_DESCRIPTION="Orders, postgres://orders:hunter2pw@db:5432/orders",
+        HEALTHCHECK_DESCRIPTION="Orders, postgres://orders:hunter2pw@db:5432/orders"
+        " signed with Kq93vXe7LmZ2",
+        SECRET_KEY="Kq93vXe7LmZ2",
     )
     document = walk.document()
     text = json.dumps(document)
-    for secret in ("swordfish1", "tok3nvalue99", "hunter2pw"):
+    for secret in ("swordfish1", "tok3nvalue99", "hunter2pw", "Kq93vXe7LmZ2"):
         assert secret not in text
     assert document["info"]["title"].startswith("orders")
     assert document["info"]["version"].startswith("1.2")
@@ -420,3 +427,30 @@ def test_a_check_named_openapi_json_is_refused(app: Flask) -> None:
 def test_the_history_message_names_the_reserved_names(app: Flask) -> None:
     with pytest.raises(ConfigurationError, match="'openapi.json'"):
         HealthCheck(app).add_check(lambda: True, name="history")
+
+
+def test_a_configuration_error_still_gets_a_document() -> None:
+    """Names can't be listed (the checks don't validate); the URLs can."""
+    walk = make_walk()
+
+    def needs(missing_service: object) -> bool:
+        return True
+
+    walk.health.add_check(needs)
+    assert walk.app.test_client().get("/health").status_code == 500
+    document = walk.document()
+    validate(document)
+    assert "enum" not in document["components"]["schemas"]["CheckName"]
+    assert "/livez/{check}" in document["paths"]
+
+
+def test_a_thousand_checks_give_a_bounded_document() -> None:
+    walk = make_walk()
+    for number in range(1000):
+        tags = ["live"] if number % 2 else []
+        walk.health.add_check(lambda: True, name=f"check_number_{number}", tags=tags)
+    text = walk.app.test_client().get("/health/openapi.json").text
+    validate(json.loads(text))
+    # Each name once for the app, once more per endpoint that runs it.
+    assert text.count('"check_number_999"') == 2
+    assert len(text) < 100_000
