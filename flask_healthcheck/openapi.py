@@ -193,13 +193,15 @@ def _operation_id(method: str, path: str, taken: set[str]) -> str:
 
 
 def _parameter(name: str, where: str, description: str, schema: Any) -> Any:
-    parameter: dict[str, Any] = {"name": name, "in": where}
-    parameter["description"] = description
+    """A parameter; a path one is required, an array one repeatable
+    (``?exclude=a&exclude=b``)."""
+    parameter: dict[str, Any] = {"name": name, "in": where, "description": description}
     if where == "path":
         parameter["required"] = True
-    if schema.get("type") == "array":  # repeatable: ?exclude=a&exclude=b
+    if schema.get("type") == "array":
         parameter.update(style="form", explode=True)
-    return {**parameter, "schema": schema}
+    parameter["schema"] = schema
+    return parameter
 
 
 class _Paths:
