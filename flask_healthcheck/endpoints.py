@@ -22,9 +22,13 @@ _NOT_IN_URL = re.compile(r"[<>?#\s]")
 
 #: ``<url>/history`` serves the recent results, so no check may be named so.
 HISTORY = "history"
+#: ``<url>/openapi.json`` describes the health URLs: a reserved name too.
+OPENAPI = "openapi.json"
 #: What else the main URL serves under it: the status page's stylesheet and
 #: icon. Reserved check names too.
 PAGE_ASSETS = ("status.css", "status.svg")
+#: Every name the main URL serves under it, so no check may take it.
+RESERVED_NAMES = (HISTORY, OPENAPI, *PAGE_ASSETS)
 
 
 @dataclass(frozen=True)
@@ -124,17 +128,20 @@ def check_url_clashes(endpoints: Sequence[Endpoint]) -> None:
 def check_reserved_name(name: str) -> None:
     """Raise :class:`ConfigurationError` if ``name`` is taken by a URL of
     the extension's own, such as ``<url>/history``."""
+    if name not in RESERVED_NAMES:
+        return
     if name == HISTORY:
-        raise ConfigurationError(
-            f"A check can't be named {HISTORY!r}: '<url>/{HISTORY}' serves the"
-            f" recent results of every check. Rename it with name='...'."
-        )
-    if name in PAGE_ASSETS:
-        raise ConfigurationError(
-            f"A check can't be named {name!r}: '<url>/{name}' serves the status"
-            f" page's {'stylesheet' if name.endswith('.css') else 'icon'}."
-            f" Rename it with name='...'."
-        )
+        serves = "the recent results of every check"
+    elif name == OPENAPI:
+        serves = "the OpenAPI document of the health URLs"
+    else:
+        kind = "stylesheet" if name.endswith(".css") else "icon"
+        serves = f"the status page's {kind}"
+    reserved = ", ".join(map(repr, RESERVED_NAMES))
+    raise ConfigurationError(
+        f"A check can't be named {name!r}: '<url>/{name}' serves {serves}"
+        f" (the reserved names are {reserved}). Rename it with name='...'."
+    )
 
 
 def check_name_clashes(endpoints: Sequence[Endpoint], names: Iterable[str]) -> None:

@@ -218,7 +218,7 @@ class HealthCheck:
             ``"datastore"``.
         :param app: register for this app only.
         :raises ConfigurationError: for a name that is taken, reserved
-            (``history``) or missing, or a bad option.
+            (``history``, ``openapi.json``) or missing, or a bad option.
         """
 
         def decorator(f: F) -> F:

@@ -55,11 +55,11 @@ def is_health_request() -> bool:
     """Whether the current request is for one of the extension's URLs.
 
     True for the main URL, the extra endpoints, per-check URLs,
-    ``<url>/history``, the status page's stylesheet, and the errors under
-    them (a refused method, a trailing slash, an unknown check); False
-    for the app's own routes, outside a request, and in an app the
-    extension is not set up on. Use it in an app's ``after_request``
-    hook, or in its ``before_request`` hooks with
+    ``<url>/history``, ``<url>/openapi.json``, the status page's
+    stylesheet, and the errors under them (a refused method, a trailing
+    slash, an unknown check); False for the app's own routes, outside a
+    request, and in an app the extension is not set up on. Use it in an
+    app's ``after_request`` hook, or in its ``before_request`` hooks with
     ``HEALTHCHECK_RUN_APP_HOOKS = True``::
 
         @app.before_request

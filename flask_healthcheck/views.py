@@ -27,10 +27,11 @@ from . import formats
 from .checks import Check, CheckResult, HealthReport
 from .config import Settings
 from .drain import draining_report, is_readiness
-from .endpoints import HISTORY, PAGE_ASSETS, Endpoint, describe
+from .endpoints import HISTORY, OPENAPI, PAGE_ASSETS, Endpoint, describe
 from .errors import ConfigurationError
 from .format_registry import ENVELOPE, HEADERS, answer
 from .history import Snapshot, history_document
+from .openapi import openapi_response
 from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
 from .redact import describe_exception
 from .state import HealthCheckState, get_state
@@ -135,6 +136,8 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     state = get_state()
     if check == HISTORY and endpoint.tags is None:
         return respond_history(state)
+    if check == OPENAPI and endpoint.tags is None:
+        return openapi_response(state, details_allowed(state.settings), HEADERS)
     chosen = state.formats().choose(request)
     if chosen is None:  # a ?format= that names no format: nothing runs
         return refusal(406, {})
