@@ -1,0 +1,409 @@
+"""``python -m flask_healthcheck.probe``: a running server asked over real
+HTTP (waitress on loopback), the exit status and the one line it prints;
+and the package's names loading lazily, so the probe imports no Flask."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask, Request, redirect
+from flask.typing import ResponseReturnValue
+
+from flask_healthcheck import CheckResult, HealthCheck
+
+from .browser import serve_wsgi
+from .servers import BlackHoleServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "t0ken-for-details"
+PASSWORD = "hunter22-in-url"
+#: Seconds any probe subprocess may take before the test fails.
+RUN_SECONDS = 30.0
+
+
+def _details(request: Request) -> bool:
+    return request.headers.get("X-Health-Token") == TOKEN
+
+
+def make_app(release: threading.Event) -> Flask:
+    """Health endpoints that pass, warn and fail, and the pages a probe
+    pointed at the wrong URL meets."""
+    app = Flask(__name__)
+    app.config.update(
+        HEALTHCHECK_FAILURE_STATUS=503,
+        HEALTHCHECK_SHOW_DETAILS=_details,
+        HEALTHCHECK_ENDPOINTS={
+            "/livez": ["live"],
+            "/readyz": ["ready"],
+            "/warnz": ["optional"],
+        },
+    )
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="process", tags=["live"])
+
+    def database() -> bool:
+        raise ConnectionError("database unreachable")
+
+    health.add_check(database, name="database", tags=["ready"])
+    health.add_check(
+        lambda: CheckResult(status="fail", error="slow"),
+        name="search",
+        tags=["optional"],
+        critical=False,
+    )
+
+    @app.get("/admin/health")
+    def login_required() -> ResponseReturnValue:
+        return redirect("/login?next=/admin/health")
+
+    @app.get("/page")
+    def page() -> str:
+        return "<!doctype html><title>Sign in</title><form></form>"
+
+    @app.get("/other.json")
+    def other_json() -> dict[str, object]:
+        return {"ok": True, "status": "UP"}
+
+    @app.get("/big.json")
+    def big_json() -> dict[str, object]:
+        return {"status": "pass", "checks": {}, "padding": "x" * (2 << 20)}
+
+    @app.get("/hang")
+    def hang() -> str:
+        release.wait(10)
+        return "late"
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The app under waitress on 127.0.0.1; its base URL."""
+    release = threading.Event()
+    with serve_wsgi(make_app(release), threads=4) as base:
+        yield base
+        release.set()
+
+
+def run_probe(*args: str) -> tuple[int, list[str], str]:
+    """The probe in a subprocess: exit status, stdout lines, stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flask_healthcheck.probe", *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return done.returncode, done.stdout.splitlines(), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "start"),
+    [
+        ("/livez", 0, "pass 200 "),
+        ("/warnz", 0, "warn 200 "),
+        ("/readyz", 1, "fail 503 "),
+        ("/health", 1, "fail 503 "),
+    ],
+)
+def test_health_answers(server: str, path: str, code: int, start: str) -> None:
+    status, lines, stderr = run_probe(server + path)
+    assert status == code, (lines, stderr)
+    (only,) = lines
+    assert only.startswith(start + server + path + " ")
+    assert stderr == ""
+
+
+ENVELOPE = "Accept: application/json"
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "start"),
+    [
+        ("/livez", 0, "pass 200 "),
+        ("/warnz", 0, "pass 200 "),
+        ("/readyz", 1, "fail 503 "),
+    ],
+)
+def test_the_envelope(server: str, path: str, code: int, start: str) -> None:
+    """A server (or a ``--header Accept:``) that answers the seed's envelope;
+    it has no warn: a warn is a success."""
+    status, (only,), _ = run_probe(server + path, "--header", ENVELOPE)
+    assert status == code
+    assert only.startswith(start + server + path + " ")
+
+
+def test_failing_checks_are_named_as_the_server_shows_them(server: str) -> None:
+    """health+json names each check; the envelope only with details, here
+    shown for the right ``X-Health-Token`` (sent with ``--header``)."""
+    status, (line,), _ = run_probe(server + "/readyz")
+    assert status == 1 and line.endswith(" ms: database")
+    status, (hidden,), _ = run_probe(server + "/readyz", "--header", ENVELOPE)
+    assert status == 1 and hidden.endswith(" ms")
+    status, (shown,), _ = run_probe(
+        server + "/readyz", "-H", ENVELOPE, "--header", f"X-Health-Token: {TOKEN}"
+    )
+    assert status == 1
+    assert shown.endswith(" ms: database")
+    assert TOKEN not in shown
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("/admin/health", "a redirect to /login, not a health answer"),
+        ("/page", "text/html, not a health answer"),
+        ("/other.json", "JSON of another shape"),
+        ("/big.json", "a body over 1048576 bytes"),
+        ("/nowhere", "text/html, not a health answer"),  # the app's own 404
+        ("/health/nonexistent", "404"),  # ours: no such check
+    ],
+)
+def test_not_a_health_answer(server: str, path: str, why: str) -> None:
+    status, lines, _ = run_probe(server + path)
+    assert status == 2
+    (only,) = lines
+    assert only.startswith("error ") and why in only
+
+
+def test_a_redirect_is_not_followed(server: str) -> None:
+    _, (only,), _ = run_probe(server + "/admin/health")
+    assert only.startswith("error 302 ")
+    assert "next=" not in only  # the Location's query is not printed
+
+
+def test_refused(refused_port: int) -> None:
+    status, (only,), _ = run_probe(f"http://127.0.0.1:{refused_port}/health")
+    assert status == 2
+    assert only.startswith(f"error - http://127.0.0.1:{refused_port}/health ")
+    assert only.endswith(": connection refused")
+
+
+def test_unknown_host() -> None:
+    status, (only,), _ = run_probe("http://no-such-host.invalid/health")
+    assert status == 2 and "unknown host" in only
+
+
+def test_a_hung_endpoint_is_bounded_by_the_timeout(server: str) -> None:
+    status, (only,), _ = run_probe(server + "/hang", "--timeout", "0.5")
+    assert status == 2
+    assert only.endswith(": no answer within 0.5 s")
+
+
+class Trickle:
+    """A server that answers one byte every 50 ms, for ever: each read
+    gets a byte in time, so only a bound on the whole probe ends it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(10)
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        with connection:
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            deadline = time.monotonic() + 10
+            while not self.closing.is_set() and time.monotonic() < deadline:
+                try:
+                    connection.sendall(b"X")
+                except OSError:
+                    return
+                self.closing.wait(0.05)
+
+    def close(self) -> None:
+        self.closing.set()
+        self.listener.close()
+        self.thread.join(15)
+
+
+def test_the_timeout_bounds_the_whole_probe() -> None:
+    trickle = Trickle()
+    try:
+        status, (only,), _ = run_probe(
+            f"http://127.0.0.1:{trickle.port}/health", "--timeout", "0.5"
+        )
+    finally:
+        trickle.close()
+    assert status == 2
+    assert only.endswith(": no answer within 0.5 s")
+
+
+def test_a_server_that_never_answers(blackhole: BlackHoleServer) -> None:
+    port = blackhole.port
+    status, (only,), _ = run_probe(f"http://127.0.0.1:{port}/", "--timeout", "0.3")
+    assert status == 2 and only.endswith("no answer within 0.3 s")
+
+
+def test_a_password_in_the_url_is_not_printed(server: str) -> None:
+    base = server.replace("http://", f"http://probe:{PASSWORD}@")
+    status, (only,), stderr = run_probe(base + "/livez?token=abc&tag=x")
+    assert status == 0
+    assert PASSWORD not in only + stderr and "abc" not in only
+    assert only.startswith(
+        server.replace("http://", "pass 200 http://probe:***@")
+        + "/livez?token=***&tag=x "
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ftp://127.0.0.1/health"],
+        ["127.0.0.1:8000/health"],
+        ["http://127.0.0.1:99999/health"],
+        ["http://127.0.0.1/health", "--timeout", "0"],
+        ["http://127.0.0.1/health", "--timeout", "soon"],
+        ["http://127.0.0.1/health", "--header", "no-colon"],
+        [],
+    ],
+)
+def test_bad_arguments(args: list[str]) -> None:
+    status, lines, stderr = run_probe(*args)
+    assert status == 2
+    assert lines == []
+    assert stderr.startswith("usage: python -m flask_healthcheck.probe")
+
+
+def test_help_says_redirects_are_not_followed() -> None:
+    status, lines, _ = run_probe("--help")
+    assert status == 0
+    assert "Redirects are not followed" in " ".join(" ".join(lines).split())
+
+
+def test_the_probe_imports_no_flask(server: str) -> None:
+    """Run as ``-m`` runs it, then look at what was imported."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['probe', {server + '/livez'!r}]\n"
+        "try:\n"
+        "    runpy.run_module('flask_healthcheck.probe', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    status = e.code\n"
+        "names = ('flask', 'werkzeug', 'jinja2', 'click', 'blinker')\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in names)\n"
+        "ours = sorted(m for m in sys.modules if m.startswith('flask_healthcheck'))\n"
+        "print(status, loaded, ours)\n"
+    )
+    status, (_, verdict), stderr = run_python(code)
+    assert status == 0, stderr
+    assert verdict == "0 [] ['flask_healthcheck']"
+
+
+def run_python(code: str) -> tuple[int, list[str], str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=RUN_SECONDS,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return done.returncode, done.stdout.splitlines(), done.stderr
+
+
+# -- the package's names, loaded when first used -------------------------------
+
+
+def test_importing_the_package_imports_no_flask() -> None:
+    status, lines, stderr = run_python(
+        "import sys, flask_healthcheck\n"
+        "print('flask' in sys.modules, 'werkzeug' in sys.modules)\n"
+    )
+    assert status == 0, stderr
+    assert lines == ["False False"]
+
+
+def test_a_public_name_loads_on_first_use_with_the_redacting_filter() -> None:
+    """The package logger's filter was put on at import; it is now put on
+    before any public name is handed out."""
+    status, lines, stderr = run_python(
+        "import logging, flask_healthcheck\n"
+        "logger = logging.getLogger('flask_healthcheck')\n"
+        "print(len(logger.filters))\n"
+        "health = flask_healthcheck.HealthCheck()\n"
+        "print(type(health).__module__, type(logger.filters[0]).__name__)\n"
+        "print(flask_healthcheck.signals.check_failed.name)\n"
+    )
+    assert status == 0, stderr
+    assert lines == [
+        "0",
+        "flask_healthcheck.extension RedactingFilter",
+        "check-failed",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from flask_healthcheck import signals",
+        "import flask_healthcheck.signals as signals",
+        "from flask_healthcheck.signals import check_failed",
+    ],
+)
+def test_signals_as_a_submodule(statement: str) -> None:
+    status, lines, stderr = run_python(
+        f"{statement}\nimport flask_healthcheck, sys\n"
+        "print(flask_healthcheck.signals is sys.modules['flask_healthcheck.signals'])\n"
+    )
+    assert status == 0, stderr
+    assert lines == ["True"]
+
+
+def test_star_import_and_dir() -> None:
+    import flask_healthcheck
+
+    names = set(flask_healthcheck.__all__)
+    assert names <= set(dir(flask_healthcheck))
+    namespace: dict[str, object] = {}
+    exec("from flask_healthcheck import *", namespace)
+    assert names <= namespace.keys()
+    assert namespace["HealthCheck"] is HealthCheck
+    assert flask_healthcheck.CheckResult is CheckResult
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import flask_healthcheck
+
+    with pytest.raises(AttributeError) as caught:
+        flask_healthcheck.nothing_here  # type: ignore[attr-defined]  # noqa: B018
+    assert str(caught.value) == (
+        "module 'flask_healthcheck' has no attribute 'nothing_here'"
+    )
+    assert not hasattr(flask_healthcheck, "HEALTHCHECK_URL")
+    status, lines, _ = run_python(
+        "try:\n    from flask_healthcheck import nothing_here\n"
+        "except ImportError as e:\n    print(e.name, e.msg)\n"
+    )
+    assert status == 0
+    assert lines == [
+        "flask_healthcheck cannot import name 'nothing_here' from 'flask_healthcheck'"
+        f" ({ROOT / 'flask_healthcheck' / '__init__.py'})"
+    ]
+
+
+def test_the_health_json_document_is_what_the_probe_reads(server: str) -> None:
+    """Guard for the probe's reading: the server's own document, as asked."""
+    from .processes import http_get
+
+    port = int(server.rsplit(":", 1)[1])
+    answer = http_get(
+        port, "/warnz", 5, {"Accept": "application/health+json, application/json;q=0.9"}
+    )
+    assert answer is not None
+    assert answer.headers["Content-Type"].startswith("application/health+json")
+    assert json.loads(answer.body)["status"] == "warn"
