@@ -9,10 +9,14 @@ see the names through the imports under ``TYPE_CHECKING``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from importlib import import_module as _import_module
 
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (a quarter of the
+#: probe's import time): type checkers take any ``TYPE_CHECKING`` as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from . import signals
     from .access_log import ProbeAccessLogFilter
     from .checks import CheckResult, HealthReport, Status
@@ -62,8 +66,8 @@ if not TYPE_CHECKING:  # type checkers see the imports above, and no others
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         # Whatever is used first, the package logger redacts before anything
         # of the extension can log (importing ``logs`` puts the filter on it).
-        import_module(".logs", __name__)
-        module = import_module(f".{module_name}", __name__)
+        _import_module(".logs", __name__)
+        module = _import_module(f".{module_name}", __name__)
         value = module if name == module_name else getattr(module, name)
         globals()[name] = value
         return value

@@ -23,16 +23,14 @@ header values are sent and never printed.
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import os
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit
+from base64 import b64encode
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
 #: Exit statuses, as ``flask health`` has them.
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -51,6 +49,8 @@ ENVELOPE_STATUS = {"success": "pass", "failure": "fail"}
 NOT_A_RUN = frozenset({400, 404, 405})
 #: Query keys whose values are not printed.
 SECRET_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "signature", "cred")
+#: The longest line (status, header, chunk size) and most headers read.
+MAX_LINE, MAX_HEADERS = 8192, 100
 #: The longest server-given text printed (check names, a Location).
 MAX_SHOWN = 200
 
@@ -59,13 +59,16 @@ class ProbeError(Exception):
     """No health answer: the message says why (exit 2)."""
 
 
-@dataclass
 class Outcome:
     """What the probe found, for its one line."""
 
-    verdict: str  # pass, warn, fail or error
-    status: int | None = None
-    reason: str = ""
+    def __init__(self, verdict: str, status: int | None = None, reason: str = ""):
+        #: pass, warn, fail or error.
+        self.verdict = verdict
+        #: The HTTP status, None without an answer.
+        self.status = status
+        #: Why, when there is a why.
+        self.reason = reason
 
     @property
     def exit_code(self) -> int:
@@ -115,6 +118,8 @@ def parse_url(text: str) -> SplitResult:
     if not url.hostname:
         raise ValueError("the URL has no host")
     url.port  # noqa: B018 -- raises ValueError for a bad port
+    if not url.netloc.isascii():
+        raise ValueError("write the host in ASCII (an IDN in its xn-- form)")
     return url
 
 
@@ -126,49 +131,156 @@ def parse_header(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError("a header is NAME:VALUE, e.g. X-Token:abc")
     if any(c in value for c in "\r\n\0"):
         raise argparse.ArgumentTypeError(f"the value of {name} has a line break")
+    try:
+        (name + value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{name}: not Latin-1 text") from None
     return name, value
 
 
-def request(
-    url: SplitResult, headers: dict[str, str], timeout: float
-) -> tuple[int, dict[str, str], bytes | None]:
-    """``GET`` the URL once, without following redirects: the status, the
-    headers (lower-case names) and at most :data:`MAX_BODY` bytes of body
-    (``None`` for a redirect, whose body is not read)."""
-    host, port = url.hostname or "", url.port
-    connection: http.client.HTTPConnection
-    if url.scheme == "https":
-        import ssl  # only an https probe pays for it
+class ProtocolError(Exception):
+    """What came back is not HTTP/1.x as a server writes it."""
 
-        connection = http.client.HTTPSConnection(
-            host, port, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+
+class _Reader:
+    """Buffered reads from a socket, each bounded by what is left of the
+    probe's time: a server that trickles a byte at a time can't stretch
+    it."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock, self.deadline, self.buffer = sock, deadline, b""
+
+    def _fill(self) -> bool:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+        chunk = self.sock.recv(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def line(self, limit: int = MAX_LINE) -> bytes:
+        while b"\n" not in self.buffer[: limit + 2]:
+            if len(self.buffer) > limit:
+                raise ProtocolError("a line too long")
+            if not self._fill():
+                raise ProtocolError("the connection closed mid-answer")
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.rstrip(b"\r")
+
+    def exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise ProtocolError("the connection closed mid-body")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def upto(self, size: int) -> bytes:
+        """Until the server closes, or ``size`` bytes."""
+        while len(self.buffer) < size and self._fill():
+            pass
+        return self.buffer[:size]
+
+
+def _request_bytes(url: SplitResult, headers: dict[str, str]) -> bytes:
+    target = quote(url.path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if url.query:
+        target += "?" + quote(url.query, safe="/%:@!$&'()*+,;=-._~?")
     sent = {
+        "Host": url.netloc.rpartition("@")[2],
         "Accept": ACCEPT,
-        "Connection": "close",
         "User-Agent": "flask-healthcheck-probe",
+        "Connection": "close",
     }
     if url.username is not None:
         credentials = f"{unquote(url.username)}:{unquote(url.password or '')}"
-        sent["Authorization"] = (
-            "Basic " + base64.b64encode(credentials.encode()).decode()
-        )
+        sent["Authorization"] = "Basic " + b64encode(credentials.encode()).decode()
+    given = {name.lower() for name in headers}
+    sent = {k: v for k, v in sent.items() if k.lower() not in given}
     sent.update(headers)
+    lines = [f"GET {target} HTTP/1.1", *(f"{k}: {v}" for k, v in sent.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _headers(reader: _Reader) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for _ in range(MAX_HEADERS):
+        line = reader.line()
+        if not line:
+            return found
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep or not name.strip():
+            raise ProtocolError("a header line without a name")
+        key = name.strip().lower()
+        value = value.strip()
+        found[key] = f"{found[key]}, {value}" if key in found else value
+    raise ProtocolError("too many headers")
+
+
+def _chunked(reader: _Reader) -> bytes:
+    body = b""
+    while len(body) <= MAX_BODY:
+        size_text = reader.line().split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise ProtocolError("a bad chunk size") from None
+        if size == 0:
+            return body
+        body += reader.exactly(min(size, MAX_BODY + 1 - len(body)))
+        if len(body) > MAX_BODY:
+            break
+        reader.exactly(2)  # the chunk's CRLF
+    return body
+
+
+def request(
+    url: SplitResult, headers: dict[str, str], deadline: float
+) -> tuple[int, dict[str, str], bytes | None]:
+    """``GET`` the URL once, HTTP/1.1, without following redirects: the
+    status, the headers (lower-case names) and at most :data:`MAX_BODY` + 1
+    bytes of body (``None`` for a redirect, whose body is not read).
+
+    The standard library's ``http.client`` would double the probe's start
+    (it imports ``ssl`` and the ``email`` package): a health answer needs
+    only this much of HTTP."""
+    host = url.hostname or ""
+    https = url.scheme == "https"
+    port = url.port or (443 if https else 80)
+    payload = _request_bytes(url, headers)
+    left = max(deadline - time.monotonic(), 0.001)
+    sock = socket.create_connection((host, port), timeout=left)
     try:
-        connection.request("GET", target, headers=sent)
-        response = connection.getresponse()
-        found = {k.lower(): v for k, v in response.getheaders()}
-        if 300 <= response.status < 400:
-            return response.status, found, None
-        length = found.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY:
-            return response.status, found, b"x" * (MAX_BODY + 1)
-        return response.status, found, response.read(MAX_BODY + 1)
+        if https:
+            import ssl  # only an https probe pays for it
+
+            context = ssl.create_default_context()
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock = context.wrap_socket(sock, server_hostname=host)
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.sendall(payload)
+        reader = _Reader(sock, deadline)
+        while True:
+            version, _, rest = reader.line().partition(b" ")
+            code = rest[:3]
+            if not version.startswith(b"HTTP/1.") or not code.isdigit():
+                raise ProtocolError("no HTTP status line")
+            status = int(code)
+            found = _headers(reader)
+            if status >= 200 or status < 100:
+                break  # 1xx: an interim answer, the real one follows
+        if 300 <= status < 400:
+            return status, found, None
+        if "chunked" in found.get("transfer-encoding", "").lower():
+            return status, found, _chunked(reader)
+        length = found.get("content-length", "").split(",")[0].strip()
+        if length.isdigit():
+            if int(length) > MAX_BODY:
+                return status, found, b"x" * (MAX_BODY + 1)
+            return status, found, reader.exactly(int(length))
+        return status, found, reader.upto(MAX_BODY + 1)
     finally:
-        connection.close()
+        sock.close()
 
 
 def judge(status: int, headers: dict[str, str], body: bytes | None) -> Outcome:
@@ -254,15 +366,15 @@ def _failing(document: dict[str, object], verdict: str) -> str:
 def probe(url: SplitResult, headers: dict[str, str], timeout: float) -> Outcome:
     """Ask once; every way of getting no health answer is an ``error``."""
     try:
-        status, found, body = request(url, headers, timeout)
+        status, found, body = request(url, headers, time.monotonic() + timeout)
     except TimeoutError:
         return Outcome("error", None, f"no answer within {timeout:g} s")
     except ConnectionRefusedError:
         return Outcome("error", None, "connection refused")
     except socket.gaierror as e:
         return Outcome("error", None, f"unknown host ({shown(str(e.strerror))})")
-    except http.client.HTTPException as e:
-        return Outcome("error", None, f"not an HTTP answer ({type(e).__name__})")
+    except ProtocolError as e:
+        return Outcome("error", None, f"not an HTTP answer ({e})")
     except OSError as e:  # reset, unreachable, TLS (ssl.SSLError is an OSError)
         return Outcome("error", None, shown(str(e) or type(e).__name__))
     return judge(status, found, body)
@@ -326,11 +438,16 @@ def main(argv: list[str] | None = None) -> int:
     headers = dict(args.header)
     start = time.monotonic()
     done: list[Outcome] = []
+
     # The socket timeout bounds each step; the thread bounds the whole (a
     # name lookup, or a server that trickles a byte at a time).
-    worker = threading.Thread(
-        target=lambda: done.append(probe(url, headers, args.timeout)), daemon=True
-    )
+    def ask() -> None:
+        try:
+            done.append(probe(url, headers, args.timeout))
+        except Exception as e:  # a bug here is still one line and exit 2
+            done.append(Outcome("error", None, shown(f"{type(e).__name__}: {e}")))
+
+    worker = threading.Thread(target=ask, daemon=True)
     worker.start()
     worker.join(args.timeout)
     outcome = (

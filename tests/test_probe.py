@@ -199,16 +199,23 @@ def test_a_hung_endpoint_is_bounded_by_the_timeout(server: str) -> None:
     assert only.endswith(": no answer within 0.5 s")
 
 
-class Trickle:
-    """A server that answers one byte every 50 ms, for ever: each read
-    gets a byte in time, so only a bound on the whole probe ends it."""
+class RawServer:
+    """One connection on 127.0.0.1 answered with ``answer`` (bytes, written
+    in one go) or ``trickle`` (a byte every 50 ms, for ever: each read gets
+    a byte in time, so only a bound on the whole probe ends it). What the
+    probe sent is kept in :attr:`received`."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bytes = b"", *, trickle: bool = False) -> None:
+        self.answer, self.trickle = answer, trickle
+        self.received = b""
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self.closing = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def url(self, path: str = "/health") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def _serve(self) -> None:
         self.listener.settimeout(10)
@@ -217,31 +224,107 @@ class Trickle:
         except OSError:
             return
         with connection:
-            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            connection.settimeout(10)
+            while b"\r\n\r\n" not in self.received:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                self.received += chunk
+            connection.sendall(self.answer)
             deadline = time.monotonic() + 10
-            while not self.closing.is_set() and time.monotonic() < deadline:
+            while self.trickle and not self.closing.wait(0.05):
+                if time.monotonic() > deadline:
+                    return
                 try:
                     connection.sendall(b"X")
                 except OSError:
                     return
-                self.closing.wait(0.05)
 
     def close(self) -> None:
         self.closing.set()
         self.listener.close()
         self.thread.join(15)
 
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def test_the_timeout_bounds_the_whole_probe() -> None:
-    trickle = Trickle()
-    try:
-        status, (only,), _ = run_probe(
-            f"http://127.0.0.1:{trickle.port}/health", "--timeout", "0.5"
-        )
-    finally:
-        trickle.close()
+    with RawServer(b"HTTP/1.1 200 OK\r\n", trickle=True) as server:
+        status, (only,), _ = run_probe(server.url(), "--timeout", "0.5")
     assert status == 2
     assert only.endswith(": no answer within 0.5 s")
+
+
+PASS = b'{"status": "pass", "checks": {}}'
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/health+json\r\n"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        HEAD + b"Content-Length: %d\r\n\r\n%s" % (len(PASS), PASS),
+        HEAD
+        + b"Transfer-Encoding: chunked\r\n\r\n5\r\n"
+        + PASS[:5]
+        + b"\r\n%x;ext=1\r\n%s\r\n0\r\n\r\n" % (len(PASS) - 5, PASS[5:]),
+        HEAD + b"\r\n" + PASS,  # no length: the body ends with the connection
+        b"HTTP/1.1 100 Continue\r\n\r\n" + HEAD + b"\r\n" + PASS,
+        HEAD.replace(b"1.1", b"1.0") + b"\r\n" + PASS,
+    ],
+    ids=["length", "chunked", "close", "interim", "http10"],
+)
+def test_how_a_body_is_framed(answer: bytes) -> None:
+    with RawServer(answer) as server:
+        status, (only,), stderr = run_probe(server.url())
+    assert (status, stderr) == (0, "")
+    assert only.startswith(f"pass 200 {server.url()} ")
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP answer (no HTTP status line)"),
+        (b"", "not an HTTP answer (the connection closed mid-answer)"),
+        (HEAD + b"Content-Length: 100\r\n\r\n" + PASS, "closed mid-body"),
+        (HEAD + b"X" * 10000, "not an HTTP answer (a line too long)"),
+        (HEAD + b"X-A: 1\r\n" * 200 + b"\r\n", "too many headers"),
+        (HEAD + b"\r\n" + b"[1, 2]", "JSON of another shape"),
+        (HEAD + b"\r\n" + b"\xff{", "invalid JSON"),
+        (HEAD + b'\r\n{"status": "pass", "checks": []}', "JSON of another shape"),
+        (
+            HEAD.replace(b"200 OK", b"500 Oops") + b"\r\n" + PASS,
+            "'pass' with status 500, not a health answer",
+        ),
+    ],
+)
+def test_broken_answers(answer: bytes, why: str) -> None:
+    with RawServer(answer) as server:
+        status, (only,), stderr = run_probe(server.url(), "--timeout", "3")
+    assert (status, stderr) == (2, "")
+    assert only.startswith("error ") and why in only
+
+
+def test_what_is_sent() -> None:
+    """One GET with Host, Accept, basic auth from the URL, and the headers
+    given, which replace the probe's own of the same name."""
+    with RawServer(HEAD + b"\r\n" + PASS) as server:
+        url = server.url("/readyz?x=1 2").replace("://", f"://probe:{PASSWORD}@")
+        status, _, _ = run_probe(
+            url, "-H", "X-Health-Token: abc", "--header", "user-agent:kubelet"
+        )
+    assert status == 0
+    request = server.received.decode("latin-1").split("\r\n")
+    assert request[0] == "GET /readyz?x=1%202 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in request
+    assert "Accept: application/health+json, application/json;q=0.9" in request
+    assert "Authorization: Basic cHJvYmU6aHVudGVyMjItaW4tdXJs" in request
+    assert "X-Health-Token: abc" in request
+    assert "user-agent: kubelet" in request
+    assert not any(line.startswith("User-Agent") for line in request)
 
 
 def test_a_server_that_never_answers(blackhole: BlackHoleServer) -> None:
