@@ -428,6 +428,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def say(text: str) -> None:
+    """Print the line; a closed or ASCII-only stdout must not turn the exit
+    status into a traceback's 1 (which reads as "fail")."""
+    try:
+        sys.stdout.write(text.encode("ascii", "backslashreplace").decode() + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):  # AttributeError: no stdout
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -455,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         if done
         else Outcome("error", None, f"no answer within {args.timeout:g} s")
     )
-    print(line(outcome, url, time.monotonic() - start), flush=True)
+    say(line(outcome, url, time.monotonic() - start))
     if worker.is_alive():  # don't wait on it at exit, whatever it is stuck in
         os._exit(outcome.exit_code)
     return outcome.exit_code

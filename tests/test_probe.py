@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -21,7 +23,8 @@ from flask.typing import ResponseReturnValue
 from flask_healthcheck import CheckResult, HealthCheck
 
 from .browser import serve_wsgi
-from .servers import BlackHoleServer
+from .server_fixtures import skip_or_fail_missing
+from .servers import BinaryNotFoundError, BlackHoleServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "t0ken-for-details"
@@ -94,14 +97,16 @@ def server() -> Iterator[str]:
         release.set()
 
 
-def run_probe(*args: str) -> tuple[int, list[str], str]:
+def run_probe(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[int, list[str], str]:
     """The probe in a subprocess: exit status, stdout lines, stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "flask_healthcheck.probe", *args],
         capture_output=True,
         text=True,
         timeout=RUN_SECONDS,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
     return done.returncode, done.stdout.splitlines(), done.stderr
 
@@ -205,8 +210,14 @@ class RawServer:
     a byte in time, so only a bound on the whole probe ends it). What the
     probe sent is kept in :attr:`received`."""
 
-    def __init__(self, answer: bytes = b"", *, trickle: bool = False) -> None:
-        self.answer, self.trickle = answer, trickle
+    def __init__(
+        self,
+        answer: bytes = b"",
+        *,
+        trickle: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.answer, self.trickle, self.tls = answer, trickle, tls
         self.received = b""
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
@@ -215,13 +226,17 @@ class RawServer:
         self.thread.start()
 
     def url(self, path: str = "/health") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def _serve(self) -> None:
         self.listener.settimeout(10)
         try:
             connection, _ = self.listener.accept()
-        except OSError:
+            if self.tls is not None:
+                connection.settimeout(10)
+                connection = self.tls.wrap_socket(connection, server_side=True)
+        except OSError:  # ssl.SSLError included: the client refused the cert
             return
         with connection:
             connection.settimeout(10)
@@ -306,6 +321,45 @@ def test_broken_answers(answer: bytes, why: str) -> None:
         status, (only,), stderr = run_probe(server.url(), "--timeout", "3")
     assert (status, stderr) == (2, "")
     assert only.startswith("error ") and why in only
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate for 127.0.0.1; its key beside it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        skip_or_fail_missing(BinaryNotFoundError("openssl", "apt-get install openssl"))
+    directory = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return directory / "cert.pem"
+
+
+def _tls(certificate: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, certificate.with_name("key.pem"))
+    return context
+
+
+def test_https_verifies_the_certificate(certificate: Path) -> None:
+    """The system's CAs by default, so a self-signed certificate is no
+    health answer; ``SSL_CERT_FILE`` names the bundle to trust."""
+    with RawServer(HEAD + b"\r\n" + PASS, tls=_tls(certificate)) as server:
+        status, (only,), _ = run_probe(server.url())
+    assert status == 2
+    assert "CERTIFICATE_VERIFY_FAILED" in only
+    with RawServer(HEAD + b"\r\n" + PASS, tls=_tls(certificate)) as server:
+        status, (only,), _ = run_probe(
+            server.url(), env={"SSL_CERT_FILE": str(certificate)}
+        )
+    assert status == 0
+    assert only.startswith(f"pass 200 {server.url()} ")
 
 
 def test_what_is_sent() -> None:
