@@ -2,9 +2,10 @@
 
 A Docker ``HEALTHCHECK`` or a Kubernetes exec probe runs its command every
 few seconds, for the life of the container. ``flask health`` imports the
-whole app each time (about a second of CPU); this asks the server that is
-already running, with the standard library alone: it imports neither
-Flask, nor Werkzeug, nor the app, nor the rest of this package.
+whole app each time (half a second of CPU for the example app); this asks
+the server that is already running, with the standard library alone: it
+imports neither Flask, nor Werkzeug, nor the app, nor the rest of this
+package.
 
 Exit status 0 for pass or warn, 1 for fail, 2 when there is no health
 answer to be had: the server can't be reached (refused, unknown host, no
@@ -45,6 +46,8 @@ ENVELOPE_STATUS = {"success": "pass", "failure": "fail"}
 NOT_A_RUN = frozenset({400, 404, 405})
 #: Query keys whose values are not printed.
 SECRET_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "signature", "cred")
+#: A check's statuses that make it named on the line.
+BAD = frozenset({"warn", "fail"})
 #: The longest server-given text printed (check names, a Location).
 MAX_SHOWN = 200
 
@@ -203,7 +206,8 @@ def _fits(verdict: str, status: int) -> bool:
 
 
 def _failing(document: dict[str, object], verdict: str) -> str:
-    """The checks that fail (or warn), when the server shows them."""
+    """The checks that don't pass, when the server shows them (a warn is a
+    non-critical check that fails, or one that warns)."""
     if verdict == "pass":
         return ""
     checks = document.get("checks")
@@ -214,7 +218,7 @@ def _failing(document: dict[str, object], verdict: str) -> str:
     names = []
     for name, value in checks.items():
         items = value if isinstance(value, list) else [value]
-        if any(isinstance(i, dict) and i.get("status") == verdict for i in items):
+        if any(isinstance(i, dict) and i.get("status") in BAD for i in items):
             names.append(str(name))
     return shown(", ".join(names))
 

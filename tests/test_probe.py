@@ -152,6 +152,10 @@ def test_failing_checks_are_named_as_the_server_shows_them(server: str) -> None:
     shown for the right ``X-Health-Token`` (sent with ``--header``)."""
     status, (line,), _ = run_probe(server + "/readyz")
     assert status == 1 and line.endswith(" ms: database")
+    status, (line,), _ = run_probe(server + "/warnz")
+    assert status == 0 and line.endswith(" ms: search")  # not critical
+    status, (line,), _ = run_probe(server + "/health")
+    assert status == 1 and line.endswith(" ms: database, search")
     status, (hidden,), _ = run_probe(server + "/readyz", "--header", ENVELOPE)
     assert status == 1 and hidden.endswith(" ms")
     status, (shown,), _ = run_probe(
