@@ -78,6 +78,7 @@ from adapters import (  # noqa: E402
     trivial_check,
 )
 from page import run as run_status_page  # noqa: E402
+from probe_cost import run as run_probe  # noqa: E402
 from redaction import run as run_redaction  # noqa: E402
 
 # ------------------------------------------------------------------------ profiles
@@ -976,7 +977,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="",
         help="comma list of scenarios by number or name: "
         "1|sleep5, 2|sleep20, 3|trivial, 4|storm, 5|hung, 6|waitress, 7|memory, "
-        "8|hungready; ours alone: redaction, status-page",
+        "8|hungready; ours alone: redaction, status-page, probe",
     )
     parser.add_argument(
         "--libs",
@@ -1006,6 +1007,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only.strip().lower() == "status-page":  # ours only, no table
         print("\n".join(run_status_page()))
+        return 0
+    if args.only.strip().lower() == "probe":  # ours only, no table
+        print("\n".join(run_probe()))
         return 0
     if args.child:  # internal: worker process for scenarios 5 and 7
         spec = json.loads(args.child)
@@ -1127,6 +1131,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only:
         print("\nredaction:\n  " + "\n  ".join(run_redaction()))
         print("\nstatus page:\n  " + "\n  ".join(run_status_page()))
+        print("\nprobe and imports:\n  " + "\n  ".join(run_probe(runs=7, slow_runs=3)))
     total = time.perf_counter() - t_start
     load_end = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
