@@ -35,7 +35,6 @@ from flask_healthcheck import ConfigurationError, HealthCheck
 from .helpers import FAILURE, SUCCESS
 
 SECTIONS = pytest.mark.xfail(reason="needs the sections branch", strict=False)
-OPENAPI = pytest.mark.xfail(reason="needs the openapi branch", strict=False)
 
 ATOM_NS = {"atom": "http://www.w3.org/2005/Atom"}
 OPENMETRICS = "application/openmetrics-text"
@@ -777,7 +776,6 @@ def test_json_success_handler(app: Flask) -> None:
 # -- clearskies: a machine-readable description of the endpoint ---------------------
 
 
-@OPENAPI
 def test_documentation(app: Flask) -> None:
     """clearskies src/clearskies/handlers/health_check_test.py::
     HealthCheckTest::test_documentation: the endpoint documented with a 200
@@ -811,7 +809,6 @@ def test_documentation(app: Flask) -> None:
     }
 
 
-@OPENAPI
 def test_full_json_conversion(app: Flask) -> None:
     """clearskies src/clearskies/autodoc/formats/oai3_json/oai3_json_test.py::
     SimpleRoutingTest::test_full_json_conversion: the whole document, with
