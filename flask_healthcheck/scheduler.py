@@ -18,13 +18,30 @@ from collections.abc import Callable
 
 from .checks import Check, CheckResult
 from .pool import WorkerPool
-from .threads import Event, allocate_lock
+from .threads import Event, allocate_lock, get_ident
 
 logger = logging.getLogger("flask_healthcheck")
 
-#: While checks of a run wait for a thread, the threads running it double
-#: this often (seconds).
+#: While checks of a run wait for a thread, how often the thread that
+#: started them looks at the threads running them (seconds).
 RAMP_SECONDS = 0.001
+#: Seconds with no check finished and the running ones not burning CPU
+#: before they count as stuck (waiting on I/O, a sleep, a lock) and the
+#: threads double: twice the interpreter's switch interval, so a thread
+#: that merely waits for the GIL is not taken for stuck.
+QUIET_SECONDS = max(0.003, 2 * sys.getswitchinterval())
+#: The share of one CPU the running checks of a run use, at least, when
+#: they are burning CPU rather than waiting.
+BURNING = 0.1
+#: Seconds a probe's checks may burn CPU with none finishing before one
+#: more thread takes the checks that wait (at most a quarter of the
+#: shortest timeout among them): a check that spins holds the others back
+#: no longer than this.
+PATIENCE_SECONDS = 0.25
+#: The same for the background refresh: at most one more thread per
+#: quarter of the shortest timeout, so CPU-bound checks never take a
+#: thread each from the app's requests.
+BACKGROUND_PATIENCE_SECONDS = 2.5
 
 
 class Execution:
@@ -51,17 +68,33 @@ class Execution:
 class _Batch:
     """The checks one request starts, handed out to the threads that run
     them: quick checks run one after another on one thread (a thread
-    hand-off costs more than they do), slow ones soon get a thread each."""
+    hand-off costs more than they do), stuck ones soon get a thread each,
+    CPU-bound ones share a few (more would only take turns at the GIL)."""
 
-    __slots__ = ("lock", "pending", "remaining", "threads", "started", "finished")
+    __slots__ = (
+        "lock",
+        "pending",
+        "remaining",
+        "done",
+        "threads",
+        "started",
+        "clocks",
+        "finished",
+    )
 
     def __init__(self, executions: list[Execution]) -> None:
         self.lock = allocate_lock()
         self.pending = deque(executions)
         self.remaining = len(executions)
+        #: Checks finished (or given up), for the ramp to see progress.
+        self.done = 0
         #: Threads asked for, and threads that have begun taking checks.
         self.threads = 0
         self.started = 0
+        #: The CPU-time clock of each thread taking checks, with its CPU
+        #: time when it began (``time.pthread_getcpuclockid``; a thread
+        #: whose clock can't be had is left out: it counts as waiting).
+        self.clocks: dict[int, float] = {}
         self.finished = Event()
 
 
@@ -89,9 +122,22 @@ class Scheduler:
         """True if checks run on the calling thread."""
         return not self.threads or not threads_can_run()
 
-    def start(self, executions: list[Execution], run: Run, give_up: GiveUp) -> None:
+    def start(
+        self,
+        executions: list[Execution],
+        run: Run,
+        give_up: GiveUp,
+        *,
+        background: bool = False,
+    ) -> None:
         """Begin ``executions``; returns once each has begun (on a thread),
-        or, run inline, once each has finished."""
+        or, run inline, once each has finished.
+
+        :param background: a run of the background refresh, which nobody
+            waits for: checks that burn CPU get more threads more slowly
+            (:data:`BACKGROUND_PATIENCE_SECONDS`), as they take the GIL
+            from the app's requests.
+        """
         if not executions:
             return
         if self.inline:
@@ -101,7 +147,7 @@ class Scheduler:
             return
         batch = _Batch(executions)
         try:
-            if not self._ramp(batch, run):
+            if not self._ramp(batch, run, background):
                 # Threads started but never ran (a frozen or thread-starved
                 # process): what none took fails at its deadline.
                 self._give_up(batch, give_up, "no thread took it before its timeout")
@@ -117,25 +163,67 @@ class Scheduler:
         else:
             self._failing = False
 
-    def _ramp(self, batch: _Batch, run: Run) -> bool:
-        """Hand ``batch`` to one thread, and double the threads every
-        :data:`RAMP_SECONDS` while its checks wait and every thread is busy,
-        until each check has begun. Quick checks thus cost one hand-off per
-        request; slow or hung ones each get their own thread at once.
-        False if checks still wait for a thread at the last deadline."""
+    def _ramp(self, batch: _Batch, run: Run, background: bool) -> bool:
+        """Hand ``batch`` to one thread, and add threads only while its
+        checks wait and the running ones are stuck, until each check has
+        begun. False if checks still wait for a thread at the last deadline.
+
+        Every :data:`RAMP_SECONDS` it looks: a check finished, all is well
+        (quick checks thus run on one thread, one hand-off per request).
+        None for :data:`QUIET_SECONDS` and the running checks use no CPU
+        (they wait on I/O, a sleep, a lock, or hang): the threads double,
+        so a hung or slow check never holds the others back. None, but
+        they burn CPU, or this thread could not tell (it could not run
+        meanwhile: the GIL or the CPU was busy): another thread would only
+        take turns with them at the GIL (and with the app's requests), so
+        one more comes after a patience (:data:`PATIENCE_SECONDS`) without
+        a check finished: a check that spins holds the others back no
+        longer than that.
+        """
         deadline = max(execution.deadline for execution in batch.pending)
+        shortest = min(execution.timeout for execution in batch.pending)
+        longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
+        patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)
+        done = 0
+        # Since when nothing has finished (nor was a thread added for
+        # want of progress); the CPU times of the threads at the start of
+        # the window in which they are judged, read lazily.
+        since = previous = window = time.monotonic()
+        base: dict[int, float] | None = None
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
                 waiting = len(batch.pending)
-                # Threads that have not begun yet are no sign of slow checks.
-                stalled = batch.started == batch.threads
+                begun = batch.started == batch.threads
+                finished = batch.done
+                clocks = dict(batch.clocks)
             if not waiting:
                 return True
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
-            if stalled:
-                self._add_threads(batch, run, min(waiting, batch.threads))
+            late, previous = now - previous > QUIET_SECONDS / 2, now
+            if finished != done:
+                done, since, base = finished, now, None
+            elif not begun:  # threads still starting are no sign of slow checks
+                base = None
+            elif now - since >= patience:
+                self._add_threads(batch, run, 1)
+                since, base = now, None
+            elif late:
+                # What the threads did while this one could not run tells
+                # nothing: they may have waited for the GIL too.
+                base = None
+            elif base is None:
+                base, window = _cpu_times(clocks), now
+            elif now - window >= QUIET_SECONDS:
+                cpu = _cpu_times(clocks)
+                burnt = sum(t - base.get(c, clocks[c]) for c, t in cpu.items())
+                if burnt < BURNING * (now - window):  # stuck: waiting, not working
+                    self._add_threads(batch, run, min(waiting, batch.threads))
+                    base = None
+                else:
+                    base, window = cpu, now
         return True
 
     def _add_threads(self, batch: _Batch, run: Run, count: int) -> None:
@@ -159,24 +247,57 @@ class Scheduler:
 
     def _drain(self, batch: _Batch, run: Run) -> None:
         """Run checks of ``batch`` until none is left; in a pool thread."""
+        clock = _own_clock()
         with batch.lock:
             batch.started += 1
-        while True:
-            with batch.lock:
-                if not batch.pending:
-                    return
-                execution = batch.pending.popleft()
-            try:
-                run(execution)
-            finally:
-                self._count_done(batch)
+            if clock is not None:
+                batch.clocks[clock[0]] = clock[1]
+        try:
+            while True:
+                with batch.lock:
+                    if not batch.pending:
+                        return
+                    execution = batch.pending.popleft()
+                try:
+                    run(execution)
+                finally:
+                    self._count_done(batch)
+        finally:
+            if clock is not None:
+                with batch.lock:
+                    batch.clocks.pop(clock[0], None)
 
     def _count_done(self, batch: _Batch) -> None:
         with batch.lock:
             batch.remaining -= 1
+            batch.done += 1
             done = batch.remaining == 0
         if done:
             batch.finished.set()
+
+
+def _own_clock() -> tuple[int, float] | None:
+    """The CPU-time clock of the calling thread and its reading now, or
+    None where threads have none (not Linux or a BSD). Asked by the thread
+    itself: a clock id is safe to read once its thread has gone (an
+    ``OSError``), a thread id is not."""
+    try:
+        clock = time.pthread_getcpuclockid(get_ident())
+        return clock, time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        return None
+
+
+def _cpu_times(clocks: dict[int, float]) -> dict[int, float]:
+    """The CPU time each of ``clocks`` reads now (seconds); a thread that
+    has ended is left out."""
+    times = {}
+    for clock in clocks:
+        try:
+            times[clock] = time.clock_gettime(clock)
+        except OSError:
+            pass
+    return times
 
 
 def wait(execution: Execution) -> None:
