@@ -25,14 +25,17 @@ logger = logging.getLogger("flask_healthcheck")
 #: While checks of a run wait for a thread, how often the thread that
 #: started them looks at the threads running them (seconds).
 RAMP_SECONDS = 0.001
-#: Seconds with no check finished and the running ones not burning CPU
-#: before they count as stuck (waiting on I/O, a sleep, a lock) and the
-#: threads double: twice the interpreter's switch interval, so a thread
-#: that merely waits for the GIL is not taken for stuck.
-QUIET_SECONDS = max(0.003, 2 * sys.getswitchinterval())
-#: The share of one CPU the running checks of a run use, at least, when
-#: they are burning CPU rather than waiting.
-BURNING = 0.1
+#: Seconds over which the CPU the running checks of a run use is judged:
+#: a few looks, so one look at a thread between two checks tells little.
+QUIET_SECONDS = 3 * RAMP_SECONDS
+#: A look this much later than asked for means that this thread waited for
+#: the GIL or a CPU, and so perhaps did the others: what they did
+#: meanwhile tells nothing (the interpreter's switch interval).
+LATE_SECONDS = max(sys.getswitchinterval(), 2 * RAMP_SECONDS)
+#: The share of one CPU the running checks of a run use between them, at
+#: least, when they are burning CPU rather than waiting: another thread
+#: would then mostly wait for the GIL.
+BURNING = 0.5
 #: Seconds a probe's checks may burn CPU with none finishing before one
 #: more thread takes the checks that wait (at most a quarter of the
 #: shortest timeout among them): a check that spins holds the others back
@@ -168,28 +171,36 @@ class Scheduler:
         checks wait and the running ones are stuck, until each check has
         begun. False if checks still wait for a thread at the last deadline.
 
-        Every :data:`RAMP_SECONDS` it looks: a check finished, all is well
-        (quick checks thus run on one thread, one hand-off per request).
-        None for :data:`QUIET_SECONDS` and the running checks use no CPU
-        (they wait on I/O, a sleep, a lock, or hang): the threads double,
-        so a hung or slow check never holds the others back. None, but
-        they burn CPU, or this thread could not tell (it could not run
-        meanwhile: the GIL or the CPU was busy): another thread would only
-        take turns with them at the GIL (and with the app's requests), so
-        one more comes after a patience (:data:`PATIENCE_SECONDS`) without
-        a check finished: a check that spins holds the others back no
-        longer than that.
+        Every :data:`RAMP_SECONDS` it looks at the threads running them.
+        Over :data:`QUIET_SECONDS` they used less than half a CPU between
+        them (:data:`BURNING`): they mostly wait (on I/O, a sleep, a lock,
+        or hang), so the threads double (quadruple if they used almost
+        none), and a hung or slow check never holds the others back. They
+        used more: another thread would only take turns with them at the
+        GIL (and with the app's requests), so quick checks run one after
+        another on one thread (a hand-off costs more than they do) and
+        CPU-bound ones share it. Where a thread's CPU time can't be read,
+        the threads count as waiting when none of their checks finished
+        meanwhile.
+
+        Whatever the threads do, one more comes once no check has finished
+        for a patience (:data:`PATIENCE_SECONDS`): a check that spins holds
+        the others back no longer than that. Looks this thread could make
+        only late (the GIL or the CPU were busy) tell nothing, and wait for
+        the patience too.
         """
         deadline = max(execution.deadline for execution in batch.pending)
         shortest = min(execution.timeout for execution in batch.pending)
         longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
         patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)
+        # Checks finished, and since when none has (or a thread was added
+        # for want of it).
         done = 0
-        # Since when nothing has finished (nor was a thread added for
-        # want of progress); the CPU times of the threads at the start of
-        # the window in which they are judged, read lazily.
-        since = previous = window = time.monotonic()
+        since = previous = time.monotonic()
+        # The window in which the threads are judged: when it began, their
+        # CPU times then (read lazily), and the checks finished by then.
+        window, window_done = since, 0
         base: dict[int, float] | None = None
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
@@ -202,28 +213,33 @@ class Scheduler:
             now = time.monotonic()
             if now >= deadline:
                 return False
-            late, previous = now - previous > QUIET_SECONDS / 2, now
+            late, previous = now - previous > RAMP_SECONDS + LATE_SECONDS, now
             if finished != done:
-                done, since, base = finished, now, None
-            elif not begun:  # threads still starting are no sign of slow checks
+                done, since = finished, now
+            if not begun:  # threads still starting are no sign of slow checks
                 base = None
             elif now - since >= patience:
                 self._add_threads(batch, run, 1)
                 since, base = now, None
             elif late:
-                # What the threads did while this one could not run tells
-                # nothing: they may have waited for the GIL too.
                 base = None
             elif base is None:
-                base, window = _cpu_times(clocks), now
+                base, window, window_done = _cpu_times(clocks), now, done
             elif now - window >= QUIET_SECONDS:
                 cpu = _cpu_times(clocks)
-                burnt = sum(t - base.get(c, clocks[c]) for c, t in cpu.items())
-                if burnt < BURNING * (now - window):  # stuck: waiting, not working
-                    self._add_threads(batch, run, min(waiting, batch.threads))
+                grow = 1  # threads to add for each running
+                if cpu:
+                    burnt = sum(t - base.get(c, clocks[c]) for c, t in cpu.items())
+                    share = burnt / (now - window) / BURNING
+                    # Almost idle (all stuck, say): faster.
+                    grow = 0 if share >= 1 else 3 if share < 1 / 8 else 1
+                elif done != window_done:
+                    grow = 0
+                if grow:
+                    self._add_threads(batch, run, min(waiting, grow * batch.threads))
                     base = None
                 else:
-                    base, window = cpu, now
+                    base, window, window_done = cpu, now, done
         return True
 
     def _add_threads(self, batch: _Batch, run: Run, count: int) -> None:
