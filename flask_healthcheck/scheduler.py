@@ -11,6 +11,7 @@ reported, not enforced.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections import deque
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from .checks import Check, CheckResult
 from .pool import WorkerPool
-from .threads import Event, allocate_lock, get_ident
+from .threads import Event, allocate_lock, get_ident, get_native_id
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -94,10 +95,10 @@ class _Batch:
         #: Threads asked for, and threads that have begun taking checks.
         self.threads = 0
         self.started = 0
-        #: The CPU-time clock of each thread taking checks, with its CPU
-        #: time when it began (``time.pthread_getcpuclockid``; a thread
-        #: whose clock can't be had is left out: it counts as waiting).
-        self.clocks: dict[int, float] = {}
+        #: The CPU-time clock of each thread taking checks, and its native
+        #: id (``time.pthread_getcpuclockid``; a thread whose clock can't
+        #: be had is left out: it counts as waiting).
+        self.clocks: dict[int, int] = {}
         self.finished = Event()
 
 
@@ -173,7 +174,8 @@ class Scheduler:
 
         Every :data:`RAMP_SECONDS` it looks at the threads running them.
         Over :data:`QUIET_SECONDS` they used less than half a CPU between
-        them (:data:`BURNING`): they mostly wait (on I/O, a sleep, a lock,
+        them (:data:`BURNING`; time ready to run but kept from a CPU by a
+        busy machine counts as used): they mostly wait (on I/O, a sleep, a lock,
         or hang), so the threads double (quadruple if they used almost
         none), and a hung or slow check never holds the others back. They
         used more: another thread would only take turns with them at the
@@ -194,12 +196,28 @@ class Scheduler:
         longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
         patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)
+        waits = _RunQueueWaits()
+        try:
+            return self._look(batch, run, patience, deadline, waits)
+        finally:
+            waits.close()
+
+    def _look(
+        self,
+        batch: _Batch,
+        run: Run,
+        patience: float,
+        deadline: float,
+        waits: _RunQueueWaits,
+    ) -> bool:
+        """The looks of :meth:`_ramp`."""
         # Checks finished, and since when none has (or a thread was added
         # for want of it).
         done = 0
         since = previous = time.monotonic()
-        # The window in which the threads are judged: when it began, their
-        # CPU times then (read lazily), and the checks finished by then.
+        # The window in which the threads are judged: when it began, the
+        # time they had used or wanted a CPU then (read lazily), and the
+        # checks finished by then.
         window, window_done = since, 0
         base: dict[int, float] | None = None
         while not batch.finished.wait(RAMP_SECONDS):
@@ -224,12 +242,12 @@ class Scheduler:
             elif late:
                 base = None
             elif base is None:
-                base, window, window_done = _cpu_times(clocks), now, done
+                base, window, window_done = _busy_times(clocks, waits), now, done
             elif now - window >= QUIET_SECONDS:
-                cpu = _cpu_times(clocks)
+                cpu = _busy_times(clocks, waits)
                 grow = 1  # threads to add for each running
                 if cpu:
-                    burnt = sum(t - base.get(c, clocks[c]) for c, t in cpu.items())
+                    burnt = sum(t - base[c] for c, t in cpu.items() if c in base)
                     share = burnt / (now - window) / BURNING
                     # Almost idle (all stuck, say): faster.
                     grow = 0 if share >= 1 else 3 if share < 1 / 8 else 1
@@ -267,7 +285,7 @@ class Scheduler:
         with batch.lock:
             batch.started += 1
             if clock is not None:
-                batch.clocks[clock[0]] = clock[1]
+                batch.clocks[clock] = get_native_id()
         try:
             while True:
                 with batch.lock:
@@ -281,7 +299,7 @@ class Scheduler:
         finally:
             if clock is not None:
                 with batch.lock:
-                    batch.clocks.pop(clock[0], None)
+                    batch.clocks.pop(clock, None)
 
     def _count_done(self, batch: _Batch) -> None:
         with batch.lock:
@@ -292,25 +310,57 @@ class Scheduler:
             batch.finished.set()
 
 
-def _own_clock() -> tuple[int, float] | None:
-    """The CPU-time clock of the calling thread and its reading now, or
-    None where threads have none (not Linux or a BSD). Asked by the thread
-    itself: a clock id is safe to read once its thread has gone (an
-    ``OSError``), a thread id is not."""
+def _own_clock() -> int | None:
+    """The CPU-time clock of the calling thread, or None where threads
+    have none (not Linux or a BSD). Asked by the thread itself: a clock id
+    is safe to read once its thread has gone (an ``OSError``), a thread id
+    is not."""
     try:
-        clock = time.pthread_getcpuclockid(get_ident())
-        return clock, time.clock_gettime(clock)
+        return time.pthread_getcpuclockid(get_ident())
     except (AttributeError, OSError):
         return None
 
 
-def _cpu_times(clocks: dict[int, float]) -> dict[int, float]:
-    """The CPU time each of ``clocks`` reads now (seconds); a thread that
-    has ended is left out."""
-    times = {}
-    for clock in clocks:
+class _RunQueueWaits:
+    """How long threads have waited for a CPU while ready to run (Linux's
+    ``/proc/self/task/<id>/schedstat``; 0 elsewhere): on a machine whose
+    CPUs are all busy, a thread kept from running uses no CPU time either,
+    yet it is no thread stuck on I/O. Files opened once per ramp."""
+
+    def __init__(self) -> None:
+        self._files: dict[int, int | None] = {}
+
+    def seconds(self, native_id: int) -> float:
+        if native_id not in self._files:
+            try:
+                fd: int | None = os.open(
+                    f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY
+                )
+            except OSError:
+                fd = None
+            self._files[native_id] = fd
+        fd = self._files[native_id]
+        if fd is None:
+            return 0.0
         try:
-            times[clock] = time.clock_gettime(clock)
+            return int(os.pread(fd, 64, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    def close(self) -> None:
+        for fd in self._files.values():
+            if fd is not None:
+                os.close(fd)
+        self._files.clear()
+
+
+def _busy_times(clocks: dict[int, int], waits: _RunQueueWaits) -> dict[int, float]:
+    """The seconds each thread of ``clocks`` has used a CPU or waited for
+    one; a thread that has ended is left out."""
+    times = {}
+    for clock, native_id in clocks.items():
+        try:
+            times[clock] = time.clock_gettime(clock) + waits.seconds(native_id)
         except OSError:
             pass
     return times
