@@ -11,15 +11,15 @@ reported, not enforced.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
 
 from .checks import Check, CheckResult
+from .cputime import RunQueueWaits, busy_times, own_clock
 from .pool import WorkerPool
-from .threads import Event, allocate_lock, get_ident, get_native_id
+from .threads import Event, allocate_lock, get_native_id
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -196,7 +196,7 @@ class Scheduler:
         longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
         patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)
-        waits = _RunQueueWaits()
+        waits = RunQueueWaits()
         try:
             return self._look(batch, run, patience, deadline, waits)
         finally:
@@ -208,7 +208,7 @@ class Scheduler:
         run: Run,
         patience: float,
         deadline: float,
-        waits: _RunQueueWaits,
+        waits: RunQueueWaits,
     ) -> bool:
         """The looks of :meth:`_ramp`."""
         # Checks finished, and since when none has (or a thread was added
@@ -242,9 +242,9 @@ class Scheduler:
             elif late:
                 base = None
             elif base is None:
-                base, window, window_done = _busy_times(clocks, waits), now, done
+                base, window, window_done = busy_times(clocks, waits), now, done
             elif now - window >= QUIET_SECONDS:
-                cpu = _busy_times(clocks, waits)
+                cpu = busy_times(clocks, waits)
                 grow = 1  # threads to add for each running
                 if cpu:
                     burnt = sum(t - base[c] for c, t in cpu.items() if c in base)
@@ -281,7 +281,7 @@ class Scheduler:
 
     def _drain(self, batch: _Batch, run: Run) -> None:
         """Run checks of ``batch`` until none is left; in a pool thread."""
-        clock = _own_clock()
+        clock = own_clock()
         with batch.lock:
             batch.started += 1
             if clock is not None:
@@ -308,62 +308,6 @@ class Scheduler:
             done = batch.remaining == 0
         if done:
             batch.finished.set()
-
-
-def _own_clock() -> int | None:
-    """The CPU-time clock of the calling thread, or None where threads
-    have none (not Linux or a BSD). Asked by the thread itself: a clock id
-    is safe to read once its thread has gone (an ``OSError``), a thread id
-    is not."""
-    try:
-        return time.pthread_getcpuclockid(get_ident())
-    except (AttributeError, OSError):
-        return None
-
-
-class _RunQueueWaits:
-    """How long threads have waited for a CPU while ready to run (Linux's
-    ``/proc/self/task/<id>/schedstat``; 0 elsewhere): on a machine whose
-    CPUs are all busy, a thread kept from running uses no CPU time either,
-    yet it is no thread stuck on I/O. Files opened once per ramp."""
-
-    def __init__(self) -> None:
-        self._files: dict[int, int | None] = {}
-
-    def seconds(self, native_id: int) -> float:
-        if native_id not in self._files:
-            try:
-                fd: int | None = os.open(
-                    f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY
-                )
-            except OSError:
-                fd = None
-            self._files[native_id] = fd
-        fd = self._files[native_id]
-        if fd is None:
-            return 0.0
-        try:
-            return int(os.pread(fd, 64, 0).split()[1]) / 1e9
-        except (OSError, ValueError, IndexError):
-            return 0.0
-
-    def close(self) -> None:
-        for fd in self._files.values():
-            if fd is not None:
-                os.close(fd)
-        self._files.clear()
-
-
-def _busy_times(clocks: dict[int, int], waits: _RunQueueWaits) -> dict[int, float]:
-    """The seconds each thread of ``clocks`` has used a CPU or waited for
-    one; a thread that has ended is left out."""
-    times = {}
-    for clock, native_id in clocks.items():
-        try:
-            times[clock] = time.clock_gettime(clock) + waits.seconds(native_id)
-        except OSError:
-            pass
-    return times
 
 
 def wait(execution: Execution) -> None:

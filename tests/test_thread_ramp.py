@@ -158,7 +158,7 @@ def test_without_thread_clocks_checks_that_wait_still_get_threads(
 ) -> None:
     """Where a thread's CPU time can't be read, running checks count as
     waiting: stuck ones get threads, quick ones still share one."""
-    monkeypatch.setattr(flask_healthcheck.scheduler, "_own_clock", lambda: None)
+    monkeypatch.setattr(flask_healthcheck.scheduler, "own_clock", lambda: None)
     together = threading.Barrier(5)
     for i in range(5):
         health.add_check(lambda: together.wait(TIMEOUT / 2) >= 0, name=f"waits{i}")
