@@ -114,13 +114,20 @@ class Runner:
             self.recorder.assume(statuses, status)
 
     def run(
-        self, checks: Sequence[Check], *, max_age: float = 0.0
+        self,
+        checks: Sequence[Check],
+        *,
+        max_age: float = 0.0,
+        background: bool = False,
     ) -> tuple[HealthReport, int]:
         """A report on ``checks`` and the number of its last delivery.
 
         Each check's latest result is reused while younger than ``max_age``
         seconds; a run of it in flight is joined; otherwise it starts now.
         Returns once every result is in or its check's deadline has passed.
+
+        :param background: a run of the background refresh (see
+            :meth:`.Scheduler.start`).
         """
         started_at = time.time()
         plan: list[CheckResult | Execution] = []
@@ -153,7 +160,7 @@ class Runner:
                     plan.append(execution)
             if deliveries:
                 self._deliver(deliveries)
-        self.scheduler.start(mine, self._execute, self._give_up)
+        self.scheduler.start(mine, self._execute, self._give_up, background=background)
         results = [
             item if isinstance(item, CheckResult) else self._wait(item) for item in plan
         ]

@@ -17,14 +17,35 @@ from collections import deque
 from collections.abc import Callable
 
 from .checks import Check, CheckResult
+from .cputime import RunQueueWaits, busy_times, own_clock
 from .pool import WorkerPool
-from .threads import Event, allocate_lock
+from .threads import Event, allocate_lock, get_native_id
 
 logger = logging.getLogger("flask_healthcheck")
 
-#: While checks of a run wait for a thread, the threads running it double
-#: this often (seconds).
+#: While checks of a run wait for a thread, how often the thread that
+#: started them looks at the threads running them (seconds).
 RAMP_SECONDS = 0.001
+#: Seconds over which the CPU the running checks of a run use is judged:
+#: a few looks, so one look at a thread between two checks tells little.
+QUIET_SECONDS = 3 * RAMP_SECONDS
+#: A look this much later than asked for means that this thread waited for
+#: the GIL or a CPU, and so perhaps did the others: what they did
+#: meanwhile tells nothing (the interpreter's switch interval).
+LATE_SECONDS = max(sys.getswitchinterval(), 2 * RAMP_SECONDS)
+#: The share of one CPU the running checks of a run use between them, at
+#: least, when they are burning CPU rather than waiting: another thread
+#: would then mostly wait for the GIL.
+BURNING = 0.5
+#: Seconds a probe's checks may burn CPU with none finishing before one
+#: more thread takes the checks that wait (at most a quarter of the
+#: shortest timeout among them): a check that spins holds the others back
+#: no longer than this.
+PATIENCE_SECONDS = 0.25
+#: The same for the background refresh: at most one more thread per
+#: quarter of the shortest timeout, so CPU-bound checks never take a
+#: thread each from the app's requests.
+BACKGROUND_PATIENCE_SECONDS = 2.5
 
 
 class Execution:
@@ -51,17 +72,33 @@ class Execution:
 class _Batch:
     """The checks one request starts, handed out to the threads that run
     them: quick checks run one after another on one thread (a thread
-    hand-off costs more than they do), slow ones soon get a thread each."""
+    hand-off costs more than they do), stuck ones soon get a thread each,
+    CPU-bound ones share a few (more would only take turns at the GIL)."""
 
-    __slots__ = ("lock", "pending", "remaining", "threads", "started", "finished")
+    __slots__ = (
+        "lock",
+        "pending",
+        "remaining",
+        "done",
+        "threads",
+        "started",
+        "clocks",
+        "finished",
+    )
 
     def __init__(self, executions: list[Execution]) -> None:
         self.lock = allocate_lock()
         self.pending = deque(executions)
         self.remaining = len(executions)
+        #: Checks finished (or given up), for the ramp to see progress.
+        self.done = 0
         #: Threads asked for, and threads that have begun taking checks.
         self.threads = 0
         self.started = 0
+        #: The CPU-time clock of each thread taking checks, and its native
+        #: id (``time.pthread_getcpuclockid``; a thread whose clock can't
+        #: be had is left out: it counts as waiting).
+        self.clocks: dict[int, int] = {}
         self.finished = Event()
 
 
@@ -89,9 +126,22 @@ class Scheduler:
         """True if checks run on the calling thread."""
         return not self.threads or not threads_can_run()
 
-    def start(self, executions: list[Execution], run: Run, give_up: GiveUp) -> None:
+    def start(
+        self,
+        executions: list[Execution],
+        run: Run,
+        give_up: GiveUp,
+        *,
+        background: bool = False,
+    ) -> None:
         """Begin ``executions``; returns once each has begun (on a thread),
-        or, run inline, once each has finished."""
+        or, run inline, once each has finished.
+
+        :param background: a run of the background refresh, which nobody
+            waits for: checks that burn CPU get more threads more slowly
+            (:data:`BACKGROUND_PATIENCE_SECONDS`), as they take the GIL
+            from the app's requests.
+        """
         if not executions:
             return
         if self.inline:
@@ -101,7 +151,7 @@ class Scheduler:
             return
         batch = _Batch(executions)
         try:
-            if not self._ramp(batch, run):
+            if not self._ramp(batch, run, background):
                 # Threads started but never ran (a frozen or thread-starved
                 # process): what none took fails at its deadline.
                 self._give_up(batch, give_up, "no thread took it before its timeout")
@@ -117,25 +167,97 @@ class Scheduler:
         else:
             self._failing = False
 
-    def _ramp(self, batch: _Batch, run: Run) -> bool:
-        """Hand ``batch`` to one thread, and double the threads every
-        :data:`RAMP_SECONDS` while its checks wait and every thread is busy,
-        until each check has begun. Quick checks thus cost one hand-off per
-        request; slow or hung ones each get their own thread at once.
-        False if checks still wait for a thread at the last deadline."""
+    def _ramp(self, batch: _Batch, run: Run, background: bool) -> bool:
+        """Hand ``batch`` to one thread, and add threads only while its
+        checks wait and the running ones are stuck, until each check has
+        begun. False if checks still wait for a thread at the last deadline.
+
+        Every :data:`RAMP_SECONDS` it looks at the threads running them.
+        Over :data:`QUIET_SECONDS` they used less than half a CPU between
+        them (:data:`BURNING`; time ready to run but kept from a CPU by a
+        busy machine counts as used): they mostly wait (on I/O, a sleep, a lock,
+        or hang), so the threads double (quadruple if they used almost
+        none), and a hung or slow check never holds the others back. They
+        used more: another thread would only take turns with them at the
+        GIL (and with the app's requests), so quick checks run one after
+        another on one thread (a hand-off costs more than they do) and
+        CPU-bound ones share it. Where a thread's CPU time can't be read,
+        the threads count as waiting when none of their checks finished
+        meanwhile.
+
+        Whatever the threads do, one more comes once no check has finished
+        for a patience (:data:`PATIENCE_SECONDS`): a check that spins holds
+        the others back no longer than that. Looks this thread could make
+        only late (the GIL or the CPU were busy) tell nothing, and wait for
+        the patience too.
+        """
         deadline = max(execution.deadline for execution in batch.pending)
+        shortest = min(execution.timeout for execution in batch.pending)
+        longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
+        patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)
+        waits = RunQueueWaits()
+        try:
+            return self._look(batch, run, patience, deadline, waits)
+        finally:
+            waits.close()
+
+    def _look(
+        self,
+        batch: _Batch,
+        run: Run,
+        patience: float,
+        deadline: float,
+        waits: RunQueueWaits,
+    ) -> bool:
+        """The looks of :meth:`_ramp`."""
+        # Checks finished, and since when none has (or a thread was added
+        # for want of it).
+        done = 0
+        since = previous = time.monotonic()
+        # The window in which the threads are judged: when it began, the
+        # time they had used or wanted a CPU then (read lazily), and the
+        # checks finished by then.
+        window, window_done = since, 0
+        base: dict[int, float] | None = None
         while not batch.finished.wait(RAMP_SECONDS):
             with batch.lock:
                 waiting = len(batch.pending)
-                # Threads that have not begun yet are no sign of slow checks.
-                stalled = batch.started == batch.threads
+                begun = batch.started == batch.threads
+                finished = batch.done
+                clocks = dict(batch.clocks)
             if not waiting:
                 return True
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
-            if stalled:
-                self._add_threads(batch, run, min(waiting, batch.threads))
+            late, previous = now - previous > RAMP_SECONDS + LATE_SECONDS, now
+            if finished != done:
+                done, since = finished, now
+            if not begun:  # threads still starting are no sign of slow checks
+                base = None
+            elif now - since >= patience:
+                self._add_threads(batch, run, 1)
+                since, base = now, None
+            elif late:
+                base = None
+            elif base is None:
+                base, window, window_done = busy_times(clocks, waits), now, done
+            elif now - window >= QUIET_SECONDS:
+                cpu = busy_times(clocks, waits)
+                grow = 1  # threads to add for each running
+                if cpu:
+                    burnt = sum(t - base[c] for c, t in cpu.items() if c in base)
+                    share = burnt / (now - window) / BURNING
+                    # Almost idle (all stuck, say): faster.
+                    grow = 0 if share >= 1 else 3 if share < 1 / 8 else 1
+                elif done != window_done:
+                    grow = 0
+                if grow:
+                    self._add_threads(batch, run, min(waiting, grow * batch.threads))
+                    base = None
+                else:
+                    base, window, window_done = cpu, now, done
         return True
 
     def _add_threads(self, batch: _Batch, run: Run, count: int) -> None:
@@ -159,21 +281,30 @@ class Scheduler:
 
     def _drain(self, batch: _Batch, run: Run) -> None:
         """Run checks of ``batch`` until none is left; in a pool thread."""
+        clock = own_clock()
         with batch.lock:
             batch.started += 1
-        while True:
-            with batch.lock:
-                if not batch.pending:
-                    return
-                execution = batch.pending.popleft()
-            try:
-                run(execution)
-            finally:
-                self._count_done(batch)
+            if clock is not None:
+                batch.clocks[clock] = get_native_id()
+        try:
+            while True:
+                with batch.lock:
+                    if not batch.pending:
+                        return
+                    execution = batch.pending.popleft()
+                try:
+                    run(execution)
+                finally:
+                    self._count_done(batch)
+        finally:
+            if clock is not None:
+                with batch.lock:
+                    batch.clocks.pop(clock, None)
 
     def _count_done(self, batch: _Batch) -> None:
         with batch.lock:
             batch.remaining -= 1
+            batch.done += 1
             done = batch.remaining == 0
         if done:
             batch.finished.set()

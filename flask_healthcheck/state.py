@@ -338,6 +338,7 @@ class HealthCheckState:
         *,
         fresh: bool = False,
         deliver: bool = False,
+        background: bool = False,
     ) -> HealthReport:
         """A report on ``checks`` (default: all of the app's).
 
@@ -351,6 +352,8 @@ class HealthCheckState:
             delivered (for at most 10 s more than ``HEALTHCHECK_TIMEOUT``), as
             ``health.run()`` and ``flask health`` promise. Probes and the
             refresh never wait for subscribers.
+        :param background: the refresh's run: checks that burn CPU share
+            fewer threads (see :meth:`.Scheduler.start`).
         """
         check_fork()
         if checks is None:
@@ -363,7 +366,9 @@ class HealthCheckState:
             max_age, deliver = math.inf, False
         self.log_lines.begin()
         try:
-            report, number = self.runner.run(checks, max_age=max_age)
+            report, number = self.runner.run(
+                checks, max_age=max_age, background=background
+            )
         finally:
             # On this thread, before the caller gets the report: a test's
             # captured log has the lines of the failures it caused.
@@ -398,7 +403,7 @@ class HealthCheckState:
         return settings.cache_ttl
 
     def _refresh(self) -> None:
-        report = self.run(fresh=True)
+        report = self.run(fresh=True, background=True)
         if self.host_lock is not None:
             # For the worker that takes over should this one die: queued
             # after this run's signals, so written once they are delivered

@@ -35,6 +35,8 @@ def _original(module: str, name: str) -> Any:
 allocate_lock: Callable[[], _thread.LockType] = _original("_thread", "allocate_lock")
 #: The id of the operating system's thread.
 get_ident: Callable[[], int] = _original("_thread", "get_ident")
+#: The operating system's id of the thread (Linux's ``/proc`` knows it).
+get_native_id: Callable[[], int] = _original("_thread", "get_native_id")
 _start_new_thread: Callable[..., int] = _original("_thread", "start_new_thread")
 #: Thread-local data of the operating system's threads (gevent's ``local``
 #: is per greenlet).

@@ -1,0 +1,211 @@
+"""Threads grow with checks that are stuck, not with checks that are queued.
+
+A run hands its checks to one pool thread, and adds threads only while
+the running ones are not burning CPU (they wait on I/O, a sleep, a lock),
+or none has finished for a while (issue 20).
+What is asserted here are counts and orders, never times: quick checks
+share a thread, stuck ones each get one (so a hung check never holds the
+others back), CPU-bound ones don't get a thread each.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+import flask_healthcheck.scheduler
+from flask_healthcheck import HealthCheck, HealthReport
+from flask_healthcheck.signals import health_checked
+from flask_healthcheck.state import get_state
+
+from .helpers import wait_for
+
+#: A timeout no check here comes near, unless it is meant to.
+TIMEOUT = 10.0
+
+
+def burn(seconds: float) -> Callable[[], bool]:
+    """A check that burns ``seconds`` of its thread's CPU time (however
+    loaded the machine, it takes that much CPU, never less)."""
+
+    def check() -> bool:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+        return True
+
+    return check
+
+
+def threads_of(app: Flask) -> int:
+    """The pool threads the app has started and that have not exited (a
+    thread idles for a minute before it does): the most it used at once."""
+    return get_state(app).runner.pool.thread_count
+
+
+def run(app: Flask, health: HealthCheck) -> HealthReport:
+    with app.app_context():
+        return health.run()
+
+
+@pytest.fixture
+def health(app: Flask) -> HealthCheck:
+    app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT)
+    return HealthCheck(app)
+
+
+def test_a_thousand_trivial_checks_run_on_a_handful_of_threads(
+    app: Flask, health: HealthCheck
+) -> None:
+    """Issue 20: the ramp doubled the threads every millisecond while checks
+    were queued, so 1,000 trivial checks started 450 of them."""
+    for i in range(1000):
+        health.add_check(lambda: True, name=f"trivial{i}")
+    for _ in range(3):
+        assert run(app, health).status == "pass"
+    assert threads_of(app) <= 8
+
+
+def test_checks_that_wait_each_get_a_thread(app: Flask, health: HealthCheck) -> None:
+    """Ten checks that can only pass together (each waits for all the
+    others to have begun): they ran at once, on ten threads."""
+    together = threading.Barrier(10)
+    for i in range(10):
+        health.add_check(lambda: together.wait(TIMEOUT / 2) >= 0, name=f"waits{i}")
+    report = run(app, health)
+    assert [r.status for r in report.checks] == ["pass"] * 10
+    assert threads_of(app) == 10
+
+
+def test_sleeping_checks_run_concurrently(app: Flask, health: HealthCheck) -> None:
+    """Each of ten checks sleeping 0.5 s began before the first ended: the
+    run costs one sleep, not ten."""
+    began: list[float] = []
+    ended: list[float] = []
+
+    def sleeps() -> None:
+        began.append(time.monotonic())
+        time.sleep(0.5)
+        ended.append(time.monotonic())
+
+    for i in range(10):
+        health.add_check(sleeps, name=f"sleeps{i}")
+    assert run(app, health).status == "pass"
+    assert max(began) < min(ended)
+
+
+def test_a_hung_check_lets_the_others_run_meanwhile(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    running = threading.Event()
+
+    def hung() -> None:
+        running.set()
+        release.wait(TIMEOUT)
+
+    # First in line: the run's first thread takes it and hangs.
+    health.add_check(hung, name="hung", timeout=2.0)
+    for i in range(50):
+        health.add_check(
+            lambda: running.is_set() and not release.is_set(), name=f"trivial{i}"
+        )
+    report = run(app, health)
+    first, *others = report.checks
+    assert (first.status, first.error) == ("fail", "timed out after 2 s")
+    assert [r.status for r in others] == ["pass"] * 50
+    # One thread hung, few for the fifty.
+    assert threads_of(app) <= 8
+
+
+def test_cpu_bound_checks_dont_get_a_thread_each(
+    app: Flask, health: HealthCheck
+) -> None:
+    """More threads would only take turns at the GIL, with the app's
+    request threads too: the checks share one (a few on a machine whose
+    CPUs are all busy, where a thread kept from running looks like one
+    that waits)."""
+    for i in range(10):
+        health.add_check(burn(0.02), name=f"cpu{i}")
+    assert run(app, health).status == "pass"
+    assert threads_of(app) <= 5
+
+
+def test_a_check_that_spins_holds_the_others_back_for_a_while_only(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    """A check stuck in a loop burns CPU: after a patience, the checks
+    waiting behind it get a thread of their own all the same."""
+
+    def spins() -> bool:
+        while not release.is_set():
+            pass
+        return True
+
+    health.add_check(spins, name="spins", timeout=1.0)
+    for i in range(5):
+        health.add_check(lambda: True, name=f"trivial{i}")
+    first, *others = run(app, health).checks
+    assert (first.status, first.error) == ("fail", "timed out after 1 s")
+    assert [r.status for r in others] == ["pass"] * 5
+
+
+def test_without_thread_clocks_checks_that_wait_still_get_threads(
+    app: Flask, health: HealthCheck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a thread's CPU time can't be read, running checks count as
+    waiting: stuck ones get threads, quick ones still share one."""
+    monkeypatch.setattr(flask_healthcheck.scheduler, "own_clock", lambda: None)
+    together = threading.Barrier(5)
+    for i in range(5):
+        health.add_check(lambda: together.wait(TIMEOUT / 2) >= 0, name=f"waits{i}")
+    for i in range(200):
+        health.add_check(lambda: True, name=f"trivial{i}")
+    assert run(app, health).status == "pass"
+    assert threads_of(app) <= 5 + 8
+
+
+def test_the_refresher_runs_cpu_bound_checks_on_few_threads(app: Flask) -> None:
+    """In the background a thread is added for checks that burn CPU only
+    once per quarter of their timeout (at most 2.5 s): they take one thread
+    from the app's requests, not one each (a few on a machine whose CPUs
+    are all busy, where a thread kept from running looks like one that
+    waits)."""
+    app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT, HEALTHCHECK_INTERVAL=0.5)
+    health = HealthCheck(app)
+    for i in range(10):
+        health.add_check(burn(0.05), name=f"cpu{i}")
+    reports: list[HealthReport] = []
+    with health_checked.connected_to(lambda app, report: reports.append(report), app):
+        health.start(app)
+        wait_for(lambda: len(reports) >= 2, 3 * TIMEOUT, "the refresher never ran")
+        get_state(app).refresher.stop(timeout=TIMEOUT)
+    assert all(report.status == "pass" for report in reports)
+    assert threads_of(app) <= 5
+
+
+def test_in_the_background_a_check_that_spins_holds_the_others_back_for_a_while(
+    app: Flask, release: threading.Event
+) -> None:
+    app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT, HEALTHCHECK_INTERVAL=60)
+    health = HealthCheck(app)
+
+    def spins() -> bool:
+        while not release.is_set():
+            pass
+        return True
+
+    health.add_check(spins, name="spins", timeout=2.0)
+    for i in range(5):
+        health.add_check(lambda: True, name=f"trivial{i}")
+    reports: list[HealthReport] = []
+    with health_checked.connected_to(lambda app, report: reports.append(report), app):
+        health.start(app)
+        wait_for(lambda: len(reports) >= 1, 3 * TIMEOUT, "the refresher never ran")
+        get_state(app).refresher.stop(timeout=0)
+    first, *others = reports[0].checks
+    assert (first.status, first.error) == ("fail", "timed out after 2 s")
+    assert [r.status for r in others] == ["pass"] * 5
