@@ -17,6 +17,7 @@ from typing import Any
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
+from .plain_text import plain_text, plain_text_error
 from .redact import redact, redact_value
 from .status_page import (
     CONTENT_SECURITY_POLICY,
@@ -44,6 +45,10 @@ class RenderContext:
     #: Where the status page's stylesheet and icon are served: the main
     #: URL with the app's script root, without a trailing slash.
     assets: str = ""
+    #: The sections (``health.add_section``) by name, evaluated and
+    #: redacted: set by the view only with details, for a Format with
+    #: ``sections=True``.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class Format:
     #: The ``Content-Type`` when the media type alone won't do (parameters
     #: such as OpenMetrics' ``version=1.0.0``); empty for ``mimetype``.
     content_type: str = ""
+    #: Whether it shows the sections: the view then runs them, when details
+    #: are allowed, and puts them in :attr:`RenderContext.sections`.
+    sections: bool = False
 
 
 # -- the seed envelope ---------------------------------------------------------
@@ -206,6 +214,7 @@ def health_document(report: HealthReport, context: RenderContext) -> dict[str, A
             result.name: [_check_object(result, report, context)]
             for result in report.checks
         },
+        **(context.sections if context.details else {}),
     }
 
 
@@ -242,6 +251,7 @@ def html_page(report: HealthReport, context: RenderContext) -> str:
         release=fields.get("releaseId"),
         history=context.history,
         assets=context.assets,
+        sections=context.sections if context.details else {},
     )
 
 
@@ -266,6 +276,7 @@ FORMATS: dict[str, Format] = {
             health_json,
             health_json_error,
             name="health+json",
+            sections=True,
         ),
         Format(
             "text/html",
@@ -277,6 +288,15 @@ FORMATS: dict[str, Format] = {
             },
             name="html",
             history=True,
+            sections=True,
+        ),
+        Format(
+            "text/plain",
+            plain_text,
+            plain_text_error,
+            name="text",
+            content_type="text/plain; charset=utf-8",
+            sections=True,
         ),
     )
 }

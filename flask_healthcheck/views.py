@@ -143,8 +143,11 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     mimetype = negotiate()
     render = formats.FORMATS[mimetype]
     details = details_allowed(state.settings)
+    pending = None
     try:
         checks = select(state, endpoint, check)
+        if details and render.sections:  # they run while the checks do
+            pending = state.start_sections()
         if state.draining and is_readiness(endpoint):
             report = draining_report()
         else:
@@ -158,7 +161,12 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     if render.history:
         history = page_history(state, endpoint, check, report, details)
     context = formats.RenderContext(
-        details, state.settings, state.component_types(), history, assets_url(state)
+        details,
+        state.settings,
+        state.component_types(),
+        history,
+        assets_url(state),
+        sections=pending.values() if pending is not None else {},
     )
     return Response(
         render.render(report, context),
