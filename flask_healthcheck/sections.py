@@ -62,6 +62,8 @@ MAX_INT_BITS = 128
 #: Marks what was left out of a value.
 LEFT_OUT = "..."
 
+#: What a value's lists and dicts may be.
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
 #: Numbers in a reason: "still running after 3.1 s" and "after 4.2 s" are
 #: one reason, logged once.
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -161,7 +163,9 @@ def _shown(value: Any, budget: list[int], depth: int) -> Any:
         return float(value) if math.isfinite(value) else str(value)
     if isinstance(value, str):
         return redact_value(str.__str__(value))
-    if isinstance(value, Mapping) and depth < MAX_DEPTH:
+    if isinstance(value, _CONTAINERS) and depth >= MAX_DEPTH:
+        return LEFT_OUT  # not its text: that of a big structure costs
+    if isinstance(value, Mapping):
         shown: dict[str, Any] = {}
         for key, item in value.items():
             if budget[0] <= 0:
@@ -174,7 +178,7 @@ def _shown(value: Any, budget: list[int], depth: int) -> Any:
             else:
                 shown[redact_value(name)] = _shown(item, budget, depth + 1)
         return shown
-    if isinstance(value, (list, tuple, set, frozenset)) and depth < MAX_DEPTH:
+    if isinstance(value, _CONTAINERS):
         items: list[Any] = []
         for item in value:
             if budget[0] <= 0:

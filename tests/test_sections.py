@@ -156,10 +156,14 @@ def test_a_value_is_bounded(detailed: Flask) -> None:
     for _ in range(1000):
         deep = [deep]
     health.add_section("deep", lambda: deep)
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    health.add_section("loop", lambda: loop)
     shown = sections_of(detailed)
     assert len(shown["many"]) == MAX_ITEMS and shown["many"][-1] == "..."
     assert len(shown["long"]) < 1000
     assert len(json.dumps(shown["deep"])) < 200
+    assert json.dumps(shown["loop"]).count("self") == 8
 
 
 @pytest.mark.parametrize("fmt", [*SHOWING, "json"])
