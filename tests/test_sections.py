@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,10 @@ from flask import Flask
 from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.sections import MAX_ITEMS, RESERVED_NAMES
 
+from .gunicorn import StartGunicorn
+from .helpers import Bounded
+from .processes import http_get
+from .test_gevent import require_gevent
 from .test_html import Page
 
 HEALTH_JSON = {"Accept": "application/health+json"}
@@ -488,3 +494,68 @@ def test_format_json_shows_the_envelope_without_them(detailed: Flask) -> None:
     response = detailed.test_client().get("/health?format=json", headers=HEALTH_JSON)
     assert response.mimetype == "application/json"
     assert "4f2a9c1" not in response.get_data(as_text=True)
+
+
+# -- under a real gunicorn -k gevent -------------------------------------------
+
+GEVENT_APP = """
+import os
+import sqlite3
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_ENDPOINTS={"/livez": ["live"]},
+    HEALTHCHECK_TIMEOUT=1.0,
+    HEALTHCHECK_SHOW_DETAILS=True,
+)
+health = HealthCheck(app)
+
+
+@health.check(tags=["live"])
+def alive():
+    return True
+
+
+def rows():
+    # Blocks in C (sqlite3's busy handler) while another process holds the lock.
+    with sqlite3.connect(os.environ["DATABASE"], timeout=12.0) as db:
+        return db.execute("SELECT count(*) FROM t").fetchone()[0]
+
+
+health.add_section("rows", rows)
+"""
+
+
+def test_a_section_blocked_in_c_never_blocks_the_hub(
+    gunicorn_server: StartGunicorn, tmp_path: Path
+) -> None:
+    """The section runs on a real thread and the request waits for it
+    cooperatively: ``/livez`` answers meanwhile, ``/health`` at the
+    section's timeout (bounds generous: a blocked hub takes 12 s)."""
+    require_gevent()
+    database = tmp_path / "app.sqlite"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE t (x INTEGER)")
+    server = gunicorn_server(
+        GEVENT_APP, worker_class="gevent", env={"DATABASE": str(database)}
+    )
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        health = Bounded(
+            lambda: http_get(server.port, "/health", 20, HEALTH_JSON), "GET /health"
+        )
+        time.sleep(0.3)  # the section is now blocked in C
+        live = server.get("/livez", 5)
+        answer = health.result(20, "GET /health")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert live is not None and live.status == 200, server.tail()
+    assert answer is not None and answer.status == 200, server.tail()
+    assert answer.seconds < 8, answer
+    assert json.loads(answer.body)["rows"] == "timed out after 1 s"
