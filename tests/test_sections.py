@@ -16,13 +16,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask_talisman import Talisman
 
 from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.sections import MAX_ITEMS, RESERVED_NAMES
 
+from .browser import DESKTOP, Browser, serve_wsgi
 from .gunicorn import StartGunicorn
 from .helpers import Bounded
 from .processes import http_get
+from .test_browser import csp_violations
 from .test_gevent import require_gevent
 from .test_html import Page
 
@@ -559,3 +562,27 @@ def test_a_section_blocked_in_c_never_blocks_the_hub(
     assert answer is not None and answer.status == 200, server.tail()
     assert answer.seconds < 8, answer
     assert json.loads(answer.body)["rows"] == "timed out after 1 s"
+
+
+def test_the_status_page_shows_them_styled_under_talisman(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """In headless Chromium, under Flask-Talisman's ``default-src 'self'``:
+    the sections block is styled by the page's own stylesheet, and the
+    browser blocks nothing."""
+    app = Flask("talisman")
+    app.config.update(HEALTHCHECK_SHOW_DETAILS=True, HEALTHCHECK_HTML_REFRESH=0)
+    Talisman(app)
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="cache")
+    health.add_section("build", lambda: {"commit": "4f2a9c1", "dsn": URL})
+    browser.set_window_size(*DESKTOP)
+    with serve_wsgi(app) as url, csp_violations(browser) as violations:
+        browser.open(f"{url}/health")
+        text = browser.visible_text()
+        assert "Sections" in text and '"commit": "4f2a9c1"' in text
+        assert '"dsn": "***"' in text and URL_SECRET not in text
+        assert browser.computed_style(".sections pre", "white-space") == "pre-wrap"
+        time.sleep(0.3)  # the icon loads after the page
+        assert violations() == []
+        browser.screenshot(tmp_path / "sections.png")
