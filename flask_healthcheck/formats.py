@@ -205,7 +205,8 @@ def health_document(report: HealthReport, context: RenderContext) -> dict[str, A
     ``checks`` is keyed by check name, each an array of one object with
     ``status`` and ``time``; with details also ``observedValue`` (the
     check's own, or its duration in ms), ``observedUnit``, ``output`` (the
-    redacted error) and ``componentType``.
+    redacted error) and ``componentType``; with details, each section
+    (``health.add_section``) is a top-level field too.
     """
     return {
         "status": report.status,
