@@ -252,8 +252,19 @@ def html_page(report: HealthReport, context: RenderContext) -> str:
         release=fields.get("releaseId"),
         history=context.history,
         assets=context.assets,
-        sections=context.sections if context.details else {},
+        sections=[
+            (name, section_text(value))
+            for name, value in (context.sections if context.details else {}).items()
+        ],
     )
+
+
+def section_text(value: Any) -> str:
+    """A section's value as the page shows it: a string as it is, anything
+    else as indented JSON (the page escapes it)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:

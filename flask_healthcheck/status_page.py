@@ -23,10 +23,9 @@ without strips (1,000 checks with full histories: about 0.5 MB).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -90,14 +89,6 @@ def format_observed(result: CheckResult) -> str | None:
         return None
     unit = f" {result.observed_unit}" if result.observed_unit else ""
     return f"{redact_value(result.observed_value)}{unit}"
-
-
-def section_text(value: Any) -> str:
-    """A section's value as the page shows it: a string as it is, anything
-    else as indented JSON (the page escapes it)."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def format_period(seconds: float) -> str:
@@ -302,7 +293,7 @@ def render_status_page(
     release: str | None = None,
     history: Snapshot | None = None,
     assets: str = "",
-    sections: Mapping[str, Any] | None = None,
+    sections: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The page for ``report``: a banner, and a row per check with details.
 
@@ -314,8 +305,7 @@ def render_status_page(
         details only; it need not hold any check without them).
     :param assets: the URL under which :data:`ASSETS` are served (the main
         URL, with the app's script root), without a trailing slash.
-    :param sections: the sections to list under the checks, by name, their
-        values redacted already (``health.add_section``); only with details.
+    :param sections: ``(name, text)`` of each section, listed under the checks.
     """
     checked = _utc(report.started_at).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary = f"Status: {report.status} · checked {checked}"
@@ -370,9 +360,7 @@ def render_status_page(
         started=_clock_time(history.started_at, history.now) if history else None,
         slots=scale.slots,
         rows=rows,
-        sections=[
-            (name, section_text(value)) for name, value in (sections or {}).items()
-        ],
+        sections=sections,
         messages=[],
         hidden=not details,
         refresh=refresh,
@@ -404,7 +392,6 @@ def render_error_page(
         started=None,
         slots=MIN_SLOTS,
         rows=[],
-        sections=[],
         messages=list(errors.values()),
         hidden=False,
         refresh=0,
