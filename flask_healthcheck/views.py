@@ -141,12 +141,12 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     if check == HISTORY and endpoint.tags is None:
         return respond_history(state)
     mimetype = negotiate()
-    render = formats.FORMATS[mimetype]
+    chosen = formats.FORMATS[mimetype]
     details = details_allowed(state.settings)
     pending = None
     try:
         checks = select(state, endpoint, check)
-        if details and render.sections:  # they run while the checks do
+        if details and chosen.sections:  # they run while the checks do
             pending = state.start_sections()
         if state.draining and is_readiness(endpoint):
             report = draining_report()
@@ -158,7 +158,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         logger.error("The health configuration is wrong: %s", e)
         report = configuration_failure(e)
     history = None
-    if render.history:
+    if chosen.history:
         history = page_history(state, endpoint, check, report, details)
     context = formats.RenderContext(
         details,
@@ -169,11 +169,11 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         sections=pending.values() if pending is not None else {},
     )
     return Response(
-        render.render(report, context),
+        chosen.render(report, context),
         status=status_code(report, state.settings),
         mimetype=mimetype,
-        content_type=render.content_type or None,
-        headers={**HEADERS, **render.headers},
+        content_type=chosen.content_type or None,
+        headers={**HEADERS, **chosen.headers},
     )
 
 
