@@ -61,10 +61,7 @@ class Executor:
         started_at = time.time()
         start = time.perf_counter()
         try:
-            if inline:
-                value = self._call_inline(check, deadline)
-            else:
-                value = self._call(check, deadline)
+            value = self.call(check, deadline, inline=inline)
             outcome = interpret(value, none_fails=check.none_fails)
             # Text is made here, on the check's time: a value whose __str__
             # is slow or raises must not hold up or break a response later.
@@ -86,6 +83,15 @@ class Executor:
             except BaseException:  # even the failure could not be made
                 return failure(check, "the check's result was lost", 0.0, started_at), e
         return result, None
+
+    def call(self, check: Check, deadline: float, *, inline: bool = False) -> object:
+        """Call ``check``'s function with its services, then the app's
+        teardown: what it returned; raises what it (or they) raised. Also
+        how sections are called (see :mod:`~flask_healthcheck.sections`).
+        ``inline`` as for :meth:`execute`."""
+        if inline:
+            return self._call_inline(check, deadline)
+        return self._call(check, deadline)
 
     def _call(self, check: Check, deadline: float) -> object:
         """Call the check with its services, then the app's teardown, in

@@ -17,6 +17,7 @@ from .forks import AfterFork
 from .format_registry import UserRender, check_format_clashes, user_format
 from .hooks import put_probes_first
 from .redact import register_app_secrets
+from .sections import check_section_clash, make_section
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
 from .views import add_routes, make_blueprint
@@ -259,6 +260,36 @@ class HealthCheck:
         for target in [app] if app is not None else list(self._apps):
             get_state(target).check_clashes(check=check)
         self._registry_for(app).add_check(check)
+
+    def add_section(
+        self, name: str, func: Callable[..., Any], *, app: Flask | None = None
+    ) -> None:
+        """Show what ``func`` returns as the section ``name`` of the formats
+        with details (health+json, the status page, ``text/plain``), as
+        py-healthcheck's ``add_section`` does; never in the seed envelope,
+        and only where ``HEALTHCHECK_SHOW_DETAILS`` allows::
+
+            health.add_section("build", lambda: {"commit": COMMIT})
+
+        It runs on each request that shows it, in an app context, its
+        parameters injected by name like a check's, for at most
+        ``HEALTHCHECK_TIMEOUT`` (a section still running is not started
+        again). Its value is redacted and bounded; what it raises is shown,
+        redacted, as its value, and logged.
+
+        :param name: its key; not one of health+json's own fields
+            (``status``, ``checks``, ``version``, ...) nor another section's.
+        :param func: returns the value: JSON-like data, or anything else,
+            shown as its text.
+        :param app: register for this app only.
+        :raises ConfigurationError: for a bad or taken name, or a ``func``
+            that isn't callable.
+        """
+        section = make_section(name, func)
+        for target in [app] if app is not None else list(self._apps):
+            state = get_state(target)
+            check_section_clash(section, state.shared.sections, state.own.sections)
+        self._registry_for(app).add_section(section)
 
     def add_endpoint(
         self, url: str, tags: Iterable[str], *, app: Flask | None = None

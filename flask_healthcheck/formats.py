@@ -20,6 +20,7 @@ from . import feeds, openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
+from .plain_text import plain_text, plain_text_error
 from .redact import redact, redact_value
 from .status_page import (
     CONTENT_SECURITY_POLICY,
@@ -47,6 +48,10 @@ class RenderContext:
     #: Where the status page's stylesheet and icon are served: the main
     #: URL with the app's script root, without a trailing slash.
     assets: str = ""
+    #: The sections (``health.add_section``) by name, evaluated and
+    #: redacted: set by the view only with details, for a Format with
+    #: ``sections=True``.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ class Format:
     #: The ``Content-Type`` when the media type alone won't do (parameters
     #: such as OpenMetrics' ``version=1.0.0``); empty for ``mimetype``.
     content_type: str = ""
+    #: Whether it shows the sections: the view then runs them, when details
+    #: are allowed, and puts them in :attr:`RenderContext.sections`.
+    sections: bool = False
 
 
 # -- the seed envelope ---------------------------------------------------------
@@ -200,7 +208,8 @@ def health_document(report: HealthReport, context: RenderContext) -> dict[str, A
     ``checks`` is keyed by check name, each an array of one object with
     ``status`` and ``time``; with details also ``observedValue`` (the
     check's own, or its duration in ms), ``observedUnit``, ``output`` (the
-    redacted error) and ``componentType``.
+    redacted error) and ``componentType``; with details, each section
+    (``health.add_section``) is a top-level field too.
     """
     return {
         "status": report.status,
@@ -209,6 +218,7 @@ def health_document(report: HealthReport, context: RenderContext) -> dict[str, A
             result.name: [_check_object(result, report, context)]
             for result in report.checks
         },
+        **(context.sections if context.details else {}),
     }
 
 
@@ -245,7 +255,19 @@ def html_page(report: HealthReport, context: RenderContext) -> str:
         release=fields.get("releaseId"),
         history=context.history,
         assets=context.assets,
+        sections=[
+            (name, section_text(value))
+            for name, value in (context.sections if context.details else {}).items()
+        ],
     )
+
+
+def section_text(value: Any) -> str:
+    """A section's value as the page shows it: a string as it is, anything
+    else as indented JSON (the page escapes it)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
@@ -271,6 +293,7 @@ FORMATS: dict[str, Format] = {
             health_json,
             health_json_error,
             name="health+json",
+            sections=True,
         ),
         Format(
             "text/html",
@@ -282,6 +305,15 @@ FORMATS: dict[str, Format] = {
             },
             name="html",
             history=True,
+            sections=True,
+        ),
+        Format(
+            "text/plain",
+            plain_text,
+            plain_text_error,
+            name="text",
+            content_type="text/plain; charset=utf-8",
+            sections=True,
         ),
         Format(
             openmetrics.MIMETYPE,

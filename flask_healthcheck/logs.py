@@ -166,6 +166,24 @@ def log_transition(
         logger.info("Health check %r of app %r passes again.", name, app_name)
 
 
+def passes_logged() -> bool:
+    """Whether :func:`log_passed` lines are wanted: the logger lets DEBUG
+    through. Asked before a line is even queued, so that with DEBUG off
+    (the usual) a passing check costs nothing more."""
+    return logger.isEnabledFor(logging.DEBUG)
+
+
+def log_passed(app_name: str, result: CheckResult) -> None:
+    """A DEBUG line for a check that passed, once per run of it (a result
+    reused from the cache is no run), as py-healthcheck logs one."""
+    logger.debug(
+        "Health check %r of app %r passed in %.1f ms.",
+        result.name,
+        app_name,
+        result.duration * 1000,
+    )
+
+
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 

@@ -17,7 +17,7 @@ from flask import Flask
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, overall_status
 from .history import History
-from .logs import log_transition
+from .logs import log_passed, log_transition, passes_logged
 from .signals import Delivery
 
 
@@ -72,6 +72,8 @@ class Recorder:
             deliveries.append(
                 partial(log_transition, app.name, result, previous_result, error)
             )
+        if result.status == "pass" and passes_logged():
+            deliveries.append(partial(log_passed, app.name, result))
 
     def run(
         self,

@@ -30,6 +30,13 @@ from .hostlock import HostLock, lock_name
 from .logs import LogLines
 from .reentry import answer_from_latest, inside
 from .runner import Runner
+from .sections import (
+    Pending,
+    Section,
+    SectionRunner,
+    build_sections,
+    check_section_clash,
+)
 from .services import Service, check_dependencies, service_check
 from .signals import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 
@@ -54,6 +61,7 @@ class Registry:
     #: Formats added with ``add_format``, by media type.
     formats: dict[str, Format] = field(default_factory=dict)
     after_fork: list[AfterFork] = field(default_factory=list)
+    sections: dict[str, Section] = field(default_factory=dict)
     #: Bumped on every change, so validation reruns only when needed.
     version: int = 0
 
@@ -68,6 +76,11 @@ class Registry:
                 f" name='...' to register another one."
             )
         self.checks[check.name] = check
+        self.version += 1
+
+    def add_section(self, section: Section) -> None:
+        check_section_clash(section, self.sections)
+        self.sections[section.name] = section
         self.version += 1
 
     def add_endpoint(self, endpoint: Endpoint) -> None:
@@ -103,6 +116,8 @@ class HealthCheckState:
             alerting=self._alerting,
             threads=settings.threads,
         )
+        #: Runs the sections (``health.add_section``) on the runner's threads.
+        self.section_runner = SectionRunner(self.runner, settings.timeout)
         #: With several processes per host, the one holding this lock refreshes
         #: (``HEALTHCHECK_RUN_DIR``). None without an election: with no run
         #: directory, or in tests (``TESTING``), whose parallel processes must
@@ -147,6 +162,7 @@ class HealthCheckState:
         self.seed_checks = self._seed_checks()
         self._validated: tuple[int, int] | None = None
         self._checks: tuple[Check, ...] = ()
+        self._sections: tuple[Section, ...] = ()
         self._services: dict[str, Service] = {}
         self._component_types: dict[str, str] = {}
         self._formats: tuple[tuple[int, int], FormatRegistry] | None = None
@@ -160,6 +176,7 @@ class HealthCheckState:
         self.log_lines = LogLines()
         self._elsewhere = (False, 0.0)
         self.runner.after_fork_in_child()
+        self.section_runner.after_fork_in_child()
         self.signals.after_fork_in_child()
         self.refresher.after_fork_in_child()
         self._release_when_dropped()
@@ -230,6 +247,12 @@ class HealthCheckState:
         self._validate()
         return self._checks
 
+    def start_sections(self) -> Pending:
+        """Start the app's sections for a response that shows them; raises
+        ``ConfigurationError`` as :meth:`checks` does."""
+        self._validate()
+        return self.section_runner.start(self._sections)
+
     def component_types(self) -> dict[str, str]:
         """health+json's ``componentType`` by check name, for checks with one,
         as of the last :meth:`checks` that validated (empty before that): a
@@ -248,6 +271,9 @@ class HealthCheckState:
             }
             self._services = services
             self._checks = self._build_checks(services)
+            self._sections = build_sections(
+                self.shared.sections, self.own.sections, services
+            )
             self._component_types = {
                 c.name: c.component_type for c in self._checks if c.component_type
             }

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -293,6 +293,7 @@ def render_status_page(
     release: str | None = None,
     history: Snapshot | None = None,
     assets: str = "",
+    sections: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The page for ``report``: a banner, and a row per check with details.
 
@@ -304,6 +305,7 @@ def render_status_page(
         details only; it need not hold any check without them).
     :param assets: the URL under which :data:`ASSETS` are served (the main
         URL, with the app's script root), without a trailing slash.
+    :param sections: ``(name, text)`` of each section, listed under the checks.
     """
     checked = _utc(report.started_at).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary = f"Status: {report.status} · checked {checked}"
@@ -358,6 +360,7 @@ def render_status_page(
         started=_clock_time(history.started_at, history.now) if history else None,
         slots=scale.slots,
         rows=rows,
+        sections=sections,
         messages=[],
         hidden=not details,
         refresh=refresh,

@@ -142,8 +142,11 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     if chosen is None:  # a ?format= that names no format: nothing runs
         return refusal(406, {})
     details = details_allowed(state.settings)
+    pending = None
     try:
         checks = select(state, endpoint, check)
+        if details and chosen.sections:  # they run while the checks do
+            pending = state.start_sections()
         if state.draining and is_readiness(endpoint):
             report = draining_report()
         else:
@@ -157,7 +160,12 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     if chosen.history:
         history = page_history(state, endpoint, check, report, details)
     context = formats.RenderContext(
-        details, state.settings, state.component_types(), history, assets_url(state)
+        details,
+        state.settings,
+        state.component_types(),
+        history,
+        assets_url(state),
+        sections=pending.values() if pending is not None else {},
     )
     return answer(
         chosen,

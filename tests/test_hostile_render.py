@@ -22,7 +22,7 @@ from .helpers import bounded
 TIMEOUT = 0.2
 MARGIN = 0.5
 
-FORMATS = ["application/json", "application/health+json", "text/html"]
+FORMATS = ["application/json", "application/health+json", "text/html", "text/plain"]
 
 
 class Unprintable:

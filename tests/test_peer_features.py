@@ -34,8 +34,6 @@ from flask_healthcheck import ConfigurationError, HealthCheck
 
 from .helpers import FAILURE, SUCCESS
 
-SECTIONS = pytest.mark.xfail(reason="needs the sections branch", strict=False)
-
 ATOM_NS = {"atom": "http://www.w3.org/2005/Atom"}
 OPENMETRICS = "application/openmetrics-text"
 
@@ -81,12 +79,6 @@ def feed(data: bytes, version: str) -> Any:
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert parsed.version == version
     return parsed
-
-
-def add_section(health: HealthCheck, name: str, func: Callable[..., Any]) -> None:
-    """``health.add_section(name, func)``, typed before the sections branch
-    lands (the lead may inline it at merge)."""
-    health.add_section(name, func)  # type: ignore[attr-defined, unused-ignore]
 
 
 def resolve(document: Mapping[str, Any], node: Any) -> Any:
@@ -507,7 +499,6 @@ def test_openmetrics_metadata(make_client: Callable[..., FlaskClient]) -> None:
 # -- django-health-check: text/plain ------------------------------------------------
 
 
-@SECTIONS
 def test_text_format_parameter(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__text_format_parameter. Django writes ``name: OK``; ours is
@@ -521,7 +512,6 @@ def test_text_format_parameter(make_client: Callable[..., FlaskClient]) -> None:
     assert checks[0].startswith("success: pass")
 
 
-@SECTIONS
 def test_text_accept_header(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__text_accept_header."""
@@ -532,7 +522,6 @@ def test_text_accept_header(make_client: Callable[..., FlaskClient]) -> None:
     assert "success: pass" in response.text
 
 
-@SECTIONS
 def test_text_healthy_status(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__text_healthy_status."""
@@ -543,7 +532,6 @@ def test_text_healthy_status(make_client: Callable[..., FlaskClient]) -> None:
     assert "success: pass" in response.text
 
 
-@SECTIONS
 def test_text_unhealthy_status(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__text_unhealthy_status: the name and the error, 500."""
@@ -555,7 +543,6 @@ def test_text_unhealthy_status(make_client: Callable[..., FlaskClient]) -> None:
     assert "Check failed" in line
 
 
-@SECTIONS
 def test_text_multiple_checks(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__text_multiple_checks. Django has a line per check; ours has
@@ -609,7 +596,6 @@ def test_run_check_threading_disabled(app: Flask) -> None:
 # -- py-healthcheck -----------------------------------------------------------------
 
 
-@SECTIONS
 def test_debug_line_for_a_passing_check(
     app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -636,7 +622,6 @@ def test_debug_line_for_a_passing_check(
     ]
 
 
-@SECTIONS
 def test_custom_section_function_success(app: Flask) -> None:
     """py-healthcheck tests/unit/healthcheck_test.py::BasicHealthCheckTest::
     test_custom_section_function_success_check: the section's value under
@@ -645,7 +630,7 @@ def test_custom_section_function_success(app: Flask) -> None:
     app.config["HEALTHCHECK_SHOW_DETAILS"] = True
     health = HealthCheck(app)
     health.add_check(passing, name="check_that_works")
-    add_section(health, "custom_section", lambda: "My custom section")
+    health.add_section("custom_section", lambda: "My custom section")
     client = app.test_client()
     response = client.get("/health", headers={"Accept": "application/health+json"})
     assert response.status_code == 200
@@ -654,7 +639,6 @@ def test_custom_section_function_success(app: Flask) -> None:
     assert "custom_section" not in envelope.text
 
 
-@SECTIONS
 def test_custom_section_value_success(app: Flask) -> None:
     """py-healthcheck tests/unit/healthcheck_test.py::BasicHealthCheckTest::
     test_custom_section_value_success_check. Deliberately different:
@@ -665,7 +649,7 @@ def test_custom_section_value_success(app: Flask) -> None:
     health = HealthCheck(app)
     health.add_check(passing, name="check_that_works")
     value = "My custom section"
-    add_section(health, "custom_section", lambda: value)
+    health.add_section("custom_section", lambda: value)
     response = app.test_client().get(
         "/health", headers={"Accept": "application/health+json"}
     )
@@ -673,7 +657,6 @@ def test_custom_section_value_success(app: Flask) -> None:
     assert response.get_json()["custom_section"] == value
 
 
-@SECTIONS
 def test_custom_section_function_failing(app: Flask) -> None:
     """py-healthcheck tests/unit/healthcheck_test.py::BasicHealthCheckTest::
     test_custom_section_function_failing_check: sections show with a
@@ -681,7 +664,7 @@ def test_custom_section_function_failing(app: Flask) -> None:
     app.config["HEALTHCHECK_SHOW_DETAILS"] = True
     health = HealthCheck(app)
     health.add_check(failing, name="check_throws_exception")
-    add_section(health, "custom_section", lambda: "My custom section")
+    health.add_section("custom_section", lambda: "My custom section")
     response = app.test_client().get(
         "/health", headers={"Accept": "application/health+json"}
     )
@@ -691,7 +674,6 @@ def test_custom_section_function_failing(app: Flask) -> None:
     assert body["custom_section"] == "My custom section"
 
 
-@SECTIONS
 def test_custom_section_value_failing(app: Flask) -> None:
     """py-healthcheck tests/unit/healthcheck_test.py::BasicHealthCheckTest::
     test_custom_section_value_failing_check (a value as a function, see
@@ -699,24 +681,22 @@ def test_custom_section_value_failing(app: Flask) -> None:
     app.config["HEALTHCHECK_SHOW_DETAILS"] = True
     health = HealthCheck(app)
     health.add_check(failing, name="check_throws_exception")
-    add_section(health, "custom_section", lambda: "My custom section")
+    health.add_section("custom_section", lambda: "My custom section")
     response = app.test_client().get("/health?format=text")
     assert response.status_code == 500
     assert "custom_section: My custom section" in response.text.splitlines()
 
 
-@SECTIONS
 def test_custom_section_prevent_duplication(app: Flask) -> None:
     """py-healthcheck tests/unit/healthcheck_test.py::BasicHealthCheckTest::
     test_custom_section_prevent_duplication: a taken name raises (ours:
     ``ConfigurationError``, at registration)."""
     health = HealthCheck(app)
-    add_section(health, "custom_section", lambda: "My custom section")
+    health.add_section("custom_section", lambda: "My custom section")
     with pytest.raises(ConfigurationError, match="custom_section"):
-        add_section(health, "custom_section", lambda: "My custom section")
+        health.add_section("custom_section", lambda: "My custom section")
 
 
-@SECTIONS
 def test_section_over_http(app: Flask) -> None:
     """py-healthcheck tests/web/test_flask.py::BasicEnvironmentDumpTest::
     test_basic_check: a section function's value in a Flask app's answer.
@@ -725,8 +705,8 @@ def test_section_over_http(app: Flask) -> None:
     it is redacted (values under secret-looking keys masked)."""
     app.config.update(HEALTHCHECK_SHOW_DETAILS=True, SECRET_KEY="hunter2-hunter2")
     health = HealthCheck(app)
-    add_section(health, "test_func", lambda: "OK")
-    add_section(health, "config", lambda config: {"SECRET_KEY": config["SECRET_KEY"]})
+    health.add_section("test_func", lambda: "OK")
+    health.add_section("config", lambda config: {"SECRET_KEY": config["SECRET_KEY"]})
     response = app.test_client().get(
         "/health", headers={"Accept": "application/health+json"}
     )
