@@ -18,11 +18,10 @@ its own, and a forked child starts an empty one.
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import pairwise
 from typing import Any, NamedTuple
 
 from .checks import CheckResult, Status
@@ -44,16 +43,50 @@ class Entry(NamedTuple):
     #: Unix time at which the result was had.
     at: float
     status: Status
-    #: Seconds the check took; 0 for the overall status.
+    #: Seconds the check took (to the microsecond); 0 for the overall status.
     duration: float
 
 
-@dataclass(frozen=True)
-class Trend:
-    """What one series looked like over the window, as of ``now``."""
+#: Each status as one letter: a series keeps its statuses as a string.
+LETTERS: dict[Status, str] = {"pass": "p", "warn": "w", "fail": "f"}
+_STATUSES: dict[str, Status] = {letter: s for s, letter in LETTERS.items()}
+#: Every change between two consecutive letters, for counting transitions
+#: in C: no pattern can overlap itself, so ``str.count`` finds them all.
+_CHANGES = tuple(a + b for a in "pwf" for b in "pwf" if a != b)
+#: Durations are kept in microseconds, four bytes each, below this.
+_MICRO_LIMIT = 4294.0
 
-    #: Oldest first.
-    entries: tuple[Entry, ...]
+
+class Columns(NamedTuple):
+    """A series' entries as columns, oldest first: what readers of many
+    entries use instead of building an :class:`Entry` for each."""
+
+    #: Unix times.
+    times: Sequence[float]
+    #: One letter of :data:`LETTERS` per entry.
+    statuses: str
+    #: Durations in ``1 / unit`` seconds.
+    durations: Sequence[float]
+    unit: float
+
+    def duration(self, index: int) -> float:
+        """The duration of one entry, in seconds."""
+        return self.durations[index] / self.unit
+
+
+class Trend:
+    """What one series looked like over the window, as of ``now``.
+
+    Read-only. A trend made by :meth:`History.snapshot` builds its
+    :attr:`entries` when first asked for: the status page and the history
+    document read the :attr:`columns` instead.
+    """
+
+    __slots__ = ("_entries", "_columns", "status", "since", "transitions")
+
+    _entries: tuple[Entry, ...] | None
+    _columns: Columns | None
+
     #: The latest status, or None if nothing was recorded yet.
     status: Status | None
     #: Unix time at which the latest status began. It may predate the
@@ -62,14 +95,89 @@ class Trend:
     #: Changes of status between consecutive entries.
     transitions: int
 
+    def __init__(
+        self,
+        entries: tuple[Entry, ...],
+        status: Status | None,
+        since: float | None,
+        transitions: int,
+        *,
+        columns: Columns | None = None,
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "_entries", None if columns is not None else tuple(entries))
+        set_(self, "_columns", columns)
+        set_(self, "status", status)
+        set_(self, "since", since)
+        set_(self, "transitions", transitions)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Trend is read-only: can't set {name!r}")
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """Oldest first."""
+        entries: tuple[Entry, ...] | None = self._entries
+        if entries is None:
+            columns = self.columns
+            statuses = map(_STATUSES.__getitem__, columns.statuses)
+            unit = columns.unit
+            durations = (duration / unit for duration in columns.durations)
+            entries = tuple(map(Entry, columns.times, statuses, durations))
+            object.__setattr__(self, "_entries", entries)
+        return entries
+
+    @property
+    def columns(self) -> Columns:
+        """The entries as columns, oldest first."""
+        columns: Columns | None = self._columns
+        if columns is None:
+            entries = self._entries or ()
+            columns = Columns(
+                array("d", [entry.at for entry in entries]),
+                "".join([LETTERS[entry.status] for entry in entries]),
+                array("d", [entry.duration for entry in entries]),
+                1.0,
+            )
+            object.__setattr__(self, "_columns", columns)
+        return columns
+
+    @property
+    def count(self) -> int:
+        """How many entries there are (without building them)."""
+        if self._entries is not None:
+            return len(self._entries)
+        return len(self.columns.statuses)
+
     @property
     def uptime(self) -> float | None:
         """The share of entries that did not fail (``warn`` still serves
         traffic), from 0 to 1; None without entries."""
-        if not self.entries:
+        statuses = self.columns.statuses
+        if not statuses:
             return None
-        up = sum(entry.status != "fail" for entry in self.entries)
-        return up / len(self.entries)
+        return (len(statuses) - statuses.count("f")) / len(statuses)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trend):
+            return NotImplemented
+        return (self.status, self.since, self.transitions, self.entries) == (
+            other.status,
+            other.since,
+            other.transitions,
+            other.entries,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Trend, (self.entries, self.status, self.since, self.transitions))
+
+    def __repr__(self) -> str:
+        return (
+            f"Trend(entries=<{self.count} entries>, status={self.status!r},"
+            f" since={self.since!r}, transitions={self.transitions!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,39 +198,79 @@ class Snapshot:
 
 
 class _Series:
-    """The recent entries of one check, or of the overall status."""
+    """The recent entries of one check, or of the overall status, as
+    columns: about 17 bytes an entry (a tuple of floats took 100)."""
 
-    __slots__ = ("entries", "ticks", "status", "since")
+    __slots__ = ("times", "skews", "durations", "statuses", "status", "since")
 
-    def __init__(self, max_results: int) -> None:
-        self.entries: deque[Entry] = deque(maxlen=max_results)
-        #: The monotonic time of each entry, for its age: a wall-clock step
-        #: must neither keep nor drop an hour of history.
-        self.ticks: deque[float] = deque(maxlen=max_results)
+    def __init__(self) -> None:
+        #: Unix times.
+        self.times = array("d")
+        #: The monotonic time of each entry, for its age (a wall-clock step
+        #: must neither keep nor drop an hour of history), as its distance
+        #: from ``time + History.offset``: microseconds apart unless the
+        #: wall clock stepped, so four bytes hold it.
+        self.skews = array("f")
+        #: Microseconds, four bytes each; a series given a duration that
+        #: doesn't fit turns to seconds, eight bytes each (see :meth:`unit`).
+        self.durations: array[Any] = array("I")
+        self.statuses = bytearray()
         self.status: Status | None = None
         self.since = 0.0
 
-    def add(self, entry: Entry, tick: float, oldest: float) -> None:
-        if entry.status != self.status:
-            self.status = entry.status
-            self.since = entry.at
-        self.entries.append(entry)
-        self.ticks.append(tick)
-        self.prune(oldest)
+    def add(
+        self, at: float, status: Status, duration: float, skew: float, limit: int
+    ) -> None:
+        if status != self.status:
+            self.status = status
+            self.since = at
+        durations = self.durations
+        if durations.typecode == "I":
+            # Also False for NaN, infinities and negative durations.
+            if 0.0 <= duration < _MICRO_LIMIT:
+                durations.append(round(duration * 1e6))
+            else:
+                durations = self.durations = array(
+                    "d", [micros / 1e6 for micros in durations]
+                )
+        if durations.typecode == "d":
+            durations.append(duration)
+        self.times.append(at)
+        self.skews.append(skew)
+        self.statuses.append(ord(LETTERS[status]))
+        if len(self.statuses) > limit:
+            self.drop(len(self.statuses) - limit)
 
-    def prune(self, oldest: float) -> None:
-        """Drop the entries older than ``oldest`` (a monotonic time)."""
-        entries, ticks = self.entries, self.ticks
-        while ticks and ticks[0] < oldest:
-            entries.popleft()
-            ticks.popleft()
+    def drop(self, count: int) -> None:
+        """Forget the ``count`` oldest entries."""
+        del self.times[:count]
+        del self.skews[:count]
+        del self.durations[:count]
+        del self.statuses[:count]
 
-    def trend(self, oldest: float) -> Trend:
-        self.prune(oldest)
-        kept = tuple(self.entries)
-        transitions = sum(a.status != b.status for a, b in pairwise(kept))
+    def prune(self, oldest: float, offset: float) -> None:
+        """Drop the entries older than ``oldest`` (a monotonic time, which
+        an entry's is ``time + offset + skew``)."""
+        times, skews = self.times, self.skews
+        count, size = 0, len(times)
+        while count < size and times[count] + offset + skews[count] < oldest:
+            count += 1
+        if count:
+            self.drop(count)
+
+    def trend(self, oldest: float, offset: float) -> Trend:
+        self.prune(oldest, offset)
+        statuses = self.statuses.decode("ascii")
+        transitions = sum(map(statuses.count, _CHANGES))
         since = self.since if self.status is not None else None
-        return Trend(kept, self.status, since, transitions)
+        durations = self.durations
+        columns = Columns(
+            self.times[:],
+            statuses,
+            durations[:],
+            1e6 if durations.typecode == "I" else 1.0,
+        )
+        return Trend((), self.status, since, transitions, columns=columns)
 
 
 class History:
@@ -152,23 +300,26 @@ class History:
         self.monotonic = monotonic
         #: Unix time at which this history began (the process, or its fork).
         self.started_at = self.clock()
+        #: The monotonic clock's distance from the Unix time: each entry
+        #: keeps only how far its own differs from this.
+        self.offset = self.monotonic() - self.started_at
         # An operating system lock, also under gevent: the runner records
         # results from the checks' threads while holding its own.
         self._lock = allocate_lock()
         self._checks: dict[str, _Series] = {}
-        self._overall = _Series(max_results)
+        self._overall = _Series()
         #: Whether a result was recorded since the last overall status.
         self._new_results = False
 
     def record(self, result: CheckResult) -> None:
         """Add ``result``, which just became its check's latest."""
-        entry = Entry(self.clock(), result.status, result.duration)
+        at = self.clock()
         tick = self.monotonic()
         with self._lock:
             series = self._checks.get(result.name)
             if series is None:
-                series = self._checks[result.name] = _Series(self.max_results)
-            series.add(entry, tick, tick - self.max_age)
+                series = self._checks[result.name] = _Series()
+            self._add(series, at, tick, result.status, result.duration)
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:
@@ -179,18 +330,26 @@ class History:
             if not self._new_results:
                 return
             self._new_results = False
-            entry = Entry(self.clock(), status, 0.0)
+            at = self.clock()
             tick = self.monotonic()
-            self._overall.add(entry, tick, tick - self.max_age)
+            self._add(self._overall, at, tick, status, 0.0)
+
+    def _add(
+        self, series: _Series, at: float, tick: float, status: Status, duration: float
+    ) -> None:
+        offset = self.offset
+        series.add(at, status, duration, tick - at - offset, self.max_results)
+        series.prune(tick - self.max_age, offset)
 
     def snapshot(self, names: Iterable[str] = (), *, overall: bool = True) -> Snapshot:
         """The trends of the checks ``names`` and, if ``overall``, of the
         app's overall status, all as of one moment."""
         now = self.clock()
         oldest = self.monotonic() - self.max_age
+        offset = self.offset
         with self._lock:
             checks = {
-                name: self._checks[name].trend(oldest)
+                name: self._checks[name].trend(oldest, offset)
                 for name in names
                 if name in self._checks
             }
@@ -199,7 +358,7 @@ class History:
                 started_at=self.started_at,
                 max_results=self.max_results,
                 max_age=self.max_age,
-                overall=self._overall.trend(oldest) if overall else None,
+                overall=self._overall.trend(oldest, offset) if overall else None,
                 checks=checks,
             )
 
@@ -220,19 +379,23 @@ def iso_time(timestamp: float) -> str:
 
 def _trend_json(trend: Trend, *, durations: bool, limit: int) -> dict[str, Any]:
     uptime = trend.uptime
+    times, statuses, kept, unit = trend.columns
+    count = len(statuses)
     results: list[dict[str, Any]] = []
-    shown = trend.entries[len(trend.entries) - limit :] if limit else ()
-    for entry in shown:
-        item: dict[str, Any] = {"time": iso_time(entry.at), "status": entry.status}
+    for i in range(max(0, count - limit) if limit else count, count):
+        item: dict[str, Any] = {
+            "time": iso_time(times[i]),
+            "status": _STATUSES[statuses[i]],
+        }
         if durations:
-            item["duration_ms"] = round(entry.duration * 1000, 1)
+            item["duration_ms"] = round(kept[i] / unit * 1000, 1)
         results.append(item)
     return {
         "status": trend.status,
         "since": None if trend.since is None else iso_time(trend.since),
         "uptime_percent": None if uptime is None else round(uptime * 100, 2),
         "transitions": trend.transitions,
-        "count": len(trend.entries),
+        "count": count,
         "results": results,
     }
 
