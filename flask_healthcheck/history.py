@@ -43,7 +43,7 @@ class Entry(NamedTuple):
     #: Unix time at which the result was had.
     at: float
     status: Status
-    #: Seconds the check took (to the microsecond); 0 for the overall status.
+    #: Seconds the check took; 0 for the overall status.
     duration: float
 
 
@@ -53,8 +53,9 @@ _STATUSES: dict[str, Status] = {letter: s for s, letter in LETTERS.items()}
 #: Every change between two consecutive letters, for counting transitions
 #: in C: no pattern can overlap itself, so ``str.count`` finds them all.
 _CHANGES = tuple(a + b for a in "pwf" for b in "pwf" if a != b)
-#: Durations are kept in microseconds, four bytes each, below this.
-_MICRO_LIMIT = 4294.0
+#: Seconds by which the monotonic time of an entry, which measures its age,
+#: may be off: the wall clock may drift this far before a series notes it.
+SKEW_TOLERANCE = 0.1
 
 
 class Columns(NamedTuple):
@@ -65,13 +66,8 @@ class Columns(NamedTuple):
     times: Sequence[float]
     #: One letter of :data:`LETTERS` per entry.
     statuses: str
-    #: Durations in ``1 / unit`` seconds.
+    #: Seconds.
     durations: Sequence[float]
-    unit: float
-
-    def duration(self, index: int) -> float:
-        """The duration of one entry, in seconds."""
-        return self.durations[index] / self.unit
 
 
 class Trend:
@@ -121,9 +117,7 @@ class Trend:
         if entries is None:
             columns = self.columns
             statuses = map(_STATUSES.__getitem__, columns.statuses)
-            unit = columns.unit
-            durations = (duration / unit for duration in columns.durations)
-            entries = tuple(map(Entry, columns.times, statuses, durations))
+            entries = tuple(map(Entry, columns.times, statuses, columns.durations))
             object.__setattr__(self, "_entries", entries)
         return entries
 
@@ -137,7 +131,6 @@ class Trend:
                 array("d", [entry.at for entry in entries]),
                 "".join([LETTERS[entry.status] for entry in entries]),
                 array("d", [entry.duration for entry in entries]),
-                1.0,
             )
             object.__setattr__(self, "_columns", columns)
         return columns
@@ -199,61 +192,63 @@ class Snapshot:
 
 class _Series:
     """The recent entries of one check, or of the overall status, as
-    columns: about 17 bytes an entry (a tuple of floats took 100)."""
+    columns: 17 bytes an entry (a tuple and its floats took over 100)."""
 
-    __slots__ = ("times", "skews", "durations", "statuses", "status", "since")
+    __slots__ = ("times", "durations", "statuses", "status", "since", "first", "shifts")
 
     def __init__(self) -> None:
         #: Unix times.
         self.times = array("d")
-        #: The monotonic time of each entry, for its age (a wall-clock step
-        #: must neither keep nor drop an hour of history), as its distance
-        #: from ``time + History.offset``: microseconds apart unless the
-        #: wall clock stepped, so four bytes hold it.
-        self.skews = array("f")
-        #: Microseconds, four bytes each; a series given a duration that
-        #: doesn't fit turns to seconds, eight bytes each (see :meth:`unit`).
-        self.durations: array[Any] = array("I")
+        #: Seconds.
+        self.durations = array("d")
+        #: One letter of :data:`LETTERS` each.
         self.statuses = bytearray()
         self.status: Status | None = None
         self.since = 0.0
+        #: The number of the oldest entry kept (counting every entry added).
+        self.first = 0
+        #: An entry's monotonic time, which measures its age (a wall-clock
+        #: step must neither keep nor drop an hour of history), is its
+        #: ``time + History.offset + skew``; the skew is the same for every
+        #: entry until the wall clock steps or drifts: each pair here is the
+        #: number of the first entry with a new skew, and that skew.
+        self.shifts: list[tuple[int, float]] = [(0, 0.0)]
 
     def add(
         self, at: float, status: Status, duration: float, skew: float, limit: int
     ) -> None:
+        # What could raise first, so that the columns keep one length.
+        letter, duration = ord(LETTERS[status]), float(duration)
         if status != self.status:
             self.status = status
             self.since = at
-        durations = self.durations
-        if durations.typecode == "I":
-            # Also False for NaN, infinities and negative durations.
-            if 0.0 <= duration < _MICRO_LIMIT:
-                durations.append(round(duration * 1e6))
-            else:
-                durations = self.durations = array(
-                    "d", [micros / 1e6 for micros in durations]
-                )
-        if durations.typecode == "d":
-            durations.append(duration)
+        if abs(skew - self.shifts[-1][1]) > SKEW_TOLERANCE:
+            self.shifts.append((self.first + len(self.statuses), skew))
         self.times.append(at)
-        self.skews.append(skew)
-        self.statuses.append(ord(LETTERS[status]))
+        self.durations.append(duration)
+        self.statuses.append(letter)
         if len(self.statuses) > limit:
             self.drop(len(self.statuses) - limit)
 
     def drop(self, count: int) -> None:
         """Forget the ``count`` oldest entries."""
         del self.times[:count]
-        del self.skews[:count]
         del self.durations[:count]
         del self.statuses[:count]
+        self.first += count
+        shifts = self.shifts
+        while len(shifts) > 1 and shifts[1][0] <= self.first:
+            del shifts[0]
 
     def prune(self, oldest: float, offset: float) -> None:
-        """Drop the entries older than ``oldest`` (a monotonic time, which
-        an entry's is ``time + offset + skew``)."""
-        times, skews = self.times, self.skews
-        count, size = 0, len(times)
-        while count < size and times[count] + offset + skews[count] < oldest:
+        """Drop the entries older than ``oldest`` (a monotonic time)."""
+        times, shifts, first = self.times, self.shifts, self.first
+        count, size, shift = 0, len(times), 0
+        while count < size:
+            while shift + 1 < len(shifts) and shifts[shift + 1][0] <= first + count:
+                shift += 1
+            if times[count] + offset + shifts[shift][1] >= oldest:
+                break
             count += 1
         if count:
             self.drop(count)
@@ -263,13 +258,7 @@ class _Series:
         statuses = self.statuses.decode("ascii")
         transitions = sum(map(statuses.count, _CHANGES))
         since = self.since if self.status is not None else None
-        durations = self.durations
-        columns = Columns(
-            self.times[:],
-            statuses,
-            durations[:],
-            1e6 if durations.typecode == "I" else 1.0,
-        )
+        columns = Columns(self.times[:], statuses, self.durations[:])
         return Trend((), self.status, since, transitions, columns=columns)
 
 
@@ -379,7 +368,7 @@ def iso_time(timestamp: float) -> str:
 
 def _trend_json(trend: Trend, *, durations: bool, limit: int) -> dict[str, Any]:
     uptime = trend.uptime
-    times, statuses, kept, unit = trend.columns
+    times, statuses, kept = trend.columns
     count = len(statuses)
     results: list[dict[str, Any]] = []
     for i in range(max(0, count - limit) if limit else count, count):
@@ -388,7 +377,7 @@ def _trend_json(trend: Trend, *, durations: bool, limit: int) -> dict[str, Any]:
             "status": _STATUSES[statuses[i]],
         }
         if durations:
-            item["duration_ms"] = round(kept[i] / unit * 1000, 1)
+            item["duration_ms"] = round(kept[i] * 1000, 1)
         results.append(item)
     return {
         "status": trend.status,

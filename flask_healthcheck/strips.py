@@ -147,7 +147,7 @@ def cell_title(columns: Columns, group: range, durations: bool) -> str:
     if len(group) == 1:
         title = f"{first} UTC · {_NAMES[columns.statuses[group.start]]}"
         if durations:
-            title += f" · {format_duration(columns.duration(group.start))}"
+            title += f" · {format_duration(columns.durations[group.start])}"
         return title
     last = utc(times[group.stop - 1]).strftime("%H:%M:%S")
     tally = _tally(columns.statuses[group.start : group.stop])
@@ -213,8 +213,8 @@ def trend_view(
         return view
     # A viewBox 30 high, the line kept 2 from the edges; drawn to at least
     # 1 ms, so that a check of microseconds draws no noise as spikes.
-    kept, unit = columns.durations, columns.unit
-    peaks = [max(kept[group.start : group.stop]) / unit for group in groups]
+    kept = columns.durations
+    peaks = [max(kept[group.start : group.stop]) for group in groups]
     longest = max(peaks)
     scale = 26 / max(longest, SPARK_FLOOR)
     points = " ".join(
@@ -224,7 +224,7 @@ def trend_view(
         view,
         spark=points,
         spark_label=f"Duration of the last {runs}: longest"
-        f" {format_duration(longest)}, latest {format_duration(columns.duration(-1))}",
+        f" {format_duration(longest)}, latest {format_duration(columns.durations[-1])}",
     )
 
 
