@@ -10,7 +10,10 @@ it back through :meth:`History.snapshot`.
 
 Memory is fixed whatever the probe rate: each series keeps the last
 :data:`MAX_RESULTS` results, and none older than :data:`MAX_AGE` seconds.
-Only a result's time, status and duration are kept, never its error text.
+Only a result's time, status and duration are kept, never its error text,
+in columns of 17 bytes a result (:mod:`~flask_healthcheck.series`): under
+8 KB a check when full. Readers of many results use
+:attr:`Trend.columns`; :attr:`Trend.entries` is built when first asked for.
 The history belongs to one process: each worker of a pre-fork server has
 its own, and a forked child starts an empty one.
 """
@@ -19,12 +22,13 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .checks import CheckResult, Status
+from .series import LETTERS, NAMES, Columns, Series, transitions
 from .threads import allocate_lock
 
 #: Results kept per check (and runs kept for the overall status) at the most.
@@ -45,29 +49,6 @@ class Entry(NamedTuple):
     status: Status
     #: Seconds the check took; 0 for the overall status.
     duration: float
-
-
-#: Each status as one letter: a series keeps its statuses as a string.
-LETTERS: dict[Status, str] = {"pass": "p", "warn": "w", "fail": "f"}
-_STATUSES: dict[str, Status] = {letter: s for s, letter in LETTERS.items()}
-#: Every change between two consecutive letters, for counting transitions
-#: in C: no pattern can overlap itself, so ``str.count`` finds them all.
-_CHANGES = tuple(a + b for a in "pwf" for b in "pwf" if a != b)
-#: Seconds by which the monotonic time of an entry, which measures its age,
-#: may be off: the wall clock may drift this far before a series notes it.
-SKEW_TOLERANCE = 0.1
-
-
-class Columns(NamedTuple):
-    """A series' entries as columns, oldest first: what readers of many
-    entries use instead of building an :class:`Entry` for each."""
-
-    #: Unix times.
-    times: Sequence[float]
-    #: One letter of :data:`LETTERS` per entry.
-    statuses: str
-    #: Seconds.
-    durations: Sequence[float]
 
 
 class Trend:
@@ -116,7 +97,7 @@ class Trend:
         entries: tuple[Entry, ...] | None = self._entries
         if entries is None:
             columns = self.columns
-            statuses = map(_STATUSES.__getitem__, columns.statuses)
+            statuses = map(NAMES.__getitem__, columns.statuses)
             entries = tuple(map(Entry, columns.times, statuses, columns.durations))
             object.__setattr__(self, "_entries", entries)
         return entries
@@ -190,78 +171,6 @@ class Snapshot:
     checks: dict[str, Trend]
 
 
-class _Series:
-    """The recent entries of one check, or of the overall status, as
-    columns: 17 bytes an entry (a tuple and its floats took over 100)."""
-
-    __slots__ = ("times", "durations", "statuses", "status", "since", "first", "shifts")
-
-    def __init__(self) -> None:
-        #: Unix times.
-        self.times = array("d")
-        #: Seconds.
-        self.durations = array("d")
-        #: One letter of :data:`LETTERS` each.
-        self.statuses = bytearray()
-        self.status: Status | None = None
-        self.since = 0.0
-        #: The number of the oldest entry kept (counting every entry added).
-        self.first = 0
-        #: An entry's monotonic time, which measures its age (a wall-clock
-        #: step must neither keep nor drop an hour of history), is its
-        #: ``time + History.offset + skew``; the skew is the same for every
-        #: entry until the wall clock steps or drifts: each pair here is the
-        #: number of the first entry with a new skew, and that skew.
-        self.shifts: list[tuple[int, float]] = [(0, 0.0)]
-
-    def add(
-        self, at: float, status: Status, duration: float, skew: float, limit: int
-    ) -> None:
-        # What could raise first, so that the columns keep one length.
-        letter, duration = ord(LETTERS[status]), float(duration)
-        if status != self.status:
-            self.status = status
-            self.since = at
-        if abs(skew - self.shifts[-1][1]) > SKEW_TOLERANCE:
-            self.shifts.append((self.first + len(self.statuses), skew))
-        self.times.append(at)
-        self.durations.append(duration)
-        self.statuses.append(letter)
-        if len(self.statuses) > limit:
-            self.drop(len(self.statuses) - limit)
-
-    def drop(self, count: int) -> None:
-        """Forget the ``count`` oldest entries."""
-        del self.times[:count]
-        del self.durations[:count]
-        del self.statuses[:count]
-        self.first += count
-        shifts = self.shifts
-        while len(shifts) > 1 and shifts[1][0] <= self.first:
-            del shifts[0]
-
-    def prune(self, oldest: float, offset: float) -> None:
-        """Drop the entries older than ``oldest`` (a monotonic time)."""
-        times, shifts, first = self.times, self.shifts, self.first
-        count, size, shift = 0, len(times), 0
-        while count < size:
-            while shift + 1 < len(shifts) and shifts[shift + 1][0] <= first + count:
-                shift += 1
-            if times[count] + offset + shifts[shift][1] >= oldest:
-                break
-            count += 1
-        if count:
-            self.drop(count)
-
-    def trend(self, oldest: float, offset: float) -> Trend:
-        self.prune(oldest, offset)
-        statuses = self.statuses.decode("ascii")
-        transitions = sum(map(statuses.count, _CHANGES))
-        since = self.since if self.status is not None else None
-        columns = Columns(self.times[:], statuses, self.durations[:])
-        return Trend((), self.status, since, transitions, columns=columns)
-
-
 class History:
     """The recent results of one app's checks in this process. Thread-safe.
 
@@ -295,8 +204,8 @@ class History:
         # An operating system lock, also under gevent: the runner records
         # results from the checks' threads while holding its own.
         self._lock = allocate_lock()
-        self._checks: dict[str, _Series] = {}
-        self._overall = _Series()
+        self._checks: dict[str, Series] = {}
+        self._overall = Series()
         #: Whether a result was recorded since the last overall status.
         self._new_results = False
 
@@ -307,7 +216,7 @@ class History:
         with self._lock:
             series = self._checks.get(result.name)
             if series is None:
-                series = self._checks[result.name] = _Series()
+                series = self._checks[result.name] = Series()
             self._add(series, at, tick, result.status, result.duration)
             self._new_results = True
 
@@ -324,7 +233,7 @@ class History:
             self._add(self._overall, at, tick, status, 0.0)
 
     def _add(
-        self, series: _Series, at: float, tick: float, status: Status, duration: float
+        self, series: Series, at: float, tick: float, status: Status, duration: float
     ) -> None:
         offset = self.offset
         series.add(at, status, duration, tick - at - offset, self.max_results)
@@ -338,7 +247,7 @@ class History:
         offset = self.offset
         with self._lock:
             checks = {
-                name: self._checks[name].trend(oldest, offset)
+                name: _trend(self._checks[name], oldest, offset)
                 for name in names
                 if name in self._checks
             }
@@ -347,7 +256,7 @@ class History:
                 started_at=self.started_at,
                 max_results=self.max_results,
                 max_age=self.max_age,
-                overall=self._overall.trend(oldest, offset) if overall else None,
+                overall=_trend(self._overall, oldest, offset) if overall else None,
                 checks=checks,
             )
 
@@ -355,6 +264,13 @@ class History:
         """The checks recorded so far, in the order they were first seen."""
         with self._lock:
             return list(self._checks)
+
+
+def _trend(series: Series, oldest: float, offset: float) -> Trend:
+    columns = series.columns(oldest, offset)
+    since = series.since if series.status is not None else None
+    count = transitions(columns.statuses)
+    return Trend((), series.status, since, count, columns=columns)
 
 
 # -- as JSON -------------------------------------------------------------------
@@ -374,7 +290,7 @@ def _trend_json(trend: Trend, *, durations: bool, limit: int) -> dict[str, Any]:
     for i in range(max(0, count - limit) if limit else count, count):
         item: dict[str, Any] = {
             "time": iso_time(times[i]),
-            "status": _STATUSES[statuses[i]],
+            "status": NAMES[statuses[i]],
         }
         if durations:
             item["duration_ms"] = round(kept[i] * 1000, 1)

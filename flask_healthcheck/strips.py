@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .checks import Status
-from .history import LETTERS, Columns, Trend
+from .history import Trend
+from .series import LETTERS, NAMES, Columns
 
 #: A strip is never narrower than this many runs, so that the first runs
 #: of a process show as cells, not as bars across the page.
@@ -113,7 +114,6 @@ class TrendView:
 
 #: Letters of :data:`~flask_healthcheck.history.LETTERS`, the worst first.
 _WORST_FIRST = ("f", "w", "p")
-_NAMES = {letter: status for status, letter in LETTERS.items()}
 
 
 def _groups(count: int, factor: int) -> list[range]:
@@ -145,7 +145,7 @@ def cell_title(columns: Columns, group: range, durations: bool) -> str:
     times = columns.times
     first = utc(times[group.start]).strftime("%H:%M:%S")
     if len(group) == 1:
-        title = f"{first} UTC · {_NAMES[columns.statuses[group.start]]}"
+        title = f"{first} UTC · {NAMES[columns.statuses[group.start]]}"
         if durations:
             title += f" · {format_duration(columns.durations[group.start])}"
         return title
@@ -200,7 +200,7 @@ def trend_view(
         f" ({count - counts['fail']} of {runs} in the last"
         f" {format_period(now - columns.times[0])})",
         plural(trend.transitions, "transition"),
-        f"{_PARTICIPLES[_NAMES[statuses[-1]]]} for {format_period(now - trend.since)},"
+        f"{_PARTICIPLES[NAMES[statuses[-1]]]} for {format_period(now - trend.since)},"
         f" since {clock_time(trend.since, now)}",
     ]
     view = TrendView(
