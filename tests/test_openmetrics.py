@@ -47,7 +47,7 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
-DOCS = Path(__file__).parent.parent / "docs" / "_parts" / "openmetrics.md"
+DOCS = Path(__file__).parent.parent / "docs" / "endpoints.md"
 
 
 def families(text: str) -> dict[str, Metric]:
@@ -266,7 +266,7 @@ def test_the_same_gauges_as_contrib_prometheus(
 
 
 def test_the_docs_show_what_the_code_renders() -> None:
-    """docs/_parts/openmetrics.md: its gauges table is the definitions, and
+    """docs/endpoints.md: its gauges table is the definitions, and
     its sample body is what the renderer writes for its report."""
     text = DOCS.read_text()
     for gauge in ALL_GAUGES:
