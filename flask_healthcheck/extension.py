@@ -44,9 +44,6 @@ class HealthCheck:
 
     Checks and services registered on this object serve every app it is
     initialised on; pass ``app=`` to register for one app only.
-
-    .. versionchanged:: 0.2.0
-        An entry of ``services`` may be a dict with the check's options.
     """
 
     def __init__(
@@ -93,13 +90,6 @@ class HealthCheck:
 
         :param app: the app to set up; once per app.
         :raises RuntimeError: if the app is set up already.
-
-        .. versionadded:: 0.2.0
-            ``HEALTHCHECK_RUN_APP_HOOKS`` and ``HEALTHCHECK_THREADS``.
-
-        .. versionchanged:: 0.2.0
-            The health URLs are answered before the app's ``before_request``
-            hooks, unless ``HEALTHCHECK_RUN_APP_HOOKS`` is True.
         """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
@@ -294,8 +284,6 @@ class HealthCheck:
         :param app: register for this app only.
         :raises ConfigurationError: for a bad or taken name, or a ``func``
             that isn't callable.
-
-        .. versionadded:: 0.2.0
         """
         section = make_section(name, func)
         for target in [app] if app is not None else list(self._apps):
@@ -368,8 +356,6 @@ class HealthCheck:
         :param app: add it for this app only.
         :raises ConfigurationError: for a bad argument, a media type or
             name added already, or a built-in format's name.
-
-        .. versionadded:: 0.2.0
         """
         format = user_format(mimetype, render, name)
         for target in [app] if app is not None else list(self._apps):
@@ -396,8 +382,6 @@ class HealthCheck:
                 engine.dispose(close=False)  # the parent's stay open
 
         :param app: for this app only.
-
-        .. versionadded:: 0.2.0
         """
 
         def decorator(f: F) -> F:

@@ -67,8 +67,6 @@ def is_health_request() -> bool:
             if is_health_request():
                 return None
             ...
-
-    .. versionadded:: 0.2.0
     """
     if not has_request_context():
         return False
