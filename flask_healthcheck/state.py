@@ -21,6 +21,7 @@ from . import contrib
 from .background import Refresher, WeakCall, release_when_dropped
 from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
+from .delivery import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .forks import AfterFork, call_after_fork, check_fork, fork_hooks, reset_after_fork
@@ -38,7 +39,6 @@ from .sections import (
     check_section_clash,
 )
 from .services import Service, check_dependencies, service_check
-from .signals import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
