@@ -422,6 +422,12 @@ class HealthCheckState:
                 deliveries.append(self.log_lines.write_late)
         return self.signals.put(deliveries)
 
+    def wait_for_signals(self, timeout: float) -> bool:
+        """Wait until the signals of every run so far are delivered; False
+        if some are not after ``timeout`` seconds. The one wait behind
+        :meth:`HealthCheck.wait_for_signals` and ``record_signals``."""
+        return self.signals.flush(timeout)
+
     def _max_age(self) -> float:
         settings = self.settings
         if settings.interval > 0 and self.refresher.running:
