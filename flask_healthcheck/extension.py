@@ -74,15 +74,8 @@ class HealthCheck:
     def init_app(self, app: Flask) -> None:
         """Set up ``app``: config defaults, per-app state and the blueprint.
 
-        Reads ``HEALTHCHECK_URL``, ``HEALTHCHECK_SERVICES``,
-        ``HEALTHCHECK_CALLABLE``, ``HEALTHCHECK_TIMEOUT``,
-        ``HEALTHCHECK_CACHE_TTL``, ``HEALTHCHECK_SHOW_DETAILS``,
-        ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS``,
-        ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
-        ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
-        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION``,
-        ``HEALTHCHECK_HTML_REFRESH``, ``HEALTHCHECK_RUN_APP_HOOKS``,
-        ``HEALTHCHECK_RUN_DIR`` and ``HEALTHCHECK_THREADS``; set them
+        Sets the default of every ``HEALTHCHECK_*`` key and reads them all
+        (:doc:`/configuration` lists each, with its default); set them
         before calling it. A bad value, or two endpoints with one URL, raises
         :class:`ConfigurationError` naming the key.
 
