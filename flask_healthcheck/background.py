@@ -19,10 +19,10 @@ import time
 import weakref
 from collections.abc import Callable
 
+from .delivery import SignalDispatcher
 from .forks import check_fork, never_serves
 from .hostlock import HostLock
 from .pool import WorkerPool
-from .signals import SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 

@@ -5,10 +5,11 @@ Exit status 0 for pass or warn (a warn still serves traffic), 1 for fail
 and 2 for a configuration error or a bad option, so a probe can tell "the
 service is down" from "the probe is set up wrong".
 
-The command is added to ``app.cli`` by ``init_app`` and is also a
-``flask.commands`` entry point. The entry point is what ``flask --app X
-health`` finds first: it loads the app itself, so a ``ConfigurationError``
-raised while the app is created exits 2 with the message, not a traceback.
+The command is added to ``app.cli`` by ``init_app``, and only there: an
+app without the extension has no ``health`` command. A
+``ConfigurationError`` raised while the app is created (by ``init_app``)
+leaves Flask no app to find the command in: ``flask`` then prints its
+traceback and exits 1.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def _log_only_if(verbose: bool) -> Iterator[None]:
 
 
 def _load_app(ctx: click.Context) -> Flask:
-    """The current app, or the one ``--app`` names (as entry point)."""
+    """The current app (``flask health``), or the one the ``ScriptInfo``
+    loads (the command added to a click group of one's own)."""
     if current_app:
         return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
     return ctx.ensure_object(ScriptInfo).load_app()

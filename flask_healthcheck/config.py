@@ -1,12 +1,11 @@
-"""Every ``HEALTHCHECK_*`` key in one place: its default and its validation."""
+"""The validation of every ``HEALTHCHECK_*`` key (listed, with its default,
+in ``config_keys.py``): an app's config read once into :class:`Settings`."""
 
 from __future__ import annotations
 
-import getpass
 import logging
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,40 +13,16 @@ from typing import Any
 
 from werkzeug.utils import ImportStringError, import_string
 
+from .config_keys import KEYS
 from .endpoints import Endpoint, describe, validate_endpoints, validate_url
 from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
 
 
-def default_run_dir() -> str:
-    """``HEALTHCHECK_RUN_DIR``'s default: a directory of the user's own in
-    the temp dir, so servers of two users on one host never meet there."""
-    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
-    return os.path.join(tempfile.gettempdir(), f"flask-healthcheck-{user}")
-
-
-#: Defaults set with ``app.config.setdefault`` in ``init_app``.
-DEFAULTS: dict[str, Any] = {
-    "HEALTHCHECK_URL": "/health",
-    "HEALTHCHECK_SERVICES": [],
-    "HEALTHCHECK_CALLABLE": None,
-    "HEALTHCHECK_TIMEOUT": 10.0,
-    "HEALTHCHECK_CACHE_TTL": 0.0,
-    "HEALTHCHECK_SHOW_DETAILS": False,
-    "HEALTHCHECK_FAILURE_STATUS": 500,
-    "HEALTHCHECK_WARN_STATUS": 200,
-    "HEALTHCHECK_INTERVAL": 0.0,
-    "HEALTHCHECK_ENDPOINTS": {},
-    "HEALTHCHECK_SERVICE_ID": None,
-    "HEALTHCHECK_VERSION": None,
-    "HEALTHCHECK_RELEASE_ID": None,
-    "HEALTHCHECK_DESCRIPTION": None,
-    "HEALTHCHECK_HTML_REFRESH": 10,
-    "HEALTHCHECK_RUN_APP_HOOKS": False,
-    "HEALTHCHECK_RUN_DIR": default_run_dir(),
-    "HEALTHCHECK_THREADS": True,
-}
+#: Defaults set with ``app.config.setdefault`` in ``init_app``: one per key
+#: of :data:`~.config_keys.KEYS`, where each key is described.
+DEFAULTS: dict[str, Any] = {key.name: key.default for key in KEYS}
 
 
 @dataclass(frozen=True)

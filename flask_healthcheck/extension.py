@@ -74,15 +74,8 @@ class HealthCheck:
     def init_app(self, app: Flask) -> None:
         """Set up ``app``: config defaults, per-app state and the blueprint.
 
-        Reads ``HEALTHCHECK_URL``, ``HEALTHCHECK_SERVICES``,
-        ``HEALTHCHECK_CALLABLE``, ``HEALTHCHECK_TIMEOUT``,
-        ``HEALTHCHECK_CACHE_TTL``, ``HEALTHCHECK_SHOW_DETAILS``,
-        ``HEALTHCHECK_FAILURE_STATUS``, ``HEALTHCHECK_WARN_STATUS``,
-        ``HEALTHCHECK_INTERVAL``, ``HEALTHCHECK_ENDPOINTS``,
-        ``HEALTHCHECK_SERVICE_ID``, ``HEALTHCHECK_VERSION``,
-        ``HEALTHCHECK_RELEASE_ID``, ``HEALTHCHECK_DESCRIPTION``,
-        ``HEALTHCHECK_HTML_REFRESH``, ``HEALTHCHECK_RUN_APP_HOOKS``,
-        ``HEALTHCHECK_RUN_DIR`` and ``HEALTHCHECK_THREADS``; set them
+        Sets the default of every ``HEALTHCHECK_*`` key and reads them all
+        (:doc:`/configuration` lists each, with its default); set them
         before calling it. A bad value, or two endpoints with one URL, raises
         :class:`ConfigurationError` naming the key.
 
@@ -467,14 +460,21 @@ class HealthCheck:
         return get_state(app).draining
 
     def wait_for_signals(self, app: Flask | None = None, timeout: float = 5.0) -> bool:
-        """Wait until the signals of every run so far are delivered.
+        """Wait until the signals of every run so far are delivered: the one
+        way to wait for signals.
 
         Probes never wait for subscribers: their signals are delivered on a
-        thread of the app's own, in order. Tests that probe over HTTP and
-        then look at what a subscriber did call this first.
+        thread of the app's own, in order, after the answer. A test that
+        probes over HTTP and then looks at what a subscriber did calls
+        ``assert health.wait_for_signals(app)`` first. :meth:`run` and
+        ``flask health`` deliver their signals before they return, and
+        :func:`~flask_healthcheck.testing.record_signals` waits at the end
+        of its block, so neither needs it.
 
         :param app: the app; the current app if not given.
         :param timeout: seconds to wait at the most.
-        :return: False if deliveries were still running after ``timeout``.
+        :return: False if deliveries were still running after ``timeout``
+            (a subscriber hangs), or if called from a subscriber, which
+            can't wait for its own delivery.
         """
-        return get_state(app).signals.flush(timeout)
+        return get_state(app).wait_for_signals(timeout)

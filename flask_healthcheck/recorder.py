@@ -16,9 +16,9 @@ from flask import Flask
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, overall_status
+from .delivery import Delivery, Send
 from .history import History
 from .logs import log_passed, log_transition, passes_logged
-from .signals import Delivery
 
 
 class Recorder:
@@ -65,9 +65,9 @@ class Recorder:
         app = self.app
         alerting = self._alerting()
         if alerting and result.status == "fail":
-            deliveries.append(signals.Send(signals.check_failed, app, result=result))
+            deliveries.append(Send(signals.check_failed, app, result=result))
         elif alerting and alerted == "fail":
-            deliveries.append(signals.Send(signals.check_recovered, app, result=result))
+            deliveries.append(Send(signals.check_recovered, app, result=result))
         if result.status != previous or result.status == "fail":
             deliveries.append(
                 partial(log_transition, app.name, result, previous_result, error)
@@ -95,10 +95,8 @@ class Recorder:
         ):
             changed = HealthReport.from_results(latest)
             deliveries.append(
-                signals.Send(
-                    signals.health_changed, app, report=changed, previous=previous
-                )
+                Send(signals.health_changed, app, report=changed, previous=previous)
             )
         self.history.record_overall(status)
         if signals.health_checked.has_receivers_for(app):
-            deliveries.append(signals.Send(signals.health_checked, app, report=report))
+            deliveries.append(Send(signals.health_checked, app, report=report))

@@ -24,13 +24,13 @@ from functools import partial
 from flask import Flask
 
 from .checks import Check, CheckResult, HealthReport, Status
+from .delivery import Delivery
 from .executor import Executor, failure
 from .history import History
 from .pool import WorkerPool
 from .recorder import Recorder
 from .scheduler import Execution, Scheduler, wait
 from .services import Service
-from .signals import Delivery
 from .threads import Event, allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")

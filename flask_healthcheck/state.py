@@ -21,6 +21,7 @@ from . import contrib
 from .background import Refresher, WeakCall, release_when_dropped
 from .checks import STATUSES, Check, HealthReport, Status, seed_check
 from .config import Settings
+from .delivery import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
 from .forks import AfterFork, call_after_fork, check_fork, fork_hooks, reset_after_fork
@@ -38,7 +39,6 @@ from .sections import (
     check_section_clash,
 )
 from .services import Service, check_dependencies, service_check
-from .signals import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -421,6 +421,12 @@ class HealthCheckState:
                 # timeout): no run's thread will write them.
                 deliveries.append(self.log_lines.write_late)
         return self.signals.put(deliveries)
+
+    def wait_for_signals(self, timeout: float) -> bool:
+        """Wait until the signals of every run so far are delivered; False
+        if some are not after ``timeout`` seconds. The one wait behind
+        :meth:`HealthCheck.wait_for_signals` and ``record_signals``."""
+        return self.signals.flush(timeout)
 
     def _max_age(self) -> float:
         settings = self.settings

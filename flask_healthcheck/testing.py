@@ -3,6 +3,7 @@ signals, in the spirit of Flask-Mail's ``record_messages``."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -31,18 +32,23 @@ class RecordedSignals:
     def wait(self, timeout: float = 5.0) -> None:
         """Wait until the signals of every run so far are delivered.
 
-        Probes deliver their signals on another thread after they answer;
-        call this before looking at what a probe sent. Leaving the ``with``
-        block waits too.
+        .. deprecated:: 0.1.0
+            Use ``assert health.wait_for_signals(app)``
+            (:meth:`~flask_healthcheck.HealthCheck.wait_for_signals`), the
+            one way to wait for signals. Leaving the ``with`` block of
+            :func:`record_signals` still waits.
 
         :raises AssertionError: if they are not delivered within ``timeout``
             seconds (a subscriber hangs).
         """
-        if not get_state(self.app).signals.flush(timeout):
-            raise AssertionError(
-                f"The health signals of {self.app.name!r} were not delivered"
-                f" within {timeout:g} s; does a subscriber hang?"
-            )
+        warnings.warn(
+            "'RecordedSignals.wait()' is deprecated and will be removed in"
+            " flask-healthcheck 0.2. Use 'assert health.wait_for_signals(app)'"
+            " instead; leaving the 'record_signals' block still waits.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        _wait(self.app, timeout)
 
     def _on_failed(self, app: Flask, result: CheckResult) -> None:
         self.failed.append(result)
@@ -83,4 +89,13 @@ def record_signals(app: Flask, timeout: float = 5.0) -> Iterator[RecordedSignals
         ):
             stack.enter_context(signal.connected_to(receiver, app))
         yield recorded
-        recorded.wait(timeout)
+        _wait(app, timeout)
+
+
+def _wait(app: Flask, timeout: float) -> None:
+    """Wait for ``app``'s signals as a test does: failing if they don't come."""
+    if not get_state(app).wait_for_signals(timeout):
+        raise AssertionError(
+            f"The health signals of {app.name!r} were not delivered"
+            f" within {timeout:g} s; does a subscriber hang?"
+        )

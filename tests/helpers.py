@@ -117,7 +117,7 @@ class SignalFlushingClient(FlaskClient):
         response = super().open(*args, **kwargs)
         state = self.application.extensions.get("healthcheck")
         if state is not None:
-            assert state.signals.flush(5.0), "signals still undelivered after 5 s"
+            assert state.wait_for_signals(5.0), "signals still undelivered after 5 s"
         return response
 
 

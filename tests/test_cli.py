@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
@@ -174,45 +176,141 @@ def test_help_lists_the_options(app: Flask) -> None:
         assert option in result.output
 
 
+ROOT = Path(__file__).parent.parent
+
 APP_MODULE = """
 from flask import Flask
 from flask_healthcheck import HealthCheck
 
 app = Flask(__name__)
-app.config["HEALTHCHECK_TIMEOUT"] = {timeout}
+{config}
 health = HealthCheck(app)
-health.add_check(lambda: {passes}, name="database", tags=["live"])
+health.add_check(lambda: True, name="database", tags=["live"])
+"""
+
+PLAIN_APP_MODULE = """
+from flask import Flask
+
+app = Flask(__name__)
 """
 
 
-@pytest.mark.parametrize(
-    ("timeout", "passes", "code", "expect"),
-    [
-        ("1.0", "True", 0, "Health: pass (1 check)"),
-        ("'1s'", "True", 2, "HEALTHCHECK_TIMEOUT must be a number"),
-    ],
-)
-def test_flask_app_health_in_a_real_process(
-    tmp_path: Path, timeout: str, passes: str, code: int, expect: str
-) -> None:
-    """What a Docker ``HEALTHCHECK CMD flask --app ... health`` runs."""
-    (tmp_path / "probe_app.py").write_text(
-        textwrap.dedent(APP_MODULE.format(timeout=timeout, passes=passes))
+def declared_entry_points() -> dict[str, dict[str, str]]:
+    """pyproject.toml's ``[project.entry-points."group"]`` tables, read by
+    hand (``tomllib`` is Python 3.11's)."""
+    groups: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+        header = re.fullmatch(r'\[project\.entry-points\."?([^"\]]+)"?\]', line.strip())
+        if header:
+            current = groups.setdefault(header.group(1), {})
+        elif line.startswith("["):
+            current = None
+        elif current is not None and "=" in line:
+            name, value = (part.strip() for part in line.split("=", 1))
+            current[name] = value.strip('"')
+    return groups
+
+
+def project_metadata(into: Path) -> Path:
+    """A ``dist-info`` with the entry points this tree's pyproject.toml
+    declares, for a directory put first on ``PYTHONPATH``: a subprocess
+    then sees those, not the ones of an editable install made from an older
+    pyproject.toml (``importlib.metadata`` takes the first distribution of
+    a name on ``sys.path``)."""
+    version = re.search(
+        r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M
     )
+    assert version is not None
+    info = into / f"flask_healthchecks-{version.group(1)}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: flask-healthchecks\n"
+        f"Version: {version.group(1)}\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+            for group, points in declared_entry_points().items()
+        )
+    )
+    return into
+
+
+def run_flask(
+    tmp_path: Path, module: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m flask --app probe_app ...`` with ``module`` as probe_app.py,
+    and this tree's package and metadata."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "probe_app.py").write_text(textwrap.dedent(module))
+    metadata = project_metadata(tmp_path / "metadata")
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("FLASK_APP", None)
-    process = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "probe_app", "health"],
+    env["PYTHONPATH"] = os.pathsep.join([str(metadata), str(ROOT)])
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "probe_app", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.parametrize(
+    ("config", "code", "expect"),
+    [
+        ("", 0, "Health: pass (1 check)"),
+        (
+            "app.config['HEALTHCHECK_SERVICES'] = ['databse']",
+            2,
+            "Error: the health configuration is wrong: check 'databse' needs",
+        ),
+    ],
+)
+def test_flask_app_health_in_a_real_process(
+    tmp_path: Path, config: str, code: int, expect: str
+) -> None:
+    """What a Docker ``HEALTHCHECK CMD flask --app ... health`` runs."""
+    process = run_flask(tmp_path, APP_MODULE.format(config=config), "health")
     assert process.returncode == code, process.stderr
     assert expect in (process.stdout if code < 2 else process.stderr)
-    if code == 2:
-        assert "Traceback" not in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_a_configuration_error_while_creating_the_app_fails_the_command(
+    tmp_path: Path,
+) -> None:
+    """``init_app`` raising leaves Flask no app to find ``health`` in: the
+    command fails with Flask's traceback, whose last line names the key."""
+    config = "app.config['HEALTHCHECK_TIMEOUT'] = '1s'"
+    process = run_flask(tmp_path, APP_MODULE.format(config=config), "health")
+    assert process.returncode == 1
+    last = process.stderr.strip().splitlines()[-1]
+    assert last.startswith("flask_healthcheck.errors.ConfigurationError:")
+    assert "HEALTHCHECK_TIMEOUT must be a number" in last
+
+
+def test_only_apps_with_the_extension_have_the_command(tmp_path: Path) -> None:
+    """``flask health`` is registered by ``init_app`` alone (no
+    ``flask.commands`` entry point): it is not in every Flask app of the
+    environment."""
+    plain = run_flask(tmp_path / "plain", PLAIN_APP_MODULE, "health")
+    assert plain.returncode == 2
+    assert "No such command 'health'" in plain.stderr
+    listed = run_flask(tmp_path / "plain_help", PLAIN_APP_MODULE, "--help")
+    assert listed.returncode == 0, listed.stderr
+    assert "health" not in listed.stdout
+    listed = run_flask(tmp_path / "help", APP_MODULE.format(config=""), "--help")
+    assert listed.returncode == 0, listed.stderr
+    assert "  health " in listed.stdout
+
+
+def test_the_project_declares_no_flask_command() -> None:
+    assert "flask.commands" not in declared_entry_points()
+    plain = Flask("plain")
+    assert plain.cli.get_command(click.Context(plain.cli), "health") is None
 
 
 def test_configuration_error_is_the_public_one() -> None:

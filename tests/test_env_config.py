@@ -1,9 +1,13 @@
 """Every ``HEALTHCHECK_*`` key from the environment, as docs/configuration.md shows it,
-through ``app.config.from_prefixed_env()``."""
+through ``app.config.from_prefixed_env()``.
+
+The table is generated from ``flask_healthcheck.config_keys.KEYS`` by
+:func:`keys_table`; ``UPDATE_DOCS=1`` rewrites it."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import sys
@@ -15,11 +19,18 @@ import pytest
 from flask import Flask
 
 from flask_healthcheck import HealthCheck
-from flask_healthcheck.config import DEFAULTS, ServiceCheckOptions, Settings
+from flask_healthcheck.config import (
+    DEFAULTS,
+    ServiceCheckOptions,
+    Settings,
+    read_settings,
+)
+from flask_healthcheck.config_keys import KEYS
 from flask_healthcheck.state import get_state
 
 PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
 MARKER = "<!-- env-table:"
+END = "<!-- end of env-table -->"
 
 
 def env_table() -> dict[str, tuple[str, str]]:
@@ -68,6 +79,55 @@ def settings_from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
     app.config.from_prefixed_env()
     HealthCheck(app)
     return get_state(app).settings
+
+
+def keys_table() -> str:
+    """docs/configuration.md's table of keys, made from :data:`KEYS`."""
+    lines = [
+        "| key | type | default | meaning | environment |",
+        "|---|---|---|---|---|",
+    ]
+    for key in KEYS:
+        default = key.shown or (
+            f'"{key.default}"' if isinstance(key.default, str) else repr(key.default)
+        )
+        lines.append(
+            f"| `{key.name}` | {key.type} | `{default}` | {key.meaning}"
+            f" | `FLASK_{key.name}={key.env}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_the_docs_table_is_made_from_the_keys() -> None:
+    """One source: the table lists exactly :data:`KEYS`, with their
+    defaults, meanings and examples, in their order."""
+    text = PAGE.read_text()
+    start = text.index("\n", text.index(MARKER)) + 1
+    end = text.index(END, start)
+    table = keys_table()
+    if text[start:end] != table and os.environ.get("UPDATE_DOCS") == "1":
+        PAGE.write_text(text[:start] + table + text[end:])
+        return
+    assert text[start:end] == table, (
+        "The table of keys in docs/configuration.md differs from"
+        " flask_healthcheck/config_keys.py (run with UPDATE_DOCS=1 to rewrite"
+        " it):\n" + table
+    )
+
+
+def test_the_defaults_and_the_settings_come_from_the_keys() -> None:
+    """``DEFAULTS`` is :data:`KEYS`', and ``read_settings`` reads every key
+    and no other: a key added to one place alone fails here."""
+    assert DEFAULTS == {key.name: key.default for key in KEYS}
+    read: list[str] = []
+
+    class Recording(dict[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            read.append(key)
+            return super().__getitem__(key)
+
+    read_settings(Recording(DEFAULTS), {})
+    assert sorted(set(read)) == sorted(DEFAULTS)
 
 
 def test_the_readme_table_covers_every_key() -> None:

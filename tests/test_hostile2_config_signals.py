@@ -13,9 +13,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import flask_healthcheck.signals
+import flask_healthcheck.delivery
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, signals
-from flask_healthcheck.signals import SignalDispatcher
+from flask_healthcheck.delivery import SignalDispatcher
 from flask_healthcheck.state import get_state
 
 from .helpers import SUCCESS, Bounded, bounded, wait_for
@@ -167,7 +167,7 @@ def probe(app: Flask) -> int:
 def test_a_subscriber_stuck_on_the_failure_hears_the_recovery_when_it_returns(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(flask_healthcheck.signals, "STUCK_SECONDS", 0.05)
+    monkeypatch.setattr(flask_healthcheck.delivery, "STUCK_SECONDS", 0.05)
     health = HealthCheck(app)
     database = Switch()
     health.add_check(database, name="database")
@@ -224,7 +224,7 @@ def test_a_subscriber_may_disconnect_itself_and_connect_others_meanwhile(
 def test_ten_thousand_deliveries_behind_a_hung_one_stay_bounded_and_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(flask_healthcheck.signals, "STUCK_SECONDS", 60.0)
+    monkeypatch.setattr(flask_healthcheck.delivery, "STUCK_SECONDS", 60.0)
     dispatcher = SignalDispatcher("storm")
     release = threading.Event()
     delivered: list[int] = []
@@ -234,7 +234,7 @@ def test_ten_thousand_deliveries_behind_a_hung_one_stay_bounded_and_in_order(
         for i in range(12_000):
             dispatcher.put([partial(delivered.append, i)])
         assert time.monotonic() - started < 1.5
-        assert len(dispatcher._pending) <= flask_healthcheck.signals.MAX_PENDING
+        assert len(dispatcher._pending) <= flask_healthcheck.delivery.MAX_PENDING
     finally:
         release.set()
     assert bounded(lambda: dispatcher.flush(2), 2.5, "flush")

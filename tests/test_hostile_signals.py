@@ -1,6 +1,6 @@
 """Hostile tests of signal delivery: hung, slow and resuming subscribers.
 
-``flask_healthcheck.signals.STUCK_SECONDS`` (10 s) is made small here, so
+``flask_healthcheck.delivery.STUCK_SECONDS`` (10 s) is made small here, so
 the dispatcher gives up on a stuck subscriber call within the test's time.
 Hung subscribers are released at teardown.
 """
@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import flask_healthcheck.signals
+import flask_healthcheck.delivery
 from flask_healthcheck import CheckResult, HealthCheck, HealthReport
 from flask_healthcheck.signals import check_failed, check_recovered, health_checked
 
@@ -27,7 +27,7 @@ STUCK = 0.05
 
 @pytest.fixture
 def stuck_soon(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(flask_healthcheck.signals, "STUCK_SECONDS", STUCK)
+    monkeypatch.setattr(flask_healthcheck.delivery, "STUCK_SECONDS", STUCK)
 
 
 class Alerts:

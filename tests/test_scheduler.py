@@ -17,8 +17,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import flask_healthcheck.delivery
 import flask_healthcheck.pool
-import flask_healthcheck.signals
 from flask_healthcheck import HealthCheck, HealthReport
 from flask_healthcheck.pool import WorkerPool
 from flask_healthcheck.signals import health_checked
@@ -54,7 +54,7 @@ def refusals() -> Refusals:
 def refused_signals(
     refusals: Refusals, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Refusals]:
-    monkeypatch.setattr(flask_healthcheck.signals, "start_thread", refusals.start)
+    monkeypatch.setattr(flask_healthcheck.delivery, "start_thread", refusals.start)
     yield refusals
 
 

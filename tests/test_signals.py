@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +170,34 @@ def test_signal_names_follow_the_flask_convention() -> None:
     assert check_recovered.name == "check-recovered"
     assert health_changed.name == "health-changed"
     assert health_checked.name == "health-checked"
+
+
+def test_the_signals_module_holds_the_signals_alone() -> None:
+    """``flask_healthcheck.signals`` is declarations only: importing it
+    loads neither Flask nor the delivery machinery."""
+    import flask_healthcheck.signals as signals
+
+    assert signals.__all__ == [
+        "check_failed",
+        "check_recovered",
+        "health_changed",
+        "health_checked",
+    ]
+    code = (
+        "import sys\n"
+        "from flask_healthcheck.signals import *\n"
+        "print(check_failed.name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('flask')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "check-failed",
+        "['flask_healthcheck', 'flask_healthcheck.signals']",
+    ]

@@ -20,7 +20,7 @@ def test_records_what_probes_send_once_delivered(app: Flask) -> None:
     client = FlaskClient(app)  # a plain client: it doesn't wait for signals
     with record_signals(app) as recorded:
         client.get("/health")
-        recorded.wait()
+        assert health.wait_for_signals(app)
         assert [r.name for r in recorded.failed] == ["database"]
         ok["database"] = True
         client.get("/health")
@@ -50,3 +50,35 @@ def test_a_hanging_subscriber_fails_the_wait(app: Flask) -> None:
             with record_signals(app, timeout=0.2):
                 FlaskClient(app).get("/health")
         release.set()
+
+
+def test_recorded_wait_is_a_deprecated_alias(app: Flask) -> None:
+    """``recorded.wait()`` still waits (and still raises on a hang), with a
+    DeprecationWarning naming the one way: ``health.wait_for_signals``."""
+    HealthCheck(app).add_check(lambda: False, name="database")
+    with record_signals(app) as recorded:
+        FlaskClient(app).get("/health")
+        with pytest.deprecated_call(match=r"health\.wait_for_signals\(app\)"):
+            recorded.wait()
+        assert [r.name for r in recorded.failed] == ["database"]
+    release = threading.Event()
+    with health_checked.connected_to(lambda app, report: release.wait(), app):
+        with record_signals(app) as recorded:
+            FlaskClient(app).get("/health")
+            with pytest.deprecated_call(), pytest.raises(AssertionError):
+                recorded.wait(0.2)
+            release.set()
+
+
+def test_wait_for_signals_is_the_one_wait(app: Flask) -> None:
+    """The public wait returns False on a hang instead of raising, for the
+    current app too, and True once the subscriber returns."""
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database")
+    release = threading.Event()
+    with health_checked.connected_to(lambda app, report: release.wait(), app):
+        FlaskClient(app).get("/health")
+        with app.app_context():
+            assert not health.wait_for_signals(timeout=0.2)
+        release.set()
+        assert health.wait_for_signals(app)
