@@ -15,6 +15,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 
 from .checks import Check, CheckResult
 from .cputime import RunQueueWaits, busy_times, own_clock
@@ -88,7 +89,10 @@ class _Batch:
 
     def __init__(self, executions: list[Execution]) -> None:
         self.lock = allocate_lock()
-        self.pending = deque(executions)
+        # The earliest deadline first: checks that burn CPU one after
+        # another on a thread must not keep one with a shorter timeout
+        # from a thread until that timeout (a stable sort: in order else).
+        self.pending = deque(sorted(executions, key=_deadline))
         self.remaining = len(executions)
         #: Checks finished (or given up), for the ramp to see progress.
         self.done = 0
@@ -101,6 +105,8 @@ class _Batch:
         self.clocks: dict[int, int] = {}
         self.finished = Event()
 
+
+_deadline = attrgetter("deadline")
 
 #: Runs one execution and records its result; never raises.
 Run = Callable[[Execution], None]

@@ -209,3 +209,17 @@ def test_in_the_background_a_check_that_spins_holds_the_others_back_for_a_while(
     first, *others = reports[0].checks
     assert (first.status, first.error) == ("fail", "timed out after 2 s")
     assert [r.status for r in others] == ["pass"] * 5
+
+
+def test_a_chain_of_cpu_bound_checks_holds_the_others_back_for_a_while_only(
+    app: Flask, health: HealthCheck
+) -> None:
+    """Checks that each burn CPU for less than the patience make progress,
+    yet together they must not keep a check queued behind them from a
+    thread until its timeout: a check's time runs from the start of the
+    run, not from when a thread takes it."""
+    for i in range(20):
+        health.add_check(burn(0.1), name=f"cpu{i}")
+    health.add_check(lambda: True, name="queued", timeout=1.0)
+    report = run(app, health)
+    assert [r.status for r in report.checks] == ["pass"] * 21, report.checks[-1]
