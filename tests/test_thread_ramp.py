@@ -223,3 +223,50 @@ def test_a_chain_of_cpu_bound_checks_holds_the_others_back_for_a_while_only(
     health.add_check(lambda: True, name="queued", timeout=1.0)
     report = run(app, health)
     assert [r.status for r in report.checks] == ["pass"] * 21, report.checks[-1]
+
+
+def test_a_probe_starts_a_check_it_joins_that_waits_for_a_thread(
+    app: Flask, release: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DESIGN: a hung check in one endpoint never delays another endpoint's
+    checks. A probe of /readyz that joins a check still queued behind
+    /all's spinning check starts it itself, instead of waiting for /all's
+    run to add a thread after its patience (made endless here; the
+    refresher's is up to 2.5 s, a kubelet's timeout is often 1 s), and
+    its threads judged as burning CPU whatever they do."""
+    monkeypatch.setattr(flask_healthcheck.scheduler, "PATIENCE_SECONDS", 1e6)
+    monkeypatch.setattr(
+        flask_healthcheck.scheduler,
+        "busy_times",
+        lambda clocks, waits: {clock: 100 * time.monotonic() for clock in clocks},
+    )
+    app.config.update(
+        HEALTHCHECK_TIMEOUT=1e6,
+        HEALTHCHECK_ENDPOINTS={"/all": ["slow", "ready"], "/readyz": ["ready"]},
+    )
+    health = HealthCheck(app)
+    spinning = threading.Event()
+
+    def spins() -> bool:
+        spinning.set()
+        while not release.is_set():
+            pass
+        return True
+
+    health.add_check(spins, name="spins", tags=["slow"])
+    health.add_check(lambda: not release.is_set(), name="db", tags=["ready"])
+    everything = threading.Thread(target=app.test_client().get, args=("/all",))
+    everything.start()
+    statuses: list[int] = []
+    probe = threading.Thread(
+        target=lambda: statuses.append(app.test_client().get("/readyz").status_code)
+    )
+    try:
+        assert spinning.wait(TIMEOUT)
+        probe.start()
+        probe.join(TIMEOUT)
+        assert statuses == [200]
+    finally:
+        release.set()
+        probe.join(TIMEOUT)
+        everything.join(TIMEOUT)
