@@ -95,11 +95,13 @@ def request(
     connection: http.client.HTTPConnection
     # The port always given: without one, http.client reads "::1" as host
     # ":" and port 1.
-    if url.scheme == "https":
-        port = url.port or http.client.HTTPS_PORT
+    https = url.scheme == "https"
+    port = url.port
+    if port is None:
+        port = http.client.HTTPS_PORT if https else http.client.HTTP_PORT
+    if https:
         connection = http.client.HTTPSConnection(host, port, timeout=left)
     else:
-        port = url.port or http.client.HTTP_PORT
         connection = http.client.HTTPConnection(host, port, timeout=left)
     sent = _request_headers(url, headers)
     try:
