@@ -154,7 +154,7 @@ def judge(status: int, headers: dict[str, str], body: bytes | None) -> Outcome:
         )
     try:
         document = json.loads(body)
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError; [[[[...
         return Outcome("error", status, "invalid JSON, not a health answer")
     verdict = _status_of(document)
     if verdict is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import time
+import zlib
 from base64 import b64encode
 from urllib.parse import SplitResult, quote, unquote
 
@@ -42,6 +43,22 @@ def _why(error: http.client.HTTPException) -> str:
     return type(error).__name__
 
 
+def _decoded(headers: dict[str, str], body: bytes) -> bytes:
+    """The body without a gzip or deflate coding a server applied although
+    none was asked for; still at most :data:`MAX_BODY` + 1 bytes (a small
+    bomb can't fill the memory)."""
+    coding = headers.get("content-encoding", "identity").strip().lower()
+    if coding in ("gzip", "x-gzip", "deflate"):
+        wbits = 47 if coding != "deflate" else zlib.MAX_WBITS  # 47: gzip or zlib
+        try:
+            return zlib.decompressobj(wbits).decompress(body, MAX_BODY + 1)
+        except zlib.error:
+            raise ProtocolError(f"a body not in its {coding} coding") from None
+    if coding != "identity":
+        raise ProtocolError(f"a body in the {coding} coding")
+    return body
+
+
 def _target(url: SplitResult) -> str:
     target = quote(url.path or "/", safe=_SAFE)
     if url.query:
@@ -53,6 +70,8 @@ def _request_headers(url: SplitResult, headers: dict[str, str]) -> dict[str, str
     """Ours, then the user's ``--header`` values over them."""
     sent = {
         "Accept": ACCEPT,
+        # Without it any coding is acceptable (RFC 9110, 12.5.3).
+        "Accept-Encoding": "identity",
         "User-Agent": "flask-healthcheck-probe",
         "Connection": "close",
     }
@@ -74,13 +93,25 @@ def request(
     host = url.hostname or ""
     left = max(deadline - time.monotonic(), 0.001)
     connection: http.client.HTTPConnection
-    if url.scheme == "https":
-        connection = http.client.HTTPSConnection(host, url.port, timeout=left)
+    # The port always given: without one, http.client reads "::1" as host
+    # ":" and port 1.
+    https = url.scheme == "https"
+    port = url.port
+    if port is None:
+        port = http.client.HTTPS_PORT if https else http.client.HTTP_PORT
+    if https:
+        connection = http.client.HTTPSConnection(host, port, timeout=left)
     else:
-        connection = http.client.HTTPConnection(host, url.port, timeout=left)
+        connection = http.client.HTTPConnection(host, port, timeout=left)
+    sent = _request_headers(url, headers)
     try:
-        connection.putrequest("GET", _target(url), skip_accept_encoding=True)
-        for name, value in _request_headers(url, headers).items():
+        connection.putrequest(
+            "GET",
+            _target(url),
+            skip_host=any(name.lower() == "host" for name in sent),
+            skip_accept_encoding=True,
+        )
+        for name, value in sent.items():
             connection.putheader(name, value)
         connection.endheaders()
         try:
@@ -99,6 +130,6 @@ def request(
         if response.length:  # a Content-Length not met: the server closed early
             if len(body) <= MAX_BODY:
                 raise ProtocolError("the connection closed mid-body")
-        return response.status, found, body
+        return response.status, found, _decoded(found, body)
     finally:
         connection.close()

@@ -15,6 +15,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from operator import attrgetter
 
 from .checks import Check, CheckResult
 from .cputime import RunQueueWaits, busy_times, own_clock
@@ -51,12 +52,22 @@ BACKGROUND_PATIENCE_SECONDS = 2.5
 class Execution:
     """One run of one check, shared by every request that joins it."""
 
-    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined")
+    __slots__ = (
+        "check",
+        "timeout",
+        "started",
+        "deadline",
+        "result",
+        "joined",
+        "batch",
+    )
 
     def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
         self.timeout = timeout
         self.begin(now)
+        #: The batch in which it waits for a thread (see :func:`claim`).
+        self.batch: _Batch | None = None
         #: Set once, under the runner's lock: by the thread that ran the
         #: check, or by a request that gave up on it at its deadline.
         self.result: CheckResult | None = None
@@ -88,7 +99,12 @@ class _Batch:
 
     def __init__(self, executions: list[Execution]) -> None:
         self.lock = allocate_lock()
-        self.pending = deque(executions)
+        # The earliest deadline first: checks that burn CPU one after
+        # another on a thread must not keep one with a shorter timeout
+        # from a thread until that timeout (a stable sort: in order else).
+        self.pending = deque(sorted(executions, key=_deadline))
+        for execution in executions:
+            execution.batch = self
         self.remaining = len(executions)
         #: Checks finished (or given up), for the ramp to see progress.
         self.done = 0
@@ -101,6 +117,8 @@ class _Batch:
         self.clocks: dict[int, int] = {}
         self.finished = Event()
 
+
+_deadline = attrgetter("deadline")
 
 #: Runs one execution and records its result; never raises.
 Run = Callable[[Execution], None]
@@ -191,8 +209,12 @@ class Scheduler:
         only late (the GIL or the CPU were busy) tell nothing, and wait for
         the patience too.
         """
-        deadline = max(execution.deadline for execution in batch.pending)
-        shortest = min(execution.timeout for execution in batch.pending)
+        with batch.lock:  # another request may claim them meanwhile
+            pending = list(batch.pending)
+        if not pending:
+            return True
+        deadline = max(execution.deadline for execution in pending)
+        shortest = min(execution.timeout for execution in pending)
         longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
         patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)
@@ -292,6 +314,7 @@ class Scheduler:
                     if not batch.pending:
                         return
                     execution = batch.pending.popleft()
+                    execution.batch = None  # taken: no cycle to collect
                 try:
                     run(execution)
                 finally:
@@ -308,6 +331,28 @@ class Scheduler:
             done = batch.remaining == 0
         if done:
             batch.finished.set()
+
+
+def claim(execution: Execution) -> bool:
+    """Take ``execution`` out of the batch in which it still waits for a
+    thread, for a request that joins it to start it itself: behind another
+    endpoint's check that spins (or the refresher's), it would wait out that
+    run's patience. False if a thread has taken it already."""
+    batch = execution.batch
+    if batch is None:
+        return False
+    with batch.lock:
+        if execution.batch is not batch:  # taken meanwhile: don't search
+            return False
+        try:
+            batch.pending.remove(execution)
+        except ValueError:
+            return False
+        batch.remaining -= 1
+        done = batch.remaining == 0
+    if done:
+        batch.finished.set()
+    return True
 
 
 def wait(execution: Execution) -> None:

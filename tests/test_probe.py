@@ -4,6 +4,7 @@ and the package's names loading lazily, so the probe imports no Flask."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -564,3 +565,46 @@ def test_the_health_json_document_is_what_the_probe_reads(server: str) -> None:
     assert answer is not None
     assert answer.headers["Content-Type"].startswith("application/health+json")
     assert json.loads(answer.body)["status"] == "warn"
+
+
+def test_a_body_in_a_coding_not_asked_for() -> None:
+    """The probe asks for no coding (``identity``: without the header any
+    is acceptable); a server that gzips anyway is still read, and a bomb
+    is cut at the body's bound."""
+    packed = gzip.compress(PASS)
+    answer = HEAD + b"Content-Encoding: gzip\r\n\r\n" + packed
+    with RawServer(answer) as server:
+        status, (only,), stderr = run_probe(server.url())
+    assert (status, stderr) == (0, ""), only
+    assert b"\r\nAccept-Encoding: identity\r\n" in server.received
+    bomb = gzip.compress(b'{"status": "pass", "checks": {}, "x": "' + b" " * 5_000_000)
+    with RawServer(HEAD + b"Content-Encoding: gzip\r\n\r\n" + bomb) as server:
+        status, (only,), _ = run_probe(server.url())
+    assert status == 2 and "a body over 1048576 bytes" in only
+
+
+def test_a_host_header_replaces_the_probes_own() -> None:
+    """One ``Host`` header (two are a 400 at most servers)."""
+    with RawServer(HEAD + b"\r\n" + PASS) as server:
+        status, _, _ = run_probe(server.url(), "-H", "Host: health.example")
+    assert status == 0
+    request = server.received.decode("latin-1").split("\r\n")
+    assert [line for line in request if line.lower().startswith("host:")] == [
+        "Host: health.example"
+    ]
+
+
+def test_an_ipv6_literal_without_a_port() -> None:
+    """``http://[::1]/`` is port 80 on ::1, not host ":" port 1."""
+    status, (only,), _ = run_probe("http://[::1]/readyz", "--timeout", "2")
+    # Refused, or no IPv6 here; whatever listens on port 80 is no health
+    # endpoint of ours.
+    assert status == 2
+    assert only.split()[2] == "http://[::1]/readyz"
+    assert "unknown host" not in only
+
+
+def test_json_nested_too_deep() -> None:
+    with RawServer(HEAD + b"\r\n" + b"[" * 100_000) as server:
+        status, (only,), _ = run_probe(server.url())
+    assert status == 2 and only.endswith("invalid JSON, not a health answer")

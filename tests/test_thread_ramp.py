@@ -10,6 +10,7 @@ others back), CPU-bound ones don't get a thread each.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -209,3 +210,100 @@ def test_in_the_background_a_check_that_spins_holds_the_others_back_for_a_while(
     first, *others = reports[0].checks
     assert (first.status, first.error) == ("fail", "timed out after 2 s")
     assert [r.status for r in others] == ["pass"] * 5
+
+
+def test_a_chain_of_cpu_bound_checks_holds_the_others_back_for_a_while_only(
+    app: Flask, health: HealthCheck
+) -> None:
+    """Checks that each burn CPU for less than the patience make progress,
+    yet together they must not keep a check queued behind them from a
+    thread until its timeout: a check's time runs from the start of the
+    run, not from when a thread takes it."""
+    for i in range(20):
+        health.add_check(burn(0.1), name=f"cpu{i}")
+    health.add_check(lambda: True, name="queued", timeout=1.0)
+    report = run(app, health)
+    assert [r.status for r in report.checks] == ["pass"] * 21, report.checks[-1]
+
+
+def test_a_probe_starts_a_check_it_joins_that_waits_for_a_thread(
+    app: Flask, release: threading.Event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DESIGN: a hung check in one endpoint never delays another endpoint's
+    checks. A probe of /readyz that joins a check still queued behind
+    /all's spinning check starts it itself, instead of waiting for /all's
+    run to add a thread after its patience (made endless here; the
+    refresher's is up to 2.5 s, a kubelet's timeout is often 1 s), and
+    its threads judged as burning CPU whatever they do."""
+    monkeypatch.setattr(flask_healthcheck.scheduler, "PATIENCE_SECONDS", 1e6)
+    monkeypatch.setattr(
+        flask_healthcheck.scheduler,
+        "busy_times",
+        lambda clocks, waits: {clock: 100 * time.monotonic() for clock in clocks},
+    )
+    app.config.update(
+        HEALTHCHECK_TIMEOUT=1e6,
+        HEALTHCHECK_ENDPOINTS={"/all": ["slow", "ready"], "/readyz": ["ready"]},
+    )
+    health = HealthCheck(app)
+    spinning = threading.Event()
+
+    def spins() -> bool:
+        spinning.set()
+        while not release.is_set():
+            pass
+        return True
+
+    health.add_check(spins, name="spins", tags=["slow"])
+    health.add_check(lambda: not release.is_set(), name="db", tags=["ready"])
+    everything = threading.Thread(target=app.test_client().get, args=("/all",))
+    everything.start()
+    statuses: list[int] = []
+    probe = threading.Thread(
+        target=lambda: statuses.append(app.test_client().get("/readyz").status_code)
+    )
+    try:
+        assert spinning.wait(TIMEOUT)
+        probe.start()
+        probe.join(TIMEOUT)
+        assert statuses == [200]
+    finally:
+        release.set()
+        probe.join(TIMEOUT)
+        everything.join(TIMEOUT)
+
+
+def test_a_run_whose_checks_are_all_claimed_before_its_ramp_looks(
+    app: Flask,
+    health: HealthCheck,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another request may take a run's waiting checks between the run
+    making its batch and its ramp's first look (a probe storm): the ramp
+    then has nothing to do; it must not fail on an empty batch (max() of
+    nothing: "no thread could be started" at ERROR, and no result)."""
+    stolen: list[flask_healthcheck.scheduler.Execution] = []
+
+    class Claimed(flask_healthcheck.scheduler._Batch):
+        def __init__(self, executions: list[flask_healthcheck.scheduler.Execution]):
+            super().__init__(executions)
+            if not stolen:  # the first run's, by a request that runs them
+                for execution in executions:
+                    assert flask_healthcheck.scheduler.claim(execution)
+                stolen.extend(executions)
+                threading.Thread(target=run_stolen).start()
+
+    def run_stolen() -> None:
+        state = get_state(app)
+        state.runner.scheduler.start(
+            stolen, state.runner._execute, state.runner._give_up
+        )
+
+    monkeypatch.setattr(flask_healthcheck.scheduler, "_Batch", Claimed)
+    for i in range(3):
+        health.add_check(lambda: True, name=f"trivial{i}")
+    with app.app_context():
+        report = health.run()
+    assert [r.status for r in report.checks] == ["pass"] * 3, report.checks
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
