@@ -631,3 +631,38 @@ def test_a_bad_host_is_refused_in_the_extensions_format(
     assert response.mimetype == mimetype
     assert response.headers["Cache-Control"] == "no-store"
     assert "a" * 64 not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "format", ["json", "health%2Bjson", "html", "text", "rss", "atom", "csv"]
+)
+def test_an_observed_unit_is_redacted_and_bounded(app: Flask, format: str) -> None:
+    """``observed_unit`` is text a check wrote, as its error is: redacted
+    and cut in every format (health+json and the page showed a megabyte of
+    it as it was), and what isn't text is shown as its text."""
+    app.config.update(HEALTHCHECK_SHOW_DETAILS=True)
+    health = HealthCheck(app)
+    long = "x" * 100 + " "
+
+    @health.check
+    def disk() -> CheckResult:
+        unit = f"% of postgres://u:{SECRET}@db/x " + long * 10_000
+        return CheckResult(status="warn", observed_value=91, observed_unit=unit)
+
+    @health.check
+    def queue() -> CheckResult:
+        return CheckResult(observed_value=3, observed_unit=b"jobs")  # type: ignore[arg-type]
+
+    def render(report: HealthReport, details: bool) -> str:
+        return repr([(r.observed_value, r.observed_unit) for r in report.checks])
+
+    health.add_format("text/csv", render)
+    response = get(app, f"/health?format={format}")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert SECRET not in text
+    assert len(text) < 100_000
+    if format == "health%2Bjson":
+        checks = json.loads(text)["checks"]
+        assert checks["disk"][0]["observedUnit"].startswith("% of postgres://u:***@")
+        assert checks["queue"][0]["observedUnit"] == "b'jobs'"
