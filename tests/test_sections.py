@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import sqlite3
 import sys
 import threading
@@ -640,3 +641,21 @@ def test_a_section_named_like_a_secret_is_masked(detailed: Flask, fmt: str) -> N
     if fmt == "health+json":
         shown = sections_of(detailed)
         assert shown["api_token"] == shown["DB_PASSWORD"] == "***"
+
+
+@pytest.mark.parametrize("fmt", SHOWING)
+def test_a_lone_surrogate_keeps_the_format(detailed: Flask, fmt: str) -> None:
+    """File names that aren't UTF-8 (``os.listdir``) hold lone surrogates,
+    which UTF-8 can't encode: in a value, a key or a name they show as
+    their escape, and the answer keeps its format (the page and the text
+    fell back to the envelope)."""
+    name = os.fsdecode(b"report-\xff.csv")
+    health = HealthCheck(detailed)
+    health.add_section("files", lambda: {"newest": name, name: 1})
+    health.add_section(f"{name} size", lambda: 12)
+    response = detailed.test_client().get("/health", headers=SHOWING[fmt])
+    assert response.status_code == 200
+    assert response.mimetype == SHOWING[fmt]["Accept"]
+    text = response.get_data(as_text=True)
+    assert "\\udcff" in text
+    assert "\udcff" not in text
