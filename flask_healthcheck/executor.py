@@ -71,6 +71,7 @@ class Executor:
                 duration=time.perf_counter() - start,
                 error=self._redact(outcome.error),
                 observed_value=redact_value(outcome.observed_value),
+                observed_unit=redact_value(outcome.observed_unit),
                 tags=check.tags,
                 critical=check.critical,
                 started_at=started_at,

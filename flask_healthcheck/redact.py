@@ -176,6 +176,7 @@ _WEBHOOK = re.compile(r"(?P<key>hooks\.slack\.com/|/api/webhooks/)[^\s\"'<>]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_ALL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _WHITESPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
@@ -275,12 +276,15 @@ def redact(
     limit: int = MAX_SCAN,
 ) -> str:
     """Blank credentials in ``text``; cut it to ``limit`` characters first.
+    Lone surrogates, which no response or log can encode, become escapes.
 
     ``secrets`` are blanked literally, as are the config secrets of every
     app registered with :func:`register_app_secrets` and of the current
     app. Takes time linear in ``min(len(text), limit)``.
     """
     text, cut = truncate(text, limit)
+    if not text.isascii():  # a lone surrogate (a file name): UTF-8 can't encode it
+        text = _SURROGATE.sub(_escape, text)
     text = _mask_literals(text, _merge(secrets, known_secrets()), cut)
     if "PRIVATE KEY" in text:
         text = _mask_private_keys(text)

@@ -10,7 +10,9 @@ check, a section still running is joined or reported, never started again:
 a hung section costs one thread, however many requests ask.
 
 Whatever a section returns is made fit to show on its own thread: every
-string redacted and cut, values under a secret-looking key masked, what
+string redacted and cut, values under a secret-looking key masked (a
+section with a secret-looking name, ``api_token``, shows ``***`` and is not
+run), what
 JSON can't carry shown as its redacted text, and the whole bounded.
 Whatever it raises (``SystemExit`` included) is shown, redacted, as its
 value, and logged.
@@ -128,7 +130,8 @@ def build_sections(
     """An app's sections (shared, then its own), their parameters checked
     against its services as a check's are."""
     sections = [*shared.values()]
-    for section in own.values():
+    # A copy, made at once: add_section may add one while this runs.
+    for section in [*own.values()]:
         check_section_clash(section, shared)
         sections.append(section)
     for section in sections:
@@ -262,6 +265,9 @@ class SectionRunner:
         with self._lock:
             now = begins = time.monotonic()
             for section in sections:
+                if is_secret_key(section.name[:200]):  # as a value's own keys
+                    plan.append((section.name, None, MASK))
+                    continue
                 run = self._running.get(section.name)
                 if run is None:
                     run = self._running[section.name] = _Run(

@@ -20,7 +20,7 @@ from functools import partial
 from hashlib import sha256
 
 from flask import Blueprint, Flask, Response, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import BadHost, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 from . import formats
@@ -33,7 +33,7 @@ from .format_registry import ENVELOPE, HEADERS, answer
 from .history import Snapshot, history_document
 from .openapi import openapi_response
 from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
-from .redact import describe_exception
+from .redact import describe_exception, redact
 from .state import HealthCheckState, get_state
 
 logger = logging.getLogger("flask_healthcheck")
@@ -186,6 +186,9 @@ def refusal(
     chosen = registry.choose(request)
     if chosen is None:
         chosen, errors = ENVELOPE, {**errors, **registry.unknown_format(request)}
+    # They echo the request (its path, its query): redacted here once, for
+    # every format, as every other text shown is.
+    errors = {key: redact(message) for key, message in errors.items()}
     context = formats.RenderContext(
         details_allowed(state.settings), state.settings, assets=assets_url(state)
     )
@@ -249,6 +252,8 @@ def answer_routing_error() -> Response | None:
         return refusal(404, {"check": message})
     if isinstance(error, NotFound):
         return refusal(404, {"url": f"unknown URL {describe(request.path)}"})
+    if isinstance(error, BadHost):  # a Host that Werkzeug can't bind a URL map to
+        return refusal(400, {"host": "the Host header is not a valid host name"})
     return None
 
 

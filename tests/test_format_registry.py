@@ -581,3 +581,88 @@ def test_a_clash_between_shared_and_one_apps_formats(app: Flask) -> None:
 
 def test_built_in_formats_all_have_names() -> None:
     assert all(BUILT_IN.names[f.name] is f for f in BUILT_IN.formats.values())
+
+
+# -- what a refusal echoes (hostile round) ------------------------------------------
+
+#: A credential in a URL, as a client (or a crawler replaying a log) sends it.
+CREDENTIALS = f"postgres://admin:{SECRET}@db.internal/app"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/health/{CREDENTIALS}?",
+        f"/health?exclude={CREDENTIALS}&",
+        f"/health/history?limit={CREDENTIALS}&",
+        f"/health?exclude=password%3D{SECRET}&",
+        f"/health?format={CREDENTIALS}&",
+    ],
+)
+@pytest.mark.parametrize(
+    "format", ["json", "health%2Bjson", "html", "text", "rss", "atom", "csv"]
+)
+def test_a_refusal_echoes_the_request_redacted(
+    app: Flask, health: HealthCheck, url: str, format: str
+) -> None:
+    """The request's own URL, echoed in every format's refusal, is redacted
+    as every other text shown is: a response is logged, proxied and cached
+    by more hands than the client's."""
+    health.add_format("text/csv", to_csv)
+    response = get(app, f"{url}format={format}")
+    assert response.status_code in (400, 404, 406)
+    text = response.get_data(as_text=True)
+    assert SECRET not in text
+    assert "***" in text
+
+
+@pytest.mark.parametrize("url", ["/health", "/health/database", "/health/"])
+@pytest.mark.parametrize(
+    ("query", "mimetype"), [("", JSON), ("?format=text", "text/plain")]
+)
+def test_a_bad_host_is_refused_in_the_extensions_format(
+    app: Flask, health: HealthCheck, url: str, query: str, mimetype: str
+) -> None:
+    """Werkzeug refuses a Host it can't read (a label over 63 characters)
+    before routing; under the health URLs that is the extension's answer,
+    never Werkzeug's HTML page without ``no-store``."""
+    response = app.test_client().get(url + query, headers={"Host": "a" * 64 + ".com"})
+    assert response.status_code == 400
+    assert response.mimetype == mimetype
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "a" * 64 not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "format", ["json", "health%2Bjson", "html", "text", "rss", "atom", "csv"]
+)
+def test_an_observed_unit_is_redacted_and_bounded(app: Flask, format: str) -> None:
+    """``observed_unit`` is text a check wrote, as its error is: redacted
+    and cut in every format (health+json and the page showed a megabyte of
+    it as it was), and what isn't text is shown as its text."""
+    app.config.update(HEALTHCHECK_SHOW_DETAILS=True)
+    health = HealthCheck(app)
+    long = "x" * 100 + " "
+
+    @health.check
+    def disk() -> CheckResult:
+        unit = f"% of postgres://u:{SECRET}@db/x " + long * 10_000
+        return CheckResult(status="warn", observed_value=91, observed_unit=unit)
+
+    @health.check
+    def queue() -> CheckResult:
+        return CheckResult(observed_value=3, observed_unit=b"jobs")  # type: ignore[arg-type]
+
+    def render(report: HealthReport, details: bool) -> str:
+        return repr([(r.observed_value, r.observed_unit) for r in report.checks])
+
+    health.add_format("text/csv", render)
+    response = get(app, f"/health?format={format}")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert SECRET not in text
+    assert len(text) < 100_000
+    if format == "health%2Bjson":
+        checks = json.loads(text)["checks"]
+        assert checks["disk"][0]["observedUnit"].startswith("% of postgres://u:***@")
+        assert checks["queue"][0]["observedUnit"] == "b'jobs'"

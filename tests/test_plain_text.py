@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -196,3 +197,33 @@ def test_no_line_at_info(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
             health.run()
     assert passed_lines(caplog) == []
     assert not [r for r in caplog.records if r.levelno < logging.INFO]
+
+
+#: A file name that is not UTF-8, as ``os.fsdecode`` gives it: a lone surrogate.
+UNDECODABLE = os.fsdecode(b"/data/report-\xff.csv")
+
+
+def test_a_lone_surrogate_keeps_the_format(app: Flask) -> None:
+    """A dependency's message naming a file that isn't UTF-8 holds a lone
+    surrogate, which UTF-8 can't encode: it is shown as its escape
+    (``\\udcff``), and the answer stays text, not the envelope."""
+    health = make(app, HEALTHCHECK_SHOW_DETAILS=True)
+
+    def files() -> CheckResult:
+        return CheckResult(
+            status="warn",
+            error=f"unreadable: {UNDECODABLE}",
+            observed_value=UNDECODABLE,
+        )
+
+    def broken() -> None:
+        raise OSError(f"can't open {UNDECODABLE}")
+
+    health.add_check(files)
+    health.add_check(broken, critical=False)
+    response = get(app)
+    assert (response.status_code, response.mimetype) == (200, "text/plain")
+    assert "files: warn" in response.text
+    assert "unreadable: /data/report-\\udcff.csv" in response.text
+    assert "broken: fail" in response.text
+    assert "OSError: can't open /data/report-\\udcff.csv" in response.text

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from flask_healthcheck.sections import MAX_ITEMS, RESERVED_NAMES
 
 from .browser import DESKTOP, Browser, serve_wsgi
 from .gunicorn import StartGunicorn
-from .helpers import Bounded
+from .helpers import SUCCESS, Bounded
 from .processes import http_get
 from .test_browser import csp_violations
 from .test_gevent import require_gevent
@@ -584,3 +586,76 @@ def test_the_status_page_shows_them_styled_under_talisman(
         time.sleep(0.3)  # the icon loads after the page
         assert violations() == []
         browser.screenshot(tmp_path / "sections.png")
+
+
+def test_sections_added_while_requests_run(app: Flask) -> None:
+    """``add_section`` on a serving app never fails a request nor a check:
+    the app's sections are revalidated after each, while other threads
+    read them (the GIL switches threads every microsecond here, so that a
+    read torn by an add would show)."""
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database")
+    for number in range(300):
+        health.add_section(f"own{number}", lambda: 1, app=app)
+    answers: list[tuple[int, bytes]] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        client = app.test_client()
+        while not done.is_set():
+            response = client.get("/health")
+            answers.append((response.status_code, response.data))
+
+    probes = [threading.Thread(target=probe) for _ in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in probes:
+            thread.start()
+        for number in range(200):
+            health.add_section(f"added{number}", lambda: 1, app=app)
+            time.sleep(0.001)
+    finally:
+        done.set()
+        for thread in probes:
+            thread.join(timeout=30)
+        sys.setswitchinterval(interval)
+    assert answers
+    assert {answer for answer in answers} == {(200, SUCCESS)}
+
+
+@pytest.mark.parametrize("fmt", SHOWING)
+def test_a_section_named_like_a_secret_is_masked(detailed: Flask, fmt: str) -> None:
+    """A section's name is its key, as a dict's keys are in its value: a
+    secret-looking one (``api_token``) masks what it shows, as
+    ``{"api_token": ...}`` inside a section's value is masked."""
+    health = HealthCheck(detailed)
+    health.add_section("api_token", lambda: "tok-plain-value-1234")
+    health.add_section("DB_PASSWORD", lambda: {"anything": "plain-value-5678"})
+    health.add_section("build", lambda: {"token": "plain-value-9999", "commit": "4f2a"})
+    text = body(detailed, SHOWING[fmt])
+    for secret in ("tok-plain-value-1234", "plain-value-5678", "plain-value-9999"):
+        assert secret not in text
+    assert "api_token" in text
+    assert "4f2a" in text
+    if fmt == "health+json":
+        shown = sections_of(detailed)
+        assert shown["api_token"] == shown["DB_PASSWORD"] == "***"
+
+
+@pytest.mark.parametrize("fmt", SHOWING)
+def test_a_lone_surrogate_keeps_the_format(detailed: Flask, fmt: str) -> None:
+    """File names that aren't UTF-8 (``os.listdir``) hold lone surrogates,
+    which UTF-8 can't encode: in a value, a key or a name they show as
+    their escape, and the answer keeps its format (the page and the text
+    fell back to the envelope)."""
+    name = os.fsdecode(b"report-\xff.csv")
+    health = HealthCheck(detailed)
+    health.add_section("files", lambda: {"newest": name, name: 1})
+    health.add_section(f"{name} size", lambda: 12)
+    response = detailed.test_client().get("/health", headers=SHOWING[fmt])
+    assert response.status_code == 200
+    assert response.mimetype == SHOWING[fmt]["Accept"]
+    text = response.get_data(as_text=True)
+    assert "\\udcff" in text
+    assert "\udcff" not in text
