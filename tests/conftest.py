@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -90,3 +90,25 @@ def browser() -> Iterator[Browser]:
     chromium, chromedriver = require_chromium()
     with Browser(chromium, chromedriver, window_size=DESKTOP) as b:
         yield b
+
+
+@pytest.fixture
+def env_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``make(key, text)``: an app whose ``HEALTHCHECK_<key>`` comes from the
+    environment variable ``FLASK_HEALTHCHECK_<key>=text``."""
+    made: list[Flask] = []
+
+    def make(key: str, text: str) -> Flask:
+        monkeypatch.setenv(f"FLASK_HEALTHCHECK_{key}", text)
+        app = Flask(f"env-{key.lower()}-{len(made)}")
+        app.config.update(TESTING=True)
+        app.config.from_prefixed_env()
+        monkeypatch.delenv(f"FLASK_HEALTHCHECK_{key}")
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        state = app.extensions.get("healthcheck")
+        if state is not None:
+            state.refresher.stop(timeout=2)

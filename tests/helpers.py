@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+if TYPE_CHECKING:
+    from flask_healthcheck import HealthCheck
 
 SUCCESS = b'{"status": "success", "error": "", "data": {}, "pagination": {}, "input_errors": {}}'  # noqa: E501
 FAILURE = b'{"status": "failure", "error": "", "data": [], "pagination": {}, "input_errors": {}}'  # noqa: E501
@@ -198,3 +202,36 @@ class Switch:
 
     def __call__(self) -> bool:
         return self.ok
+
+
+class Counted:
+    """A check returning ``value``, noting each run in ``runs``."""
+
+    def __init__(self, runs: list[int], value: bool) -> None:
+        self.runs = runs
+        self.value = value
+
+    def __call__(self) -> bool:
+        self.runs.append(1)
+        return self.value
+
+
+def run_in(app: Flask, health: HealthCheck) -> str:
+    """``health.run()``'s status, in an app context as a CLI command has."""
+    with app.app_context():
+        return health.run().status
+
+
+def slow_ok() -> bool:
+    """A check that passes after 50 ms, long enough to overlap another."""
+    time.sleep(0.05)
+    return True
+
+
+def strict_json(data: bytes) -> Any:
+    """JSON as other languages read it: NaN and Infinity are errors."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(data, parse_constant=refuse)

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from flask_healthcheck import ConfigurationError, HealthCheck
+from flask_healthcheck.state import get_state
+
+from .helpers import (
+    SUCCESS,
+    Counted,
+    bounded,
+    slow_ok,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize(
@@ -336,3 +347,35 @@ def test_bad_add_endpoint_arguments_fail_at_once(
     with pytest.raises(ConfigurationError) as info:
         HealthCheck().add_endpoint(url, tags=tags)
     assert message in str(info.value)
+
+
+# -- infinite and huge timings -------------------------------------------------
+
+
+def test_an_infinite_check_timeout_is_refused_at_registration(app: Flask) -> None:
+    health = HealthCheck(app)
+    try:
+        health.add_check(slow_ok, name="database", timeout=float("inf"))
+    except ConfigurationError:
+        return
+    response = bounded(lambda: FlaskClient(app).get("/health"), 2, "the probe")
+    assert (response.status_code, response.data) == (200, SUCCESS)
+
+
+@pytest.mark.parametrize("text", ["Infinity", "1e10"])
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_huge_interval_is_refused_or_keeps_the_refresher_alive(
+    env_app: Any, text: str
+) -> None:
+    app = env_app("INTERVAL", text)
+    try:
+        health = HealthCheck(app)
+    except ConfigurationError as e:
+        assert "HEALTHCHECK_INTERVAL" in str(e)
+        return
+    runs: list[int] = []
+    health.add_check(Counted(runs, True), name="database")
+    health.start(app)
+    wait_for(lambda: bool(runs), 2)
+    time.sleep(0.2)
+    assert get_state(app).refresher.running, "the refresh thread died"
