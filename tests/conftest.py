@@ -66,6 +66,28 @@ def http_server() -> Iterator[LocalHTTPServer]:
         yield server
 
 
+#: Fixtures that start a real server process: a test that asks for one,
+#: even through another fixture, is marked ``server``.
+SERVER_FIXTURES = frozenset(
+    {
+        "browser",
+        "gunicorn_server",
+        "postgres_server",
+        "prometheus_server",
+        "redis_server",
+        "uwsgi_server",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server`` every test that uses a server fixture, so that
+    ``-m "not server"`` leaves them out without a mark on each."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """How long each fault took to be reported, for the release notes."""
     if FAULT_TIMES:

@@ -235,3 +235,43 @@ def strict_json(data: bytes) -> Any:
         raise ValueError(f"not JSON: {constant}")
 
     return json.loads(data, parse_constant=refuse)
+
+
+def probes_app(timeout: float) -> str:
+    """The source of README's Kubernetes layout as a server imports it:
+    ``/livez`` runs the ``live`` checks (``alive``, trivial) and ``/readyz``
+    the ``ready`` ones, each bounded by ``timeout``; add the ``ready``
+    checks after it."""
+    return f"""
+import threading
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck
+
+app = Flask(__name__)
+app.config.update(
+    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"], "/readyz": ["ready"]}},
+    HEALTHCHECK_TIMEOUT={timeout},
+)
+health = HealthCheck(app)
+
+
+@health.check(tags=["live"])
+def alive():
+    return True
+"""
+
+
+def hung_database_app(timeout: float, wait: str = "") -> str:
+    """:func:`probes_app` with a ``ready`` check on a database that never
+    answers (it waits ``never.wait(wait)``: forever by default)."""
+    return f"""{probes_app(timeout)}
+never = threading.Event()
+
+
+@health.check(tags=["ready"])
+def database():
+    never.wait({wait})  # a connection to a database that never answers
+    return True
+"""

@@ -27,6 +27,8 @@ import pytest
 from .gunicorn import GunicornServer, StartGunicorn
 from .prometheus import StartPrometheus
 
+pytestmark = pytest.mark.server
+
 #: ``HEALTHCHECK_INTERVAL`` of the app, seconds.
 INTERVAL = 0.5
 WORKERS = 4

@@ -12,9 +12,13 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from .gunicorn import GunicornServer, StartGunicorn
-from .helpers import FAILURE, Bounded
+from .helpers import FAILURE, Bounded, hung_database_app
 from .processes import Answer
+
+pytestmark = pytest.mark.server
 
 #: The checks' timeout in these apps, seconds.
 TIMEOUT = 0.3
@@ -23,37 +27,15 @@ MARGIN = 1.2
 
 #: README's Kubernetes layout: a trivial liveness check, and a readiness
 #: check on a database that never answers.
-KUBERNETES_APP = f"""
-import threading
-
-from flask import Flask
-
-from flask_healthcheck import HealthCheck
-
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"], "/readyz": ["ready"]}},
-    HEALTHCHECK_TIMEOUT={TIMEOUT},
-)
-health = HealthCheck(app)
-never = threading.Event()
-
-
-@health.check(tags=["live"])
-def alive():
-    return True
-
-
-@health.check(tags=["ready"])
-def database():
-    never.wait()  # a connection to a database that never answers
-    return True
-
+KUBERNETES_APP = (
+    hung_database_app(TIMEOUT)
+    + """
 
 @app.get("/")
 def index():
     return "user traffic"
 """
+)
 
 
 #: Readiness, liveness and user traffic, as kubelet and a load balancer send them.
@@ -206,32 +188,10 @@ def test_a_forked_worker_never_answers_from_its_parents_report(
     assert statuses == [500] * 8, "a worker served its parent's pre-fork report"
 
 
-BURST_APP = f"""
+BURST_APP = (
+    hung_database_app(TIMEOUT)
+    + """
 import os
-import threading
-
-from flask import Flask
-
-from flask_healthcheck import HealthCheck
-
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"], "/readyz": ["ready"]}},
-    HEALTHCHECK_TIMEOUT={TIMEOUT},
-)
-health = HealthCheck(app)
-never = threading.Event()
-
-
-@health.check(tags=["live"])
-def alive():
-    return True
-
-
-@health.check(tags=["ready"])
-def database():
-    never.wait()
-    return True
 
 
 @health.check(tags=["ready"])
@@ -248,6 +208,7 @@ def pid():
 def threads():
     return str(threading.active_count())
 """
+)
 
 
 #: What each path must answer while ``database`` hangs.

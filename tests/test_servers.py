@@ -208,6 +208,7 @@ def test_redis_stop_refuses_quickly_then_starts_on_same_port(
         assert client.get("key") is None  # no persistence: save "", no AOF
 
 
+@pytest.mark.server
 def test_redis_without_password(tmp_path: Path) -> None:
     with require_server(lambda: RedisServer(tmp_path)) as server:
         assert server.url == f"redis://127.0.0.1:{server.port}/0"
@@ -223,6 +224,7 @@ def _redis_or_skip(port: int | None = None) -> RedisServer:
     return require_server(lambda: RedisServer(port=port))
 
 
+@pytest.mark.server
 def test_first_start_moves_off_a_port_taken_meanwhile() -> None:
     server = _redis_or_skip()
     squatter = socket.create_server((LOOPBACK, server.port))
@@ -232,6 +234,7 @@ def test_first_start_moves_off_a_port_taken_meanwhile() -> None:
             assert client.ping() is True
 
 
+@pytest.mark.server
 def test_start_failure_reports_the_log_tail() -> None:
     with socket.create_server((LOOPBACK, 0)) as squatter:
         server = _redis_or_skip(port=squatter.getsockname()[1])
