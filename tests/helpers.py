@@ -237,30 +237,47 @@ def strict_json(data: bytes) -> Any:
     return json.loads(data, parse_constant=refuse)
 
 
-def probes_app(timeout: float) -> str:
-    """The source of README's Kubernetes layout as a server imports it:
-    ``/livez`` runs the ``live`` checks (``alive``, trivial) and ``/readyz``
-    the ``ready`` ones, each bounded by ``timeout``; add the ``ready``
-    checks after it."""
+def app_module(**config: object) -> str:
+    """The start of an app module a real server imports: ``here`` (the
+    module's directory), ``app`` with ``HEALTHCHECK_<KEY>`` set to each
+    value (Python source, or a number), and ``health``; ``os``, ``threading``,
+    ``time``, ``Flask`` and ``signals`` are imported."""
+    settings = "".join(f"    HEALTHCHECK_{k}={v},\n" for k, v in config.items())
     return f"""
+import os
 import threading
+import time
+from pathlib import Path
 
 from flask import Flask
 
-from flask_healthcheck import HealthCheck
+from flask_healthcheck import HealthCheck, signals
 
+here = Path(__file__).parent
 app = Flask(__name__)
 app.config.update(
-    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"], "/readyz": ["ready"]}},
-    HEALTHCHECK_TIMEOUT={timeout},
-)
+{settings})
 health = HealthCheck(app)
+"""
 
+
+#: ``HEALTHCHECK_ENDPOINTS`` of README's Kubernetes layout, as source.
+PROBES = '{"/livez": ["live"], "/readyz": ["ready"]}'
+
+
+def probes_app(timeout: float) -> str:
+    """README's Kubernetes layout as a server imports it: ``/livez`` runs
+    the ``live`` checks (``alive``, trivial) and ``/readyz`` the ``ready``
+    ones, each bounded by ``timeout``; add the ``ready`` checks after it."""
+    return (
+        app_module(ENDPOINTS=PROBES, TIMEOUT=timeout)
+        + """
 
 @health.check(tags=["live"])
 def alive():
     return True
 """
+    )
 
 
 def hung_database_app(timeout: float, wait: str = "") -> str:

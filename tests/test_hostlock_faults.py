@@ -36,8 +36,8 @@ from flask_healthcheck.hostlock import HostLock, lock_name
 from flask_healthcheck.state import get_state
 
 from .gunicorn import StartGunicorn
-from .helpers import Counted, bounded, wait_for
-from .hostlocks import OtherProcess, RefreshingProcess, taken_elsewhere
+from .helpers import Counted, app_module, bounded, wait_for
+from .hostlocks import ALERTING, OtherProcess, RefreshingProcess, taken_elsewhere
 from .test_election import Recorder
 
 INTERVAL = 0.3
@@ -130,34 +130,20 @@ def test_a_full_disk_still_elects_one_process(small_disk: SmallDisk) -> None:
     lock.release()
 
 
-DISK_APP = f"""
-import os
-import time
-from pathlib import Path
-
-from flask import Flask
-
-from flask_healthcheck import HealthCheck, signals
-
-HERE = Path(__file__).parent
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_INTERVAL={INTERVAL},
-    HEALTHCHECK_TIMEOUT=0.5,
-    HEALTHCHECK_RUN_DIR=os.environ["RUN_DIR"],
-)
-health = HealthCheck(app)
-health.add_check(lambda: False, name="database")
+DISK_APP = (
+    app_module(INTERVAL=INTERVAL, TIMEOUT=0.5, RUN_DIR='os.environ["RUN_DIR"]')
+    + """health.add_check(lambda: False, name="database")
 
 
 @signals.check_failed.connect_via(app)
 def failed(sender, result):
-    with open(HERE / "signals", "a") as f:
-        f.write(f"{{os.getpid()}} {{time.time():.3f}} check_failed\\n")
+    with open(here / "signals", "a") as f:
+        f.write(f"{os.getpid()} {time.time():.3f} check_failed\\n")
 
 
 health.start(app)
 """
+)
 
 
 def test_a_full_disk_under_gunicorn(
@@ -378,51 +364,14 @@ def test_a_frozen_holder_is_taken_over_and_steps_down(
     assert 4 <= len(after) <= 10, after
 
 
-GUNICORN_APP = f"""
-import os
-import time
-from pathlib import Path
-
-from flask import Flask
-
-from flask_healthcheck import HealthCheck, signals
-
-HERE = Path(__file__).parent
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_INTERVAL={INTERVAL},
-    HEALTHCHECK_TIMEOUT=0.5,
-    HEALTHCHECK_RUN_DIR=str(HERE / "run"),
-)
-health = HealthCheck(app)
-
-
-def note(*words):
-    line = " ".join([str(os.getpid()), f"{{time.time():.3f}}", *words])
-    with open(HERE / "signals", "a") as f:
-        f.write(line + "\\n")
-
-
-@health.check
-def database():
-    return (HERE / "switch").read_text() == "up"
-
-
-@signals.check_failed.connect_via(app)
-def failed(sender, result):
-    note("check_failed", result.name)
-
-
-@signals.health_changed.connect_via(app)
-def changed(sender, report, previous):
-    if (HERE / "slow").exists():
-        note("delivering", report.status)
-        time.sleep(60)
-    note("health_changed", report.status)
-
+GUNICORN_APP = (
+    app_module(INTERVAL=INTERVAL, TIMEOUT=0.5, RUN_DIR='str(here / "run")')
+    + ALERTING
+    + """
 
 health.start(app)
 """
+)
 
 
 def test_gunicorn_workers_killed_mid_delivery_and_frozen(
