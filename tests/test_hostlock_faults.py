@@ -666,6 +666,37 @@ def plant_note(state: Any, note: dict[str, Any]) -> None:
         json.dump({"pid": 1, "ppid": os.getppid(), "note": note}, f)
 
 
+def run_dir_app(
+    tmp_path: Path, apps: list[Flask], mode: int, owner: int | None = None
+) -> tuple[Flask, HealthCheck]:
+    """An app of :func:`fleet_app` whose run dir ``tmp_path / "run"`` has
+    ``mode`` (and ``owner``)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    os.chmod(run_dir, mode)
+    if owner is not None:
+        os.chown(run_dir, owner, owner)
+    app = fleet_app(str(run_dir))
+    apps.append(app)
+    return app, HealthCheck(app)
+
+
+def alerts_after_a_planted_note(
+    app: Flask, health: HealthCheck, ok: bool, note: dict[str, Any], runs: int
+) -> list[tuple[str, str]]:
+    """What ``app`` alerts once its ``database`` check (passing if ``ok``)
+    has run ``runs`` times after ``note`` was planted where it reads one."""
+    ran: list[int] = []
+    health.add_check(Counted(ran, ok), name="database")
+    state = get_state(app)
+    plant_note(state, note)
+    seen = Seen(app)
+    health.start(app)
+    wait_for(lambda: len(ran) >= runs, 2)
+    assert state.signals.flush(2)
+    return seen.items
+
+
 def test_a_symlink_planted_at_the_lock_file_is_never_followed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir(mode=0o700)
@@ -755,62 +786,26 @@ def test_the_lock_file_says_who_refreshes_and_nothing_else(tmp_path: Path) -> No
 def test_a_note_forged_in_an_unsafe_run_dir_sends_no_bogus_recovery(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    os.chmod(run_dir, 0o777)  # anyone may write here: the election is off
-    app = fleet_app(str(run_dir))
-    apps.append(app)
-    health = HealthCheck(app)
-    runs: list[int] = []
-
-    def database() -> bool:
-        runs.append(1)
-        return True
-
-    health.add_check(database, name="database")
-    state = get_state(app)
-    plant_note(state, {"status": "fail", "checks": {"database": "fail"}})
-    seen = Seen(app)
-    health.start(app)
-    wait_for(lambda: len(runs) >= 3, 2)
-    assert state.signals.flush(2)
-    assert seen.items == [], f"a healthy app alerted: {seen.items}"
+    # Anyone may write in the run dir: the election is off.
+    app, health = run_dir_app(tmp_path, apps, 0o777)
+    note = {"status": "fail", "checks": {"database": "fail"}}
+    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
+    assert alerts == [], f"a healthy app alerted: {alerts}"
 
 
 def test_a_note_forged_in_an_unsafe_run_dir_cannot_hide_an_outage(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    os.chmod(run_dir, 0o777)
-    app = fleet_app(str(run_dir))
-    apps.append(app)
-    health = HealthCheck(app)
-    runs: list[int] = []
-
-    def database() -> bool:
-        runs.append(1)
-        return False
-
-    health.add_check(database, name="database")
-    state = get_state(app)
-    plant_note(state, {"status": "fail", "checks": {}})
-    seen = Seen(app)
-    health.start(app)
-    wait_for(lambda: len(runs) >= 2, 2)
-    assert state.signals.flush(2)
-    assert ("changed", "None->fail") in seen.items, seen.items
+    app, health = run_dir_app(tmp_path, apps, 0o777)
+    note = {"status": "fail", "checks": {}}
+    alerts = alerts_after_a_planted_note(app, health, False, note, 2)
+    assert ("changed", "None->fail") in alerts, alerts
 
 
 def test_a_fifo_at_the_note_path_never_hangs_the_refresher(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    os.chmod(run_dir, 0o777)
-    app = fleet_app(str(run_dir))
-    apps.append(app)
-    health = HealthCheck(app)
+    app, health = run_dir_app(tmp_path, apps, 0o777)
     runs: list[int] = []
     health.add_check(Counted(runs, True), name="database")
     state = get_state(app)
@@ -865,21 +860,10 @@ def test_a_run_dir_symlinked_by_another_user_cannot_clobber_a_file(
 def test_a_run_dir_owned_by_another_user_feeds_no_note(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(mode=0o755)
-    os.chown(run_dir, OTHER_UID, OTHER_UID)
-    app = fleet_app(str(run_dir))
-    apps.append(app)
-    health = HealthCheck(app)
-    runs: list[int] = []
-    health.add_check(Counted(runs, True), name="database")
-    state = get_state(app)
-    plant_note(state, {"status": "fail", "checks": {"database": "fail"}})
-    seen = Seen(app)
-    health.start(app)
-    wait_for(lambda: len(runs) >= 3, 2)
-    assert state.signals.flush(2)
-    assert seen.items == [], f"a healthy app alerted: {seen.items}"
+    app, health = run_dir_app(tmp_path, apps, 0o755, OTHER_UID)
+    note = {"status": "fail", "checks": {"database": "fail"}}
+    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
+    assert alerts == [], f"a healthy app alerted: {alerts}"
 
 
 def test_two_services_both_named_app_never_silence_each_other(
