@@ -156,6 +156,7 @@ def wait_until(
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
+@pytest.mark.slow
 def test_one_worker_of_the_host_runs_the_checks_and_sends_the_alerts(
     gunicorn_server: StartGunicorn, tmp_path: Path, preload: bool
 ) -> None:
@@ -268,6 +269,7 @@ def test_every_worker_answers_a_scrape_with_the_same_status(
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
+@pytest.mark.slow
 def test_prometheus_sees_the_failure_and_the_recovery(
     gunicorn_server: StartGunicorn,
     prometheus_server: StartPrometheus,

@@ -146,6 +146,7 @@ health.start(app)
 )
 
 
+@pytest.mark.slow
 def test_a_full_disk_under_gunicorn(
     small_disk: SmallDisk, gunicorn_server: StartGunicorn
 ) -> None:
@@ -323,6 +324,7 @@ def test_the_note_waits_for_a_slow_subscriber(run_dir: str) -> None:
 # -- a frozen holder -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_frozen_holder_is_taken_over_and_steps_down(
     tmp_path: Path, fleet: Callable[[], RefreshingProcess]
 ) -> None:
@@ -374,6 +376,7 @@ health.start(app)
 )
 
 
+@pytest.mark.slow
 def test_gunicorn_workers_killed_mid_delivery_and_frozen(
     gunicorn_server: StartGunicorn,
 ) -> None:
@@ -430,6 +433,7 @@ def test_gunicorn_workers_killed_mid_delivery_and_frozen(
 # -- processes that don't refresh ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_runs_outside_the_refresher_leave_the_alerts_to_it(
     tmp_path: Path, fleet: Callable[[], RefreshingProcess]
 ) -> None:

@@ -361,6 +361,7 @@ def test_redis_closed_port_fails_at_once(
     assert probe.seconds < 2.0
 
 
+@pytest.mark.slow
 def test_redis_black_hole_fails_at_the_timeout(
     endpoint: Callable[..., Endpoint], blackhole: BlackHoleServer
 ) -> None:

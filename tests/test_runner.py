@@ -492,6 +492,7 @@ def _raise(error: BaseException) -> None:
 # -- threads -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_probe_storm_over_hung_checks_keeps_threads_bounded(
     app: Flask, release: threading.Event
 ) -> None:

@@ -502,6 +502,7 @@ def broken_promises(
         for row in ROWS
     ],
 )
+@pytest.mark.slow
 def test_promises(
     row: Row,
     held: Path,
@@ -536,6 +537,7 @@ def test_promises(
     )
 
 
+@pytest.mark.slow
 def test_the_ready_made_engine_never_shares_a_connection_across_workers(
     gunicorn_server: StartGunicorn, held: Path, postgres_url: str
 ) -> None:
