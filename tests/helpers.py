@@ -204,6 +204,18 @@ class Switch:
         return self.ok
 
 
+class Counter:
+    """A count that threads add to (``counter.add()``)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
 class Counted:
     """A check returning ``value``, noting each run in ``runs``."""
 

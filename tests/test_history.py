@@ -8,7 +8,6 @@ import os
 import re
 import time
 import tracemalloc
-import warnings
 
 import pytest
 from flask import Flask
@@ -23,6 +22,7 @@ from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
 from flask_healthcheck.state import get_state
 from flask_healthcheck.status_page import format_period, format_uptime
 
+from .children import in_child
 from .helpers import bounded, strict_json
 from .test_html import HTML, Page
 
@@ -246,23 +246,15 @@ def test_a_forked_child_starts_an_empty_history(
     health.add_check(lambda: True, name="db")
     with app.app_context():
         health.run()
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
-        pid = os.fork()
-    if pid == 0:  # the child: answer through the pipe, then leave at once
-        try:
-            with app.app_context():  # the child's first entry: it notices the fork
-                before = len(history_of(app).names())
-                health.run()
-            after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
-            os.write(write_end, f"{before} {after}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    assert os.read(read_end, 100).decode() == "0 1"
-    os.close(read_end)
+
+    def in_the_child() -> str:
+        with app.app_context():  # the child's first entry: it notices the fork
+            before = len(history_of(app).names())
+            health.run()
+        after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
+        return f"{before} {after}"
+
+    assert in_child("os.fork", in_the_child) == "0 1"
     assert len(history_of(app).snapshot(["db"]).checks["db"].entries) == 1
 
 

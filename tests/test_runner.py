@@ -11,7 +11,6 @@ import functools
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import InitVar, dataclass
 from typing import Any
@@ -25,17 +24,16 @@ from flask_healthcheck import CheckResult, HealthCheck, HealthReport
 from flask_healthcheck.signals import check_failed, health_changed
 from flask_healthcheck.state import get_state
 
-from .helpers import FAILURE, SUCCESS, Bounded, bounded, check_threads, wait_for
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def add(self) -> None:
-        with self._lock:
-            self.value += 1
+from .children import in_child
+from .helpers import (
+    FAILURE,
+    SUCCESS,
+    Bounded,
+    Counter,
+    bounded,
+    check_threads,
+    wait_for,
+)
 
 
 def test_checks_of_one_run_execute_concurrently(
@@ -272,21 +270,12 @@ def test_a_forked_child_starts_afresh(app: Flask, release: threading.Event) -> N
     health.add_check(lambda: release.wait(10), name="hung", timeout=0.2)
     with app.app_context():
         assert health.run().checks[0].error == "timed out after 0.2 s"
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
-        pid = os.fork()
-    if pid == 0:  # the child: answer through the pipe, then leave at once
-        try:
-            with app.app_context():
-                error = health.run().checks[0].error or ""
-            os.write(write_end, error.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    assert os.read(read_end, 1000).decode() == "timed out after 0.2 s"
-    os.close(read_end)
+
+    def in_the_child() -> str:
+        with app.app_context():
+            return health.run().checks[0].error or ""
+
+    assert in_child("os.fork", in_the_child) == "timed out after 0.2 s"
     with app.app_context():  # the parent still knows its own check is running
         assert "still running" in (health.run().checks[0].error or "")
 

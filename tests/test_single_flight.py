@@ -15,24 +15,10 @@ from flask_healthcheck import (
 )
 from flask_healthcheck.signals import health_changed
 
-from .helpers import (
-    Bounded,
-    bounded,
-    wait_for,
-)
+from .helpers import Bounded, Counter, bounded, wait_for
 
 #: Checks registered next to the database, for ``?exclude=`` to vary over.
 OTHERS = [f"other{number}" for number in range(8)]
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def add(self) -> None:
-        with self._lock:
-            self.value += 1
 
 
 def exclusions(number: int) -> str:
