@@ -1,4 +1,5 @@
-"""Shared test data and a local HTTP server."""
+"""What the tests share: test data, checks, the apps real servers import,
+bounded calls and a local HTTP server."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-if TYPE_CHECKING:
-    from flask_healthcheck import HealthCheck
+from flask_healthcheck import ConfigurationError, HealthCheck
 
 SUCCESS = b'{"status": "success", "error": "", "data": {}, "pagination": {}, "input_errors": {}}'  # noqa: E501
 FAILURE = b'{"status": "failure", "error": "", "data": [], "pagination": {}, "input_errors": {}}'  # noqa: E501
@@ -226,6 +226,16 @@ class Counted:
     def __call__(self) -> bool:
         self.runs.append(1)
         return self.value
+
+
+def health_or_refusal(app: Flask, key: str) -> HealthCheck | None:
+    """``HealthCheck(app)``, or None if it refused ``app``'s config with a
+    :class:`~flask_healthcheck.ConfigurationError` that names ``key``."""
+    try:
+        return HealthCheck(app)
+    except ConfigurationError as e:
+        assert key in str(e)
+        return None
 
 
 def run_in(app: Flask, health: HealthCheck) -> str:

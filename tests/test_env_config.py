@@ -22,6 +22,7 @@ from flask_healthcheck.state import get_state
 from .helpers import (
     SUCCESS,
     bounded,
+    health_or_refusal,
     run_in,
     slow_ok,
 )
@@ -194,10 +195,8 @@ def test_a_huge_timeout_from_the_environment_is_refused_or_works(
     env_app: Any, text: str
 ) -> None:
     app = env_app("TIMEOUT", text)
-    try:
-        health = HealthCheck(app)
-    except ConfigurationError as e:
-        assert "HEALTHCHECK_TIMEOUT" in str(e)
+    health = health_or_refusal(app, "HEALTHCHECK_TIMEOUT")
+    if health is None:
         return
     health.add_check(slow_ok, name="database")
     response = bounded(lambda: FlaskClient(app).get("/health"), 2, "the probe")

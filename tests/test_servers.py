@@ -25,6 +25,7 @@ from .servers import (
     PostgresServer,
     RedisServer,
     ServerStartError,
+    _child_pids,
     env_flag,
     find_postgres_bindir,
     is_port_open,
@@ -67,17 +68,7 @@ def _running(pid: int) -> bool:
 
 
 def _alive_children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid) and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
+    return [child for child in _child_pids(pid) if _running(child)]
 
 
 # ------------------------------------------------------------------ postgres
