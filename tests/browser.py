@@ -21,7 +21,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import pytest
@@ -299,12 +298,7 @@ class Browser:
     def __enter__(self) -> Browser:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.quit()
 
     def quit(self) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -66,6 +66,28 @@ def http_server() -> Iterator[LocalHTTPServer]:
         yield server
 
 
+#: Fixtures that start a real server process: a test that asks for one,
+#: even through another fixture, is marked ``server``.
+SERVER_FIXTURES = frozenset(
+    {
+        "browser",
+        "gunicorn_server",
+        "postgres_server",
+        "prometheus_server",
+        "redis_server",
+        "uwsgi_server",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server`` every test that uses a server fixture, so that
+    ``-m "not server"`` leaves them out without a mark on each."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """How long each fault took to be reported, for the release notes."""
     if FAULT_TIMES:
@@ -90,3 +112,25 @@ def browser() -> Iterator[Browser]:
     chromium, chromedriver = require_chromium()
     with Browser(chromium, chromedriver, window_size=DESKTOP) as b:
         yield b
+
+
+@pytest.fixture
+def env_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``make(key, text)``: an app whose ``HEALTHCHECK_<key>`` comes from the
+    environment variable ``FLASK_HEALTHCHECK_<key>=text``."""
+    made: list[Flask] = []
+
+    def make(key: str, text: str) -> Flask:
+        monkeypatch.setenv(f"FLASK_HEALTHCHECK_{key}", text)
+        app = Flask(f"env-{key.lower()}-{len(made)}")
+        app.config.update(TESTING=True)
+        app.config.from_prefixed_env()
+        monkeypatch.delenv(f"FLASK_HEALTHCHECK_{key}")
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        state = app.extensions.get("healthcheck")
+        if state is not None:
+            state.refresher.stop(timeout=2)

@@ -30,13 +30,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from .processes import Answer, http_get, log_tail, start_logged, stop_group
+from .processes import LoggedServer, Started
 from .server_fixtures import skip_or_fail_missing
 from .servers import LOOPBACK, BinaryNotFoundError, find_free_port, is_port_open
 
@@ -68,8 +67,11 @@ def post_worker_init(worker):
 """
 
 
-class GunicornServer:
+class GunicornServer(LoggedServer):
     """A gunicorn master started by a test; see the module docstring."""
+
+    name = "gunicorn"
+    stop_seconds = GRACEFUL_SECONDS + 3
 
     def __init__(
         self,
@@ -86,8 +88,7 @@ class GunicornServer:
     ) -> None:
         self.directory = directory
         self.workers = workers
-        self.port = find_free_port()
-        self.log = directory / "gunicorn.log"
+        port = find_free_port()
         self._booted = directory / "booted"
         self._booted.mkdir()
         config_file = directory / "gunicorn_conf.py"
@@ -101,7 +102,7 @@ class GunicornServer:
             "--chdir",
             str(directory),
             "--bind",
-            f"{LOOPBACK}:{self.port}",
+            f"{LOOPBACK}:{port}",
             "--worker-class",
             worker_class,
             "--workers",
@@ -117,33 +118,16 @@ class GunicornServer:
             command.append("--preload")
         command += args
         command.append("app_module:app")
-        self.process = start_logged(command, self.log, env=env)
+        super().__init__(command, directory / "gunicorn.log", port=port, env=env)
 
     def wait_until_booted(self, timeout: float = START_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"gunicorn exited with {self.process.returncode}:\n{self.tail()}"
-                )
-            booted = len(list(self._booted.iterdir()))
-            if booted >= self.workers and is_port_open(LOOPBACK, self.port):
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"gunicorn did not boot in {timeout:g} s:\n{self.tail()}")
-            time.sleep(0.05)
+        """Return once every worker has booted and the port is open."""
 
-    def get(self, path: str, timeout: float) -> Answer | None:
-        """``GET path`` on a new connection; ``None`` if not answered in time."""
-        return http_get(self.port, path, timeout)
+        def booted() -> bool:
+            workers = len(list(self._booted.iterdir()))
+            return workers >= self.workers and is_port_open(LOOPBACK, self.port)
 
-    def tail(self, lines: int = 30) -> str:
-        """The last lines of gunicorn's log, for failure messages."""
-        return log_tail(self.log, lines)
-
-    def stop(self) -> None:
-        stop_group(self.process, GRACEFUL_SECONDS + 3)
+        self.wait_until(booted, timeout, "booted")
 
 
 def require_gunicorn() -> None:
@@ -164,7 +148,7 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
     """Start gunicorn on an app whose module source is given; see the module
     docstring. Every server started is stopped at teardown."""
     require_gunicorn()
-    started: list[GunicornServer] = []
+    started = Started[GunicornServer](tmp_path, "gunicorn")
 
     def start(
         source: str,
@@ -179,13 +163,8 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
         env: dict[str, str] | None = None,
         graceful_timeout: int = GRACEFUL_SECONDS,
     ) -> GunicornServer:
-        directory = tmp_path / f"gunicorn{len(started)}"
-        directory.mkdir()
-        (directory / "app_module.py").write_text(textwrap.dedent(source))
-        for name, text in (files or {}).items():
-            (directory / name).write_text(text)
         server = GunicornServer(
-            directory,
+            started.directory(source, files),
             workers=workers,
             threads=threads,
             preload=preload,
@@ -195,10 +174,9 @@ def gunicorn_server(tmp_path: Path) -> Iterator[StartGunicorn]:
             env=env,
             graceful_timeout=graceful_timeout,
         )
-        started.append(server)
+        started.add(server)
         server.wait_until_booted()
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    started.stop()

@@ -1,8 +1,10 @@
-"""Shared test data and a local HTTP server."""
+"""What the tests share: test data, checks, the apps real servers import,
+bounded calls and a local HTTP server."""
 
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +15,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from flask_healthcheck import ConfigurationError, HealthCheck
 
 SUCCESS = b'{"status": "success", "error": "", "data": {}, "pagination": {}, "input_errors": {}}'  # noqa: E501
 FAILURE = b'{"status": "failure", "error": "", "data": [], "pagination": {}, "input_errors": {}}'  # noqa: E501
@@ -198,3 +202,115 @@ class Switch:
 
     def __call__(self) -> bool:
         return self.ok
+
+
+class Counter:
+    """A count that threads add to (``counter.add()``)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+class Counted:
+    """A check returning ``value``, noting each run in ``runs``."""
+
+    def __init__(self, runs: list[int], value: bool) -> None:
+        self.runs = runs
+        self.value = value
+
+    def __call__(self) -> bool:
+        self.runs.append(1)
+        return self.value
+
+
+def health_or_refusal(app: Flask, key: str) -> HealthCheck | None:
+    """``HealthCheck(app)``, or None if it refused ``app``'s config with a
+    :class:`~flask_healthcheck.ConfigurationError` that names ``key``."""
+    try:
+        return HealthCheck(app)
+    except ConfigurationError as e:
+        assert key in str(e)
+        return None
+
+
+def run_in(app: Flask, health: HealthCheck) -> str:
+    """``health.run()``'s status, in an app context as a CLI command has."""
+    with app.app_context():
+        return health.run().status
+
+
+def slow_ok() -> bool:
+    """A check that passes after 50 ms, long enough to overlap another."""
+    time.sleep(0.05)
+    return True
+
+
+def strict_json(data: bytes) -> Any:
+    """JSON as other languages read it: NaN and Infinity are errors."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(data, parse_constant=refuse)
+
+
+def app_module(**config: object) -> str:
+    """The start of an app module a real server imports: ``here`` (the
+    module's directory), ``app`` with ``HEALTHCHECK_<KEY>`` set to each
+    value (Python source, or a number), and ``health``; ``os``, ``threading``,
+    ``time``, ``Flask`` and ``signals`` are imported."""
+    settings = "".join(f"    HEALTHCHECK_{k}={v},\n" for k, v in config.items())
+    return f"""
+import os
+import threading
+import time
+from pathlib import Path
+
+from flask import Flask
+
+from flask_healthcheck import HealthCheck, signals
+
+here = Path(__file__).parent
+app = Flask(__name__)
+app.config.update(
+{settings})
+health = HealthCheck(app)
+"""
+
+
+#: ``HEALTHCHECK_ENDPOINTS`` of README's Kubernetes layout, as source.
+PROBES = '{"/livez": ["live"], "/readyz": ["ready"]}'
+
+
+def probes_app(timeout: float) -> str:
+    """README's Kubernetes layout as a server imports it: ``/livez`` runs
+    the ``live`` checks (``alive``, trivial) and ``/readyz`` the ``ready``
+    ones, each bounded by ``timeout``; add the ``ready`` checks after it."""
+    return (
+        app_module(ENDPOINTS=PROBES, TIMEOUT=timeout)
+        + """
+
+@health.check(tags=["live"])
+def alive():
+    return True
+"""
+    )
+
+
+def hung_database_app(timeout: float, wait: str = "") -> str:
+    """:func:`probes_app` with a ``ready`` check on a database that never
+    answers (it waits ``never.wait(wait)``: forever by default)."""
+    return f"""{probes_app(timeout)}
+never = threading.Event()
+
+
+@health.check(tags=["ready"])
+def database():
+    never.wait({wait})  # a connection to a database that never answers
+    return True
+"""

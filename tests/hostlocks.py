@@ -58,28 +58,9 @@ class OtherProcess:
         self.process.communicate(timeout=10)
 
 
-#: A process of the host refreshing an app (``HEALTHCHECK_INTERVAL`` =
-#: ``argv[2]``) in directory ``argv[1]``, until stdin closes. Its check
-#: passes while the file ``switch`` says ``up``; its subscribers note each
-#: alert as ``<pid> <time> <signal> <what>`` in ``signals`` (append mode, so
-#: the lines of several processes never mix). While the file ``slow``
-#: exists, its ``health_changed`` subscriber notes ``delivering`` and hangs.
-_REFRESHER = """
-import os, sys, time
-from pathlib import Path
-from flask import Flask
-from flask_healthcheck import HealthCheck, signals
-
-here, interval = Path(sys.argv[1]), float(sys.argv[2])
-app = Flask("fleet", root_path=str(here))
-app.config.update(
-    HEALTHCHECK_INTERVAL=interval,
-    HEALTHCHECK_TIMEOUT=0.5,
-    HEALTHCHECK_RUN_DIR=str(here / "run"),
-)
-health = HealthCheck(app)
-
-
+#: The checks and subscribers of an app that refreshes, after its ``here``
+#: (a directory), ``app`` and ``health``: see :data:`_REFRESHER`.
+ALERTING = """
 def note(*words):
     line = " ".join([str(os.getpid()), f"{time.time():.3f}", *words])
     with open(here / "signals", "a") as f:
@@ -107,12 +88,38 @@ def changed(sender, report, previous):
         note("delivering", report.status)
         time.sleep(60)
     note("health_changed", report.status)
+"""
 
+#: A process of the host refreshing an app (``HEALTHCHECK_INTERVAL`` =
+#: ``argv[2]``) in directory ``argv[1]``, until stdin closes. Its check
+#: passes while the file ``switch`` says ``up``; its subscribers note each
+#: alert as ``<pid> <time> <signal> <what>`` in ``signals`` (append mode, so
+#: the lines of several processes never mix). While the file ``slow``
+#: exists, its ``health_changed`` subscriber notes ``delivering`` and hangs.
+_REFRESHER = (
+    """
+import os, sys, time
+from pathlib import Path
+from flask import Flask
+from flask_healthcheck import HealthCheck, signals
+
+here, interval = Path(sys.argv[1]), float(sys.argv[2])
+app = Flask("fleet", root_path=str(here))
+app.config.update(
+    HEALTHCHECK_INTERVAL=interval,
+    HEALTHCHECK_TIMEOUT=0.5,
+    HEALTHCHECK_RUN_DIR=str(here / "run"),
+)
+health = HealthCheck(app)
+"""
+    + ALERTING
+    + """
 
 health.start(app)
 print("started", flush=True)
 sys.stdin.read()
 """
+)
 
 
 class RefreshingProcess:

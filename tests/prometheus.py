@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from .processes import log_tail, start_logged, stop_group
+from .processes import LoggedServer, Started
 from .server_fixtures import skip_or_fail_missing
 from .servers import LOOPBACK, BinaryNotFoundError, find_free_port
 
@@ -60,44 +59,42 @@ scrape_configs:
 """
 
 
-class PrometheusServer:
+class PrometheusServer(LoggedServer):
     """A Prometheus started by a test; see the module docstring."""
+
+    name = "prometheus"
+    stop_seconds = 5
+    tail_lines = 20
 
     def __init__(self, directory: Path, targets: list[str], rules: str) -> None:
         self.directory = directory
-        self.port = find_free_port()
+        port = find_free_port()
         (directory / "rules.yml").write_text(rules)
         config = directory / "prometheus.yml"
         config.write_text(
             _CONFIG.format(rules=json.dumps("rules.yml"), targets=json.dumps(targets))
         )
-        self.log = directory / "prometheus.log"
         command = [
             require_binary("prometheus"),
             f"--config.file={config}",
             f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address={LOOPBACK}:{self.port}",
+            f"--web.listen-address={LOOPBACK}:{port}",
             "--log.level=warn",
         ]
-        self.process = start_logged(command, self.log, cwd=directory)
+        log = directory / "prometheus.log"
+        super().__init__(command, log, port=port, cwd=directory)
 
     def url(self, path: str) -> str:
         return f"http://{LOOPBACK}:{self.port}{path}"
 
     def wait_until_ready(self, timeout: float = START_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"prometheus exited:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.url("/-/ready"), timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prometheus not ready in {timeout:g} s:\n{self.tail()}")
-            time.sleep(0.1)
+        """Return once the server answers ``/-/ready``."""
+
+        def ready() -> bool:
+            answer = self.get("/-/ready", 1)
+            return answer is not None and answer.status == 200
+
+        self.wait_until(ready, timeout)
 
     def _api(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
@@ -123,12 +120,6 @@ class PrometheusServer:
             for a in data["alerts"]
         }
 
-    def tail(self, lines: int = 20) -> str:
-        return log_tail(self.log, lines)
-
-    def stop(self) -> None:
-        stop_group(self.process, 5)
-
 
 #: ``prometheus_server(targets, rules)``
 StartPrometheus = Callable[[list[str], str], PrometheusServer]
@@ -138,16 +129,12 @@ StartPrometheus = Callable[[list[str], str], PrometheusServer]
 def prometheus_server(tmp_path: Path) -> Iterator[StartPrometheus]:
     """Start Prometheus on loopback; see the module docstring."""
     require_binary("prometheus")
-    started: list[PrometheusServer] = []
+    started = Started[PrometheusServer](tmp_path, "prometheus")
 
     def start(targets: list[str], rules: str) -> PrometheusServer:
-        directory = tmp_path / f"prometheus{len(started)}"
-        directory.mkdir()
-        server = PrometheusServer(directory, targets, rules)
-        started.append(server)
+        server = started.add(PrometheusServer(started.directory(), targets, rules))
         server.wait_until_ready()
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    started.stop()

@@ -183,3 +183,58 @@ def test_records_of_other_loggers_pass() -> None:
         None,
     )
     assert ProbeAccessLogFilter().filter(record)
+
+
+# -- the filter on records made by hand ----------------------------------------
+
+
+def gunicorn_record(method: str, path: str, status: str) -> logging.LogRecord:
+    record = logging.LogRecord(
+        "gunicorn.access", logging.INFO, __file__, 1, "%(h)s %(r)s %(s)s", None, None
+    )
+    record.args = {"m": method, "U": path, "s": status, "h": "-", "r": "-"}
+    return record
+
+
+def werkzeug_record(line: str, status: str) -> logging.LogRecord:
+    return logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '"%s" %s %s', (line, status, "-"), None
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "kept"),
+    [
+        ("GET", "/health", "200", False),
+        ("HEAD", "/health", "200", False),
+        ("GET", "/health/database", "200", False),
+        ("GET", "/healthz-admin", "200", True),
+        ("GET", "/healthcheck", "200", True),
+        ("GET", "/admin/health", "200", True),
+        ("GET", "/health", "304", True),
+        ("GET", "/health", "500", True),
+        ("GET", "/health/nope", "404", True),
+        ("POST", "/health", "200", True),
+        ("get", "/health", "200", True),
+        ("GET", "/", "200", True),
+    ],
+)
+def test_the_filter_drops_only_successful_probes(
+    method: str, path: str, status: str, kept: bool
+) -> None:
+    log_filter = ProbeAccessLogFilter(paths=["/health"])
+    assert log_filter.filter(gunicorn_record(method, path, status)) is kept
+    line = f"{method} {path} HTTP/1.1"
+    assert log_filter.filter(werkzeug_record(line, status)) is kept
+
+
+def test_the_filter_ignores_the_query_but_not_a_lookalike(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log_filter = ProbeAccessLogFilter(paths=["/health/"])
+    assert not log_filter.filter(
+        werkzeug_record("GET /health?x=/admin HTTP/1.1", "200")
+    )
+    assert log_filter.filter(werkzeug_record("GET /admin?/health/ HTTP/1.1", "200"))
+    assert log_filter.filter(werkzeug_record("GET /%68ealth-x HTTP/1.1", "200"))
+    assert log_filter.filter(werkzeug_record("garbage", "400"))

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from flask_healthcheck import ConfigurationError, HealthCheck
+from flask_healthcheck.state import get_state
+
+from .helpers import (
+    SUCCESS,
+    Counted,
+    bounded,
+    health_or_refusal,
+    slow_ok,
+    wait_for,
+)
+
+
+def assert_refused(app: Flask, key: str, value: Any, message: str) -> None:
+    """``HealthCheck(app)`` with ``key`` set to ``value`` fails with a
+    message that names the key and says ``message``."""
+    app.config[key] = value
+    with pytest.raises(ConfigurationError) as info:
+        HealthCheck(app)
+    assert message in str(info.value)
+    assert key in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -54,11 +76,7 @@ from flask_healthcheck import ConfigurationError, HealthCheck
 def test_bad_config_value_names_the_key(
     app: Flask, key: str, value: Any, message: str
 ) -> None:
-    app.config[key] = value
-    with pytest.raises(ConfigurationError) as info:
-        HealthCheck(app)
-    assert message in str(info.value)
-    assert key in str(info.value)
+    assert_refused(app, key, value, message)
 
 
 @pytest.mark.parametrize(
@@ -296,11 +314,7 @@ def test_duplicate_check_names_are_rejected(app: Flask) -> None:
 def test_bad_endpoint_and_format_config_names_key_value_and_form(
     app: Flask, key: str, value: Any, message: str
 ) -> None:
-    app.config[key] = value
-    with pytest.raises(ConfigurationError) as info:
-        HealthCheck(app)
-    assert message in str(info.value)
-    assert key in str(info.value)
+    assert_refused(app, key, value, message)
 
 
 def test_endpoint_and_format_defaults_are_set_on_the_config(app: Flask) -> None:
@@ -336,3 +350,33 @@ def test_bad_add_endpoint_arguments_fail_at_once(
     with pytest.raises(ConfigurationError) as info:
         HealthCheck().add_endpoint(url, tags=tags)
     assert message in str(info.value)
+
+
+# -- infinite and huge timings -------------------------------------------------
+
+
+def test_an_infinite_check_timeout_is_refused_at_registration(app: Flask) -> None:
+    health = HealthCheck(app)
+    try:
+        health.add_check(slow_ok, name="database", timeout=float("inf"))
+    except ConfigurationError:
+        return
+    response = bounded(lambda: FlaskClient(app).get("/health"), 2, "the probe")
+    assert (response.status_code, response.data) == (200, SUCCESS)
+
+
+@pytest.mark.parametrize("text", ["Infinity", "1e10"])
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_huge_interval_is_refused_or_keeps_the_refresher_alive(
+    env_app: Any, text: str
+) -> None:
+    app = env_app("INTERVAL", text)
+    health = health_or_refusal(app, "HEALTHCHECK_INTERVAL")
+    if health is None:
+        return
+    runs: list[int] = []
+    health.add_check(Counted(runs, True), name="database")
+    health.start(app)
+    wait_for(lambda: bool(runs), 2)
+    time.sleep(0.2)
+    assert get_state(app).refresher.running, "the refresh thread died"

@@ -24,6 +24,13 @@ PAGES = [
     ROOT / "README.md",
     *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "porting.md"),
 ]
+#: The pages whose examples need a real server (``<!-- servers: ... -->``).
+SERVER_PAGES = [
+    pytest.param(page, marks=pytest.mark.server)
+    if "<!-- servers: " in page.read_text()
+    else page
+    for page in PAGES
+]
 SYBIL = Sybil(parsers=[PythonCodeBlockParser(), SkipParser()])
 
 
@@ -35,7 +42,7 @@ SERVERS = {
 }
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", SERVER_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_examples_run(
     page: Path,
     tmp_path: Path,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import Counter
 
 import pytest
 from flask import Flask
@@ -10,7 +13,7 @@ from flask.testing import FlaskClient
 
 from flask_healthcheck import HealthCheck
 
-from .helpers import FAILURE, SUCCESS
+from .helpers import FAILURE, SUCCESS, Bounded, bounded
 
 
 @pytest.fixture
@@ -85,3 +88,37 @@ def test_draining_is_per_app() -> None:
     health.drain(first)
     assert first.test_client().get("/readyz").status_code == 500
     assert second.test_client().get("/readyz").status_code == 200
+
+
+def test_drain_during_a_probe_storm(app: Flask) -> None:
+    app.config.update(HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]})
+    health = HealthCheck(app)
+
+    def db() -> bool:
+        time.sleep(0.002)
+        return True
+
+    health.add_check(db, tags=("ready",))
+    drained = threading.Event()
+    after: Counter[tuple[str, int]] = Counter()
+    lock = threading.Lock()
+    stop = time.monotonic() + 0.6
+
+    def storm() -> None:
+        client = FlaskClient(app)
+        while time.monotonic() < stop:
+            for path in ("/readyz", "/livez", "/health"):
+                was_drained = drained.is_set()
+                code = client.get(path).status_code
+                if was_drained:
+                    with lock:
+                        after[(path, code)] += 1
+
+    workers = [Bounded(storm, f"storm {i}") for i in range(8)]
+    time.sleep(0.2)
+    bounded(lambda: health.drain(app), 1, "health.drain()")
+    drained.set()
+    for worker in workers:
+        worker.result(2, "a storm thread")
+    assert after[("/readyz", 500)] > 0 and after[("/readyz", 200)] == 0
+    assert after[("/livez", 500)] == 0 and after[("/health", 500)] == 0

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
-from flask_healthcheck import HealthCheck
+from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.config import (
     DEFAULTS,
     ServiceCheckOptions,
@@ -27,6 +28,14 @@ from flask_healthcheck.config import (
 )
 from flask_healthcheck.config_keys import KEYS
 from flask_healthcheck.state import get_state
+
+from .helpers import (
+    SUCCESS,
+    bounded,
+    health_or_refusal,
+    run_in,
+    slow_ok,
+)
 
 PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
 MARKER = "<!-- env-table:"
@@ -203,3 +212,53 @@ def test_the_loads_str_tip_keeps_the_text(monkeypatch: pytest.MonkeyPatch) -> No
     HealthCheck(app)
     settings = get_state(app).settings
     assert (settings.release_id, settings.timeout) == ("123e456", 2.5)
+
+
+# -- bad and extreme values ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("TIMEOUT", "NaN"),
+        ("TIMEOUT", "nan"),  # not JSON: stays text
+        ("TIMEOUT", "-1"),
+        ("TIMEOUT", "0"),
+        ("TIMEOUT", "true"),
+        ("CACHE_TTL", "-Infinity"),
+        ("INTERVAL", "NaN"),
+        ("SHOW_DETAILS", '"true"'),  # the text "true", not the bool
+        ("FAILURE_STATUS", "200"),
+        ("FAILURE_STATUS", "5e2"),
+        ("HTML_REFRESH", "1.5"),
+        ("URL", '"health"'),
+    ],
+)
+def test_bad_values_from_the_environment_fail_at_init_app_naming_the_key(
+    env_app: Any, key: str, text: str
+) -> None:
+    app = env_app(key, text)
+    with pytest.raises(ConfigurationError, match=f"HEALTHCHECK_{key}"):
+        HealthCheck(app)
+
+
+def test_true_from_the_environment_shows_details(env_app: Any) -> None:
+    app = env_app("SHOW_DETAILS", "true")
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database")
+    body = FlaskClient(app).get("/health").get_json()
+    assert body["data"]["checks"]["database"]["status"] == "pass"
+
+
+@pytest.mark.parametrize("text", ["Infinity", "1e309", "1e10"])
+def test_a_huge_timeout_from_the_environment_is_refused_or_works(
+    env_app: Any, text: str
+) -> None:
+    app = env_app("TIMEOUT", text)
+    health = health_or_refusal(app, "HEALTHCHECK_TIMEOUT")
+    if health is None:
+        return
+    health.add_check(slow_ok, name="database")
+    response = bounded(lambda: FlaskClient(app).get("/health"), 2, "the probe")
+    assert (response.status_code, response.data) == (200, SUCCESS)
+    assert bounded(lambda: run_in(app, health), 2, "health.run()") == "pass"

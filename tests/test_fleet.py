@@ -25,7 +25,10 @@ from pathlib import Path
 import pytest
 
 from .gunicorn import GunicornServer, StartGunicorn
+from .helpers import PROBES, app_module
 from .prometheus import StartPrometheus
+
+pytestmark = pytest.mark.server
 
 #: ``HEALTHCHECK_INTERVAL`` of the app, seconds.
 INTERVAL = 0.5
@@ -35,38 +38,29 @@ DRAIN_SECONDS = 1.5
 
 DOCS = Path(__file__).parent.parent / "docs"
 
-FLEET_APP = f"""
-import os
-import time
-from pathlib import Path
-
-from flask import Flask
+FLEET_APP = (
+    app_module(
+        INTERVAL=INTERVAL,
+        TIMEOUT=2,
+        RUN_DIR='str(here / "run")',
+        ENDPOINTS=PROBES,
+        SHOW_DETAILS=True,
+    )
+    + """
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-from flask_healthcheck import HealthCheck, signals
 from flask_healthcheck.contrib.prometheus import init_prometheus, make_metrics_app
-
-HERE = Path(__file__).parent
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_INTERVAL={INTERVAL},
-    HEALTHCHECK_TIMEOUT=2,
-    HEALTHCHECK_RUN_DIR=str(HERE / "run"),
-    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"], "/readyz": ["ready"]}},
-    HEALTHCHECK_SHOW_DETAILS=True,
-)
-health = HealthCheck(app)
 
 
 def note(name, *words):
-    line = " ".join([str(os.getpid()), f"{{time.time():.3f}}", *words])
-    with open(HERE / name, "a") as f:
+    line = " ".join([str(os.getpid()), f"{time.time():.3f}", *words])
+    with open(here / name, "a") as f:
         f.write(line + "\\n")
 
 
 @health.check(tags=["ready"])
 def database():
-    up = (HERE / "switch").read_text() == "up"
+    up = (here / "switch").read_text() == "up"
     note("runs", "up" if up else "down")
     return up
 
@@ -102,8 +96,9 @@ def metrics_with_pid(environ, start_response):
     return metrics(environ, start)
 
 
-app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {{"/metrics": metrics_with_pid}})
+app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/metrics": metrics_with_pid})
 """
+)
 
 
 def gunicorn_recipe() -> str:
@@ -161,6 +156,7 @@ def wait_until(
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
+@pytest.mark.slow
 def test_one_worker_of_the_host_runs_the_checks_and_sends_the_alerts(
     gunicorn_server: StartGunicorn, tmp_path: Path, preload: bool
 ) -> None:
@@ -273,6 +269,7 @@ def test_every_worker_answers_a_scrape_with_the_same_status(
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["no-preload", "preload"])
+@pytest.mark.slow
 def test_prometheus_sees_the_failure_and_the_recovery(
     gunicorn_server: StartGunicorn,
     prometheus_server: StartPrometheus,

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from .gunicorn import StartGunicorn
-from .helpers import FAILURE, Bounded, wait_for
+from .helpers import FAILURE, Bounded, probes_app, wait_for
 from .server_fixtures import skip_or_fail_missing
 from .servers import BinaryNotFoundError
+
+pytestmark = pytest.mark.server
 
 #: The readiness check's timeout, seconds.
 TIMEOUT = 1.0
@@ -28,26 +30,13 @@ BUSY_SECONDS = 12.0
 #: below :data:`BUSY_SECONDS`, the time a blocked hub would take.
 PROMPT = 5.0
 
-GEVENT_APP = f"""
+GEVENT_APP = (
+    probes_app(TIMEOUT)
+    + f"""
 import os
 import sqlite3
 
-from flask import Flask
-
-from flask_healthcheck import HealthCheck
 from flask_healthcheck.signals import check_failed
-
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"], "/readyz": ["ready"]}},
-    HEALTHCHECK_TIMEOUT={TIMEOUT},
-)
-health = HealthCheck(app)
-
-
-@health.check(tags=["live"])
-def alive():
-    return True
 
 
 @health.check(tags=["ready"])
@@ -71,6 +60,7 @@ def monkey():
 
     return str(gevent.monkey.is_module_patched("threading"))
 """
+)
 
 
 def require_gevent() -> None:

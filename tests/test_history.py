@@ -6,17 +6,24 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import time
 import tracemalloc
-import warnings
 
 import pytest
 from flask import Flask
 
-from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, Status
+from flask_healthcheck import (
+    CheckResult,
+    ConfigurationError,
+    HealthCheck,
+    Status,
+)
 from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
 from flask_healthcheck.state import get_state
 from flask_healthcheck.status_page import format_period, format_uptime
 
+from .children import in_child
+from .helpers import bounded, strict_json
 from .test_html import HTML, Page
 
 
@@ -239,23 +246,15 @@ def test_a_forked_child_starts_an_empty_history(
     health.add_check(lambda: True, name="db")
     with app.app_context():
         health.run()
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
-        pid = os.fork()
-    if pid == 0:  # the child: answer through the pipe, then leave at once
-        try:
-            with app.app_context():  # the child's first entry: it notices the fork
-                before = len(history_of(app).names())
-                health.run()
-            after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
-            os.write(write_end, f"{before} {after}".encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    assert os.read(read_end, 100).decode() == "0 1"
-    os.close(read_end)
+
+    def in_the_child() -> str:
+        with app.app_context():  # the child's first entry: it notices the fork
+            before = len(history_of(app).names())
+            health.run()
+        after = len(history_of(app).snapshot(["db"]).checks["db"].entries)
+        return f"{before} {after}"
+
+    assert in_child("os.fork", in_the_child) == "0 1"
     assert len(history_of(app).snapshot(["db"]).checks["db"].entries) == 1
 
 
@@ -549,3 +548,62 @@ def test_periods_read_at_a_glance(seconds: float, text: str) -> None:
 )
 def test_uptime_is_rounded_down(share: float, text: str) -> None:
     assert format_uptime(share) == text
+
+
+# -- the history URL -----------------------------------------------------------
+
+
+def get_status(app: Flask, path: str = "/health") -> int:
+    return bounded(lambda: app.test_client().get(path).status_code, 2, f"GET {path}")
+
+
+def test_the_history_url_answers(app: Flask) -> None:
+    health = HealthCheck(app)
+    health.add_check(lambda: True, name="database")
+    assert get_status(app) == 200
+    assert get_status(app, "/health/history") == 200
+
+
+# -- what the history shows ----------------------------------------------------
+
+
+SECRET = "s3cr3t-hunter2"
+
+
+def test_the_history_without_details_names_no_check_and_no_error(
+    app: Flask, health: HealthCheck
+) -> None:
+    def billing_db_at_10_0_0_7() -> bool:
+        raise RuntimeError(f"postgres://app:{SECRET}@10.0.0.7/billing")
+
+    health.add_check(billing_db_at_10_0_0_7)
+    client = app.test_client()
+    assert client.get("/health").status_code == 500
+    body = client.get("/health/history").data
+    assert b"billing_db" not in body and SECRET.encode() not in body
+    assert "checks" not in strict_json(body)
+
+
+def test_the_history_with_details_keeps_no_error_text(app: Flask) -> None:
+    app.config.update(HEALTHCHECK_SHOW_DETAILS=True)
+    health = HealthCheck(app)
+    health.add_check(lambda: (False, f"token={SECRET}"), name="api")
+    client = app.test_client()
+    client.get("/health")
+    body = client.get("/health/history").data
+    assert SECRET.encode() not in body
+    assert strict_json(body)["checks"]["api"]["status"] == "fail"
+
+
+def test_a_hundred_thousand_results_over_200_checks_stay_bounded_and_fast() -> None:
+    history = History(max_results=360)
+    names = [f"check_{i}" for i in range(200)]
+    started = time.monotonic()
+    for i in range(100_000):
+        status: Status = "fail" if i % 7 == 0 else "pass"
+        history.record(CheckResult(name=names[i % 200], status=status, duration=1e-3))
+        history.record_overall(status)
+    snapshot = history.snapshot(names)
+    assert time.monotonic() - started < 2.5
+    assert all(len(trend.entries) == 360 for trend in snapshot.checks.values())
+    assert snapshot.overall is not None and len(snapshot.overall.entries) == 360

@@ -15,8 +15,16 @@ from flask_healthcheck import (
     HealthReport,
     Status,
 )
-from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, Entry, Snapshot, Trend
+from flask_healthcheck.history import (
+    MAX_AGE,
+    MAX_RESULTS,
+    Entry,
+    Snapshot,
+    Trend,
+)
 from flask_healthcheck.status_page import render_status_page
+
+from .helpers import strict_json
 
 HTML = {"Accept": "text/html"}
 
@@ -305,3 +313,18 @@ def test_a_thousand_checks_with_full_histories_make_a_page_under_1_mb() -> None:
         history=snapshot,
     )
     assert few.count("<title>") == 1 + 4 * MAX_RESULTS + 3  # page, cells, sparks
+
+
+def test_the_status_page_escapes_a_hostile_check_name_everywhere(app: Flask) -> None:
+    app.config.update(HEALTHCHECK_SHOW_DETAILS=True)
+    health = HealthCheck(app)
+    name = "<script>alert(1)<\\script>\"'><svg onload=alert(2)>"
+    health.add_check(lambda: False, name=name)
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/health")
+    page = client.get("/health", headers={"Accept": "text/html"}).text
+    assert "<script>" not in page and "<svg onload" not in page
+    assert "&lt;script&gt;" in page
+    history = client.get("/health/history").data
+    assert name in strict_json(history)["checks"]

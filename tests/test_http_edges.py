@@ -8,9 +8,12 @@ import json
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from flask_healthcheck import HealthCheck
+
+from .helpers import strict_json
 
 HEALTH_JSON = "application/health+json"
 
@@ -134,3 +137,52 @@ def test_xhtml_is_html(app: Flask, health: HealthCheck, accept: str) -> None:
     response = request(app, "GET", "/health", accept)
     assert (response.status_code, response.mimetype) == (200, "text/html")
     assert response.data.lower().startswith(b"<!doctype html>")
+
+
+# -- routing errors under the health URLs --------------------------------------
+
+
+@pytest.mark.parametrize("method", ["BREW", "OPTIONS", "PROPFIND", "X" * 3000])
+def test_any_refused_method_gets_the_envelope_405(
+    client: FlaskClient, method: str
+) -> None:
+    response = client.open("/health", method=method)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert strict_json(response.data)["status"] == "failure"
+
+
+@pytest.mark.parametrize(
+    "path", ["/health/..", "/health/../etc/passwd", "/health/%2e%2e", "/health/a/b"]
+)
+def test_traversal_under_the_health_url_is_an_envelope_404(
+    client: FlaskClient, path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"
+    assert strict_json(response.data)["status"] == "failure"
+
+
+def test_a_10_kb_path_is_answered_small(client: FlaskClient) -> None:
+    response = client.get("/health/" + "a" * 10_000)
+    assert response.status_code == 404
+    assert len(response.data) < 500
+
+
+def test_merged_slashes_redirect_uncached_and_other_paths_are_the_apps(
+    client: FlaskClient,
+) -> None:
+    response = client.get("/health//database")
+    assert response.status_code == 308
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Location"].endswith("/health/database")
+    response = client.get("/healthz-admin")
+    assert response.status_code == 404
+    assert "Cache-Control" not in response.headers  # the app's own 404
+
+
+def test_head_of_an_unknown_check_is_a_bodiless_404(client: FlaskClient) -> None:
+    response = client.head("/health/nope")
+    assert response.status_code == 404 and response.data == b""

@@ -22,7 +22,7 @@ import flask_healthcheck.scheduler
 from flask_healthcheck import ConfigurationError, HealthCheck
 from flask_healthcheck.state import get_state
 
-from .helpers import Bounded
+from .helpers import Bounded, hung_database_app
 from .uwsgi import StartUWSGI
 
 #: A timeout no check here comes near, unless it is meant to.
@@ -171,32 +171,7 @@ def test_without_uwsgi_threads_checks_run_inline_with_one_error(
     assert get_state(app).runner.scheduler.inline
 
 
-UWSGI_APP = """
-import threading
-
-from flask import Flask
-
-from flask_healthcheck import HealthCheck
-
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_ENDPOINTS={"/livez": ["live"], "/readyz": ["ready"]},
-    HEALTHCHECK_TIMEOUT=0.5,
-)
-health = HealthCheck(app)
-never = threading.Event()
-
-
-@health.check(tags=["live"])
-def alive():
-    return True
-
-
-@health.check(tags=["ready"])
-def database():
-    never.wait(30)  # a database that never answers
-    return True
-"""
+UWSGI_APP = hung_database_app(0.5, wait="30")
 
 
 @pytest.mark.parametrize(

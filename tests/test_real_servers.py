@@ -138,6 +138,16 @@ def endpoint() -> Iterator[Callable[..., Endpoint]]:
                     engine.dispose()
 
 
+def assert_up_with_latency(ep: Endpoint) -> None:
+    """``ep`` passes, and its check measures a latency in milliseconds."""
+    probe = ep.probe()
+    assert probe.status_code == 200, probe.checks
+    with ep.app.app_context():
+        (result,) = get_state(ep.app).run(fresh=True, deliver=True).checks
+    assert result.observed_unit == "ms"
+    assert 0 < result.observed_value < 1000
+
+
 def assert_outage_and_recovery(
     endpoint: Endpoint, server: PostgresServer | RedisServer, fault: str
 ) -> None:
@@ -221,12 +231,7 @@ def test_postgres_up_passes_with_latency(
     endpoint: Callable[..., Endpoint], postgres_url: str
 ) -> None:
     ep = endpoint("sqlalchemy", 5.0, DATABASE_URL=sqlalchemy_url(postgres_url))
-    probe = ep.probe()
-    assert probe.status_code == 200, probe.checks
-    with ep.app.app_context():
-        (result,) = get_state(ep.app).run(fresh=True, deliver=True).checks
-    assert result.observed_unit == "ms"
-    assert 0 < result.observed_value < 1000
+    assert_up_with_latency(ep)
 
 
 def test_postgres_outage_and_recovery(
@@ -305,12 +310,7 @@ def test_redis_up_passes_with_latency(
     endpoint: Callable[..., Endpoint], redis_url: str
 ) -> None:
     ep = endpoint("redis", 5.0, REDIS_URL=redis_url)
-    probe = ep.probe()
-    assert probe.status_code == 200, probe.checks
-    with ep.app.app_context():
-        (result,) = get_state(ep.app).run(fresh=True, deliver=True).checks
-    assert result.observed_unit == "ms"
-    assert 0 < result.observed_value < 1000
+    assert_up_with_latency(ep)
 
 
 def test_redis_outage_and_recovery(
@@ -361,6 +361,7 @@ def test_redis_closed_port_fails_at_once(
     assert probe.seconds < 2.0
 
 
+@pytest.mark.slow
 def test_redis_black_hole_fails_at_the_timeout(
     endpoint: Callable[..., Endpoint], blackhole: BlackHoleServer
 ) -> None:

@@ -30,7 +30,12 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 
-from flask_healthcheck import CheckResult, HealthCheck, observe, signals
+from flask_healthcheck import (
+    CheckResult,
+    HealthCheck,
+    observe,
+    signals,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -295,3 +300,40 @@ if __name__ == "__main__":
     for channel, text in table.items():
         shapes = leaks(text)
         print(f"{channel:36} {len(shapes):3}  {', '.join(shapes)}")
+
+
+# -- service descriptions and every format -------------------------------------
+
+
+SECRET = "s3cr3t-hunter2"
+
+
+def test_credentials_in_the_service_description_are_redacted(app: Flask) -> None:
+    app.config.update(
+        HEALTHCHECK_SERVICE_ID=f"orders token={SECRET}",
+        HEALTHCHECK_DESCRIPTION=f"Orders on postgres://app:{SECRET}@db/orders",
+    )
+    HealthCheck(app)
+    client = app.test_client()
+    for accept in ("application/health+json", "text/html"):
+        for path in ("/health", "/health/nope"):
+            body = client.get(path, headers={"Accept": accept}).text
+            assert SECRET not in body, f"{path} as {accept}"
+
+
+def test_secrets_stay_out_of_the_log_and_every_format(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.config.update(HEALTHCHECK_SHOW_DETAILS=True)
+    health = HealthCheck(app)
+
+    def database() -> bool:
+        raise ConnectionError(f"postgresql://app:{SECRET}@db/x password={SECRET}")
+
+    health.add_check(database)
+    client = app.test_client()
+    with caplog.at_level(logging.DEBUG, "flask_healthcheck"):
+        for accept in ("application/json", "application/health+json", "text/html"):
+            assert SECRET not in client.get("/health", headers={"Accept": accept}).text
+    assert SECRET not in caplog.text
+    assert SECRET not in client.get("/health/history").text

@@ -14,7 +14,7 @@ from flask import Flask
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck
 from flask_healthcheck.state import get_state
 
-from .helpers import FAILURE, SUCCESS
+from .helpers import FAILURE, SUCCESS, bounded
 
 
 def results(app: Flask) -> dict[str, CheckResult]:
@@ -170,3 +170,19 @@ def test_checks_still_pass_on_none(app: Flask, health: HealthCheck) -> None:
         pass
 
     assert app.test_client().get("/health").data == SUCCESS
+
+
+def test_the_seed_callable_returning_none_fails(app: Flask) -> None:
+    HealthCheck(app, callable=lambda: None)
+    response = bounded(lambda: app.test_client().get("/health"), 2, "GET /health")
+    assert (response.status_code, response.data) == (500, FAILURE)
+
+
+def test_a_false_tuple_fails_with_its_message(app: Flask) -> None:
+    app.config["HEALTHCHECK_SHOW_DETAILS"] = True
+    health = HealthCheck(app)
+    health.add_check(lambda: (False, "replica lag 40 s"), name="replica")
+    response = bounded(lambda: app.test_client().get("/health"), 2, "GET /health")
+    assert response.status_code == 500
+    checks = response.json["data"]["checks"]  # type: ignore[index]
+    assert "replica lag 40 s" in checks["replica"]["error"]

@@ -33,7 +33,6 @@ import os
 import random
 import re
 import sys
-import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ import pytest
 
 from .gunicorn import StartGunicorn
 from .helpers import Bounded
-from .processes import Answer, http_get, log_tail, start_logged, stop_group
+from .processes import Answer, LoggedServer, Started, http_get
 from .servers import LOOPBACK, find_free_port
 from .uwsgi import StartUWSGI
 
@@ -254,32 +253,25 @@ class Server(Protocol):
     def tail(self, lines: int = ...) -> str: ...
 
 
-class CommandServer:
-    """waitress or ``flask run``, started by a test on a free loopback port,
-    stopped (its whole process group) at teardown."""
+class CommandServer(LoggedServer):
+    """waitress or ``flask run``, started by a test on a free loopback
+    ``port``, stopped (its whole process group) at teardown."""
+
+    tail_lines = 40
 
     def __init__(
-        self, directory: Path, command: Sequence[str], env: dict[str, str]
+        self, directory: Path, command: Sequence[str], port: int, env: dict[str, str]
     ) -> None:
         self.directory = directory
-        self.log = directory / "server.log"
-        self.process = start_logged(command, self.log, cwd=directory, env=env)
-
-    port = 0
-
-    def tail(self, lines: int = 40) -> str:
-        return log_tail(self.log, lines)
-
-    def stop(self) -> None:
-        stop_group(self.process, 3)
+        log = directory / "server.log"
+        super().__init__(command, log, port=port, cwd=directory, env=env)
 
 
 @pytest.fixture
-def command_server(tmp_path: Path) -> Iterator[list[CommandServer]]:
-    started: list[CommandServer] = []
+def command_server(tmp_path: Path) -> Iterator[Started[CommandServer]]:
+    started = Started[CommandServer](tmp_path, "server")
     yield started
-    for server in started:
-        server.stop()
+    started.stop()
 
 
 @pytest.fixture
@@ -317,9 +309,8 @@ def start_server(
         uwsgi: StartUWSGI = request.getfixturevalue("uwsgi_server")
         userver = uwsgi(source, processes=2, args=row.args, env=env)
         return userver, userver.directory, userver.master
-    directory = tmp_path / row.id
-    directory.mkdir()
-    (directory / "app_module.py").write_text(textwrap.dedent(source))
+    started: Started[CommandServer] = request.getfixturevalue("command_server")
+    directory = started.directory(source)
     port = find_free_port()
     if row.kind == "waitress":
         command = [
@@ -331,10 +322,9 @@ def start_server(
             sys.executable, "-m", "flask", "--app", "app_module", "run",
             "--host", LOOPBACK, "--port", str(port), "--no-debugger", *row.args,
         ]  # fmt: skip
-    started: list[CommandServer] = request.getfixturevalue("command_server")
-    cserver = CommandServer(directory, command, {**env, "FLASK_DEBUG": "0"})
-    cserver.port = port
-    started.append(cserver)
+    cserver = started.add(
+        CommandServer(directory, command, port, {**env, "FLASK_DEBUG": "0"})
+    )
     parent = cserver.process.pid if "--reload" in row.args else None
     return cserver, directory, parent
 
@@ -502,6 +492,7 @@ def broken_promises(
         for row in ROWS
     ],
 )
+@pytest.mark.slow
 def test_promises(
     row: Row,
     held: Path,
@@ -536,6 +527,7 @@ def test_promises(
     )
 
 
+@pytest.mark.slow
 def test_the_ready_made_engine_never_shares_a_connection_across_workers(
     gunicorn_server: StartGunicorn, held: Path, postgres_url: str
 ) -> None:

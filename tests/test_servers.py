@@ -25,6 +25,7 @@ from .servers import (
     PostgresServer,
     RedisServer,
     ServerStartError,
+    _child_pids,
     env_flag,
     find_postgres_bindir,
     is_port_open,
@@ -67,17 +68,7 @@ def _running(pid: int) -> bool:
 
 
 def _alive_children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid) and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
+    return [child for child in _child_pids(pid) if _running(child)]
 
 
 # ------------------------------------------------------------------ postgres
@@ -208,6 +199,7 @@ def test_redis_stop_refuses_quickly_then_starts_on_same_port(
         assert client.get("key") is None  # no persistence: save "", no AOF
 
 
+@pytest.mark.server
 def test_redis_without_password(tmp_path: Path) -> None:
     with require_server(lambda: RedisServer(tmp_path)) as server:
         assert server.url == f"redis://127.0.0.1:{server.port}/0"
@@ -223,6 +215,7 @@ def _redis_or_skip(port: int | None = None) -> RedisServer:
     return require_server(lambda: RedisServer(port=port))
 
 
+@pytest.mark.server
 def test_first_start_moves_off_a_port_taken_meanwhile() -> None:
     server = _redis_or_skip()
     squatter = socket.create_server((LOOPBACK, server.port))
@@ -232,6 +225,7 @@ def test_first_start_moves_off_a_port_taken_meanwhile() -> None:
             assert client.ping() is True
 
 
+@pytest.mark.server
 def test_start_failure_reports_the_log_tail() -> None:
     with socket.create_server((LOOPBACK, 0)) as squatter:
         server = _redis_or_skip(port=squatter.getsockname()[1])

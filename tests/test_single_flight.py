@@ -7,24 +7,18 @@ import threading
 import time
 
 from flask import Flask
+from flask.testing import FlaskClient
 
-from flask_healthcheck import HealthCheck, HealthReport
+from flask_healthcheck import (
+    HealthCheck,
+    HealthReport,
+)
 from flask_healthcheck.signals import health_changed
 
-from .helpers import Bounded, wait_for
+from .helpers import Bounded, Counter, bounded, wait_for
 
 #: Checks registered next to the database, for ``?exclude=`` to vary over.
 OTHERS = [f"other{number}" for number in range(8)]
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def add(self) -> None:
-        with self._lock:
-            self.value += 1
 
 
 def exclusions(number: int) -> str:
@@ -87,3 +81,52 @@ def test_every_endpoint_joins_one_run_of_a_check(app: Flask) -> None:
     probes = [Bounded(functools.partial(probe, url)) for url in urls]
     assert [p.result(5, "a probe") for p in probes] == [200] * len(urls)
     assert runs.value == 1
+
+
+def test_health_run_from_many_threads_joins_one_run(app: Flask) -> None:
+    health = HealthCheck(app)
+    runs = [0]
+    lock = threading.Lock()
+
+    def database() -> bool:
+        with lock:
+            runs[0] += 1
+        time.sleep(0.3)
+        return True
+
+    health.add_check(database)
+    barrier = threading.Barrier(20)
+
+    def run() -> str:
+        barrier.wait(5)
+        with app.app_context():
+            return health.run().status
+
+    callers = [Bounded(run) for _ in range(20)]
+    assert [c.result(5, "health.run()") for c in callers] == ["pass"] * 20
+    assert runs[0] == 1
+
+
+def test_health_run_inside_a_check_never_wedges_the_app(app: Flask) -> None:
+    app.config.update(HEALTHCHECK_TIMEOUT=0.3)
+    health = HealthCheck(app)
+
+    @health.check
+    def recursive() -> bool:
+        return health.run().healthy
+
+    @health.check
+    def database() -> bool:
+        return True
+
+    started = time.monotonic()
+    first = Bounded(lambda: FlaskClient(app).get("/health").status_code, "probe")
+    # health.run() in a check answers from the other checks, without a run
+    # of its own (issue 17): it neither waits for itself nor starts a storm.
+    assert first.result(2, "the probe") == 200
+    assert time.monotonic() - started < 1.0
+    # The check left running is reported, not started again; its siblings go on.
+    body = bounded(
+        lambda: FlaskClient(app).get("/health/database").status_code, 1, "probe"
+    )
+    assert body == 200

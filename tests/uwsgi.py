@@ -28,14 +28,12 @@ from __future__ import annotations
 import re
 import signal
 import sys
-import textwrap
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from .processes import Answer, http_get, log_tail, read_log, start_logged, stop_group
+from .processes import LoggedServer, Started
 from .server_fixtures import skip_or_fail_missing
 from .servers import LOOPBACK, BinaryNotFoundError, find_free_port, is_port_open
 
@@ -52,8 +50,13 @@ def uwsgi_binary() -> Path:
     return Path(sys.executable).parent / "uwsgi"
 
 
-class UWSGIServer:
+class UWSGIServer(LoggedServer):
     """A uWSGI master started by a test; see the module docstring."""
+
+    name = "uWSGI"
+    stop_seconds = STOP_SECONDS
+    stop_signal = signal.SIGINT
+    tail_lines = 40
 
     def __init__(
         self,
@@ -66,15 +69,14 @@ class UWSGIServer:
         self.directory = directory
         self.processes = processes
         self.lazy = "--lazy-apps" in args
-        self.port = find_free_port()
-        self.log = directory / "uwsgi.log"
+        port = find_free_port()
         command = [
             str(uwsgi_binary()),
             "--master",
             "--processes",
             str(processes),
             "--http-socket",
-            f"{LOOPBACK}:{self.port}",
+            f"{LOOPBACK}:{port}",
             "--module",
             "app_module:app",
             "--chdir",
@@ -84,7 +86,7 @@ class UWSGIServer:
             "--disable-logging",  # no line per request; the rest is logged
             *args,
         ]
-        self.process = start_logged(command, self.log, env=env)
+        super().__init__(command, directory / "uwsgi.log", port=port, env=env)
         self.master = self.process.pid
 
     def workers(self) -> dict[int, int]:
@@ -92,35 +94,17 @@ class UWSGIServer:
         return {int(number): int(pid) for number, pid in _SPAWNED.findall(self.text())}
 
     def wait_until_ready(self, timeout: float = START_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"uWSGI exited with {self.process.returncode}:\n{self.tail()}"
-                )
-            text = self.text()
-            ready = len(self.workers()) >= self.processes
+        """Return once every worker is spawned (and has loaded the app, with
+        ``--lazy-apps``) and the port is open."""
+
+        def ready() -> bool:
+            spawned = len(self.workers()) >= self.processes
             if self.lazy:  # each worker loads the app itself, after its spawn
-                ready = ready and text.count("WSGI app 0") >= self.processes
-            if ready and is_port_open(LOOPBACK, self.port):
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"uWSGI was not ready in {timeout:g} s:\n{self.tail()}")
-            time.sleep(0.05)
+                loaded = self.text().count("WSGI app 0") >= self.processes
+                spawned = spawned and loaded
+            return spawned and is_port_open(LOOPBACK, self.port)
 
-    def get(self, path: str, timeout: float) -> Answer | None:
-        return http_get(self.port, path, timeout)
-
-    def text(self) -> str:
-        return read_log(self.log)
-
-    def tail(self, lines: int = 40) -> str:
-        """The last lines of uWSGI's log, for failure messages."""
-        return log_tail(self.log, lines)
-
-    def stop(self) -> None:
-        stop_group(self.process, STOP_SECONDS, signal.SIGINT)
+        self.wait_until(ready, timeout)
 
 
 def require_uwsgi() -> None:
@@ -140,7 +124,7 @@ def uwsgi_server(tmp_path: Path) -> Iterator[StartUWSGI]:
     """Start uWSGI on an app whose module source is given; see the module
     docstring. Every server started is stopped at teardown."""
     require_uwsgi()
-    started: list[UWSGIServer] = []
+    started = Started[UWSGIServer](tmp_path, "uwsgi")
 
     def start(
         source: str,
@@ -150,16 +134,12 @@ def uwsgi_server(tmp_path: Path) -> Iterator[StartUWSGI]:
         files: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
     ) -> UWSGIServer:
-        directory = tmp_path / f"uwsgi{len(started)}"
-        directory.mkdir()
-        (directory / "app_module.py").write_text(textwrap.dedent(source))
-        for name, text in (files or {}).items():
-            (directory / name).write_text(text)
-        server = UWSGIServer(directory, processes=processes, args=args, env=env)
-        started.append(server)
+        directory = started.directory(source, files)
+        server = started.add(
+            UWSGIServer(directory, processes=processes, args=args, env=env)
+        )
         server.wait_until_ready()
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    started.stop()
