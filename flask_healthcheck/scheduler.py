@@ -342,8 +342,6 @@ def claim(execution: Execution) -> bool:
     if batch is None:
         return False
     with batch.lock:
-        if execution.batch is not batch:  # taken meanwhile: don't search
-            return False
         try:
             batch.pending.remove(execution)
         except ValueError:
