@@ -209,12 +209,8 @@ class Scheduler:
         only late (the GIL or the CPU were busy) tell nothing, and wait for
         the patience too.
         """
-        with batch.lock:  # another request may claim them meanwhile
-            pending = list(batch.pending)
-        if not pending:
-            return True
-        deadline = max(execution.deadline for execution in pending)
-        shortest = min(execution.timeout for execution in pending)
+        deadline = max(execution.deadline for execution in batch.pending)
+        shortest = min(execution.timeout for execution in batch.pending)
         longest = BACKGROUND_PATIENCE_SECONDS if background else PATIENCE_SECONDS
         patience = min(longest, shortest / 4)
         self._add_threads(batch, run, 1)

@@ -10,7 +10,6 @@ others back), CPU-bound ones don't get a thread each.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -271,39 +270,3 @@ def test_a_probe_starts_a_check_it_joins_that_waits_for_a_thread(
         release.set()
         probe.join(TIMEOUT)
         everything.join(TIMEOUT)
-
-
-def test_a_run_whose_checks_are_all_claimed_before_its_ramp_looks(
-    app: Flask,
-    health: HealthCheck,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """Another request may take a run's waiting checks between the run
-    making its batch and its ramp's first look (a probe storm): the ramp
-    then has nothing to do; it must not fail on an empty batch (max() of
-    nothing: "no thread could be started" at ERROR, and no result)."""
-    stolen: list[flask_healthcheck.scheduler.Execution] = []
-
-    class Claimed(flask_healthcheck.scheduler._Batch):
-        def __init__(self, executions: list[flask_healthcheck.scheduler.Execution]):
-            super().__init__(executions)
-            if not stolen:  # the first run's, by a request that runs them
-                for execution in executions:
-                    assert flask_healthcheck.scheduler.claim(execution)
-                stolen.extend(executions)
-                threading.Thread(target=run_stolen).start()
-
-    def run_stolen() -> None:
-        state = get_state(app)
-        state.runner.scheduler.start(
-            stolen, state.runner._execute, state.runner._give_up
-        )
-
-    monkeypatch.setattr(flask_healthcheck.scheduler, "_Batch", Claimed)
-    for i in range(3):
-        health.add_check(lambda: True, name=f"trivial{i}")
-    with app.app_context():
-        report = health.run()
-    assert [r.status for r in report.checks] == ["pass"] * 3, report.checks
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
