@@ -29,7 +29,7 @@ from .executor import Executor, failure
 from .history import History
 from .pool import WorkerPool
 from .recorder import Recorder
-from .scheduler import Execution, Scheduler, claim, wait
+from .scheduler import Execution, Scheduler, wait
 from .services import Service
 from .threads import Event, allocate_lock
 
@@ -157,8 +157,6 @@ class Runner:
                     self._record(execution.check, result, None, deliveries)
                     plan.append(result)
                 else:
-                    if not inline and claim(execution):
-                        mine.append(execution)  # waiting for a thread: start it
                     plan.append(execution)
             if deliveries:
                 self._deliver(deliveries)

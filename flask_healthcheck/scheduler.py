@@ -52,22 +52,12 @@ BACKGROUND_PATIENCE_SECONDS = 2.5
 class Execution:
     """One run of one check, shared by every request that joins it."""
 
-    __slots__ = (
-        "check",
-        "timeout",
-        "started",
-        "deadline",
-        "result",
-        "joined",
-        "batch",
-    )
+    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined")
 
     def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
         self.timeout = timeout
         self.begin(now)
-        #: The batch in which it waits for a thread (see :func:`claim`).
-        self.batch: _Batch | None = None
         #: Set once, under the runner's lock: by the thread that ran the
         #: check, or by a request that gave up on it at its deadline.
         self.result: CheckResult | None = None
@@ -103,8 +93,6 @@ class _Batch:
         # another on a thread must not keep one with a shorter timeout
         # from a thread until that timeout (a stable sort: in order else).
         self.pending = deque(sorted(executions, key=_deadline))
-        for execution in executions:
-            execution.batch = self
         self.remaining = len(executions)
         #: Checks finished (or given up), for the ramp to see progress.
         self.done = 0
@@ -310,7 +298,6 @@ class Scheduler:
                     if not batch.pending:
                         return
                     execution = batch.pending.popleft()
-                    execution.batch = None  # taken: no cycle to collect
                 try:
                     run(execution)
                 finally:
@@ -327,26 +314,6 @@ class Scheduler:
             done = batch.remaining == 0
         if done:
             batch.finished.set()
-
-
-def claim(execution: Execution) -> bool:
-    """Take ``execution`` out of the batch in which it still waits for a
-    thread, for a request that joins it to start it itself: behind another
-    endpoint's check that spins (or the refresher's), it would wait out that
-    run's patience. False if a thread has taken it already."""
-    batch = execution.batch
-    if batch is None:
-        return False
-    with batch.lock:
-        try:
-            batch.pending.remove(execution)
-        except ValueError:
-            return False
-        batch.remaining -= 1
-        done = batch.remaining == 0
-    if done:
-        batch.finished.set()
-    return True
 
 
 def wait(execution: Execution) -> None:
