@@ -17,7 +17,7 @@ extensions = [
     "pallets_sphinx_themes",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "_parts", "_inventories"]
+exclude_patterns = ["_build", "_inventories"]
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 autodoc_member_order = "bysource"
