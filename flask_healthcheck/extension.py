@@ -16,7 +16,7 @@ from .endpoints import make_endpoint
 from .forks import AfterFork
 from .format_registry import UserRender, check_format_clashes, user_format
 from .hooks import put_probes_first
-from .redact import register_app_secrets
+from .secrets import register_app_secrets
 from .sections import check_section_clash, make_section
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state

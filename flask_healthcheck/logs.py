@@ -24,7 +24,8 @@ from collections import deque
 from collections.abc import Callable
 
 from .checks import CheckResult, Status
-from .redact import MAX_SCAN, escape_controls, known_secrets, redact
+from .redact import MAX_SCAN, escape_controls, redact
+from .secrets import known_secrets
 from .threads import allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")
