@@ -9,7 +9,12 @@ from typing import Any, TypeVar, overload
 
 from flask import Flask
 
+# The ready-made services, passed to each app's state; importing them also
+# registers their fork hooks (``forks.on_fork``). Only the extension knows
+# contrib: the state and everything below it never import it.
+from . import contrib
 from .checks import HealthReport, make_check, seed_check
+from .checkset import Registry
 from .cli import health_command
 from .config import DEFAULTS, read_settings
 from .endpoints import make_endpoint
@@ -19,7 +24,7 @@ from .hooks import put_probes_first
 from .secrets import register_app_secrets
 from .sections import check_section_clash, make_section
 from .services import Service
-from .state import EXTENSION_KEY, HealthCheckState, Registry, get_state
+from .state import EXTENSION_KEY, HealthCheckState, get_state
 from .views import add_routes, make_blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,7 +100,7 @@ class HealthCheck:
             )
         settings = read_settings(app.config, self._overrides)
         register_app_secrets(app)
-        state = HealthCheckState(app, settings, self._registry)
+        state = HealthCheckState(app, settings, self._registry, contrib.services())
         state.check_clashes()
         app.register_blueprint(make_blueprint(state.endpoints()))
         own_hooks: list[Callable[[], None]] = []
