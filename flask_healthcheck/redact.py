@@ -201,7 +201,7 @@ def redact(
     Lone surrogates, which no response or log can encode, become escapes.
 
     ``secrets`` are blanked literally, as are the config secrets of every
-    app registered with :func:`register_app_secrets` and of the current
+    app registered with :func:`~.secrets.register_app_secrets` and of the current
     app. Takes time linear in ``min(len(text), limit)``.
     """
     text, cut = truncate(text, limit)
