@@ -20,8 +20,9 @@ from flask.ctx import AppContext
 from flask.signals import appcontext_tearing_down
 
 from .checks import Check, CheckResult, interpret
-from .redact import config_secrets, describe_exception, redact, redact_value
+from .redact import describe_exception, redact, redact_value
 from .reentry import inside
+from .secrets import config_secrets
 from .services import Scope, Service
 from .threads import local
 

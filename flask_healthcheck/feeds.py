@@ -17,8 +17,8 @@ The entry for a change keeps its id when older results leave the window and
 the change can only be told as "the status since then".
 
 Every text shown is cut to a bound, its control characters escaped
-(``\\x1b``), characters XML 1.0 forbids replaced, and redacted; the tree is
-written by :mod:`xml.etree.ElementTree`, which escapes markup.
+(``\\x1b``), characters XML 1.0 forbids replaced, and redacted; then
+:mod:`~flask_healthcheck.feed_xml` writes it as RSS or Atom.
 
 A refused request (404, 400, 405) is answered with a valid feed too, its
 status code telling what happened: a feed reader shown anything else
@@ -39,16 +39,15 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import format_datetime
 from itertools import islice
 from typing import Protocol
-from xml.etree import ElementTree
 
 from flask import has_request_context, request
 
 from .checks import HealthReport, Status
 from .config import Settings
-from .history import Snapshot, Trend, iso_time
+from .feed_xml import Feed, Item, write_atom, write_rss
+from .history import Snapshot, Trend
 from .redact import MAX_LENGTH, escape_controls, redact
 from .series import NAMES
 
@@ -59,10 +58,6 @@ MAX_NAME = 200
 #: Names of failing checks listed in the entry of the overall status.
 MAX_NAMES_LISTED = 10
 
-RSS = "application/rss+xml"
-ATOM = "application/atom+xml"
-_ATOM_NS = "http://www.w3.org/2005/Atom"
-_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 #: What XML 1.0 forbids, once control characters are escaped: surrogates
 #: (a lone one can't even be encoded) and the two non-characters.
 _FORBIDDEN = re.compile("[\ud800-\udfff\ufffe\uffff]")
@@ -152,34 +147,6 @@ def changes(snapshot: Snapshot | None, *, details: bool) -> list[Change]:
     return newest
 
 
-@dataclass(frozen=True)
-class _Item:
-    """An entry as both feeds write it."""
-
-    id: str
-    title: str
-    summary: str
-    at: float
-    #: The new status, as a category a reader or a chat integration can
-    #: filter on (only ``fail``, say); empty for none.
-    category: str = ""
-
-
-@dataclass(frozen=True)
-class _Feed:
-    """What both feeds say, cleaned and ready to write."""
-
-    id: str
-    title: str
-    subtitle: str
-    #: The endpoint's URL (its status page for a browser), and this feed's.
-    link: str
-    self_link: str
-    author: str
-    updated: float
-    items: list[_Item]
-
-
 def _locations() -> tuple[str, str]:
     """The endpoint's URL (the feed's without its query), and the key that
     identifies the endpoint in ids: the path with the script root, never
@@ -206,9 +173,7 @@ def _text_time(timestamp: float) -> str:
     )
 
 
-def _item(
-    change: Change, report: HealthReport, context: FeedContext, key: str
-) -> _Item:
+def _item(change: Change, report: HealthReport, context: FeedContext, key: str) -> Item:
     subject = (
         "Overall status" if change.check is None else clean(change.check, MAX_NAME)
     )
@@ -225,7 +190,7 @@ def _item(
     identity = _uuid(
         _name(context.settings), key, change.check or "", repr(change.at), change.after
     )
-    return _Item(identity, title, "\n".join(lines), change.at, change.after)
+    return Item(identity, title, "\n".join(lines), change.at, change.after)
 
 
 def _trend(history: Snapshot | None, check: str | None) -> Trend | None:
@@ -255,7 +220,7 @@ def _now(change: Change, report: HealthReport) -> list[str]:
     return lines
 
 
-def _feed(report: HealthReport, context: FeedContext, fmt: str) -> _Feed:
+def _feed(report: HealthReport, context: FeedContext, fmt: str) -> Feed:
     link, key = _locations()
     service = _name(context.settings)
     history = context.history
@@ -274,7 +239,7 @@ def _feed(report: HealthReport, context: FeedContext, fmt: str) -> _Feed:
             " at the most)"
         )
     subtitle += f". Now: {report.status}."
-    return _Feed(
+    return Feed(
         id=_uuid(service, key),
         title=f"{service or 'Health'}: {report.status}",
         subtitle=subtitle,
@@ -288,7 +253,7 @@ def _feed(report: HealthReport, context: FeedContext, fmt: str) -> _Feed:
 
 def _error_feed(
     code: int, errors: Mapping[str, str], context: FeedContext, fmt: str
-) -> _Feed:
+) -> Feed:
     """A refused request as a feed: the status code says it; a reader that
     shows the body anyway shows one entry, whose id is the same at every
     poll, naming what was wrong."""
@@ -296,13 +261,13 @@ def _error_feed(
     service = _name(context.settings)
     messages = "; ".join(clean(message) for message in errors.values())
     now = time.time()
-    item = _Item(
+    item = Item(
         _uuid(service, key, str(code), messages),
         f"Refused ({code}): {messages}",
         f"This feed's URL was refused with HTTP {code}: {messages}",
         now,
     )
-    return _Feed(
+    return Feed(
         id=_uuid(service, key),
         title=f"{service or 'Health'}: refused ({code})",
         subtitle=f"HTTP {code}: {messages}",
@@ -314,92 +279,22 @@ def _error_feed(
     )
 
 
-# -- writing -------------------------------------------------------------------
-
-
-def _element(parent: ElementTree.Element, tag: str, text: str, **attrs: str) -> None:
-    ElementTree.SubElement(parent, tag, attrs).text = text
-
-
-def _rss(feed: _Feed) -> str:
-    rss = ElementTree.Element("rss", {"version": "2.0", "xmlns:atom": _ATOM_NS})
-    channel = ElementTree.SubElement(rss, "channel")
-    _element(channel, "title", feed.title)
-    _element(channel, "link", feed.link)
-    _element(channel, "description", feed.subtitle)
-    if feed.self_link:
-        ElementTree.SubElement(
-            channel,
-            "atom:link",
-            {"href": feed.self_link, "rel": "self", "type": RSS},
-        )
-    _element(channel, "lastBuildDate", _rfc822(feed.updated))
-    _element(channel, "generator", "flask-healthcheck")
-    for entry in feed.items:
-        item = ElementTree.SubElement(channel, "item")
-        _element(item, "title", entry.title)
-        if feed.link:
-            _element(item, "link", feed.link)
-        _element(item, "description", entry.summary)
-        if entry.category:
-            _element(item, "category", entry.category)
-        _element(item, "guid", entry.id, isPermaLink="false")
-        _element(item, "pubDate", _rfc822(entry.at))
-    return _DECLARATION + ElementTree.tostring(rss, encoding="unicode")
-
-
-def _atom(feed: _Feed) -> str:
-    root = ElementTree.Element("feed", {"xmlns": _ATOM_NS})
-    _element(root, "id", feed.id)
-    _element(root, "title", feed.title)
-    _element(root, "subtitle", feed.subtitle)
-    _element(root, "updated", iso_time(feed.updated))
-    author = ElementTree.SubElement(root, "author")
-    _element(author, "name", feed.author)
-    if feed.link:
-        ElementTree.SubElement(
-            root, "link", {"rel": "alternate", "type": "text/html", "href": feed.link}
-        )
-    if feed.self_link:
-        ElementTree.SubElement(
-            root, "link", {"rel": "self", "type": ATOM, "href": feed.self_link}
-        )
-    _element(root, "generator", "flask-healthcheck")
-    for item in feed.items:
-        entry = ElementTree.SubElement(root, "entry")
-        _element(entry, "id", item.id)
-        _element(entry, "title", item.title)
-        _element(entry, "updated", iso_time(item.at))
-        _element(entry, "published", iso_time(item.at))
-        if feed.link:
-            ElementTree.SubElement(entry, "link", {"href": feed.link})
-        if item.category:
-            ElementTree.SubElement(entry, "category", {"term": item.category})
-        _element(entry, "content", item.summary, type="text")
-    return _DECLARATION + ElementTree.tostring(root, encoding="unicode")
-
-
-def _rfc822(timestamp: float) -> str:
-    """``Mon, 20 Nov 2023 22:13:20 GMT``, as RSS 2.0 wants its dates."""
-    return format_datetime(datetime.fromtimestamp(timestamp, timezone.utc), usegmt=True)
-
-
 # -- the renderers -------------------------------------------------------------
 
 
 def rss(report: HealthReport, context: FeedContext) -> str:
     """The report's endpoint as an RSS 2.0 feed of status changes."""
-    return _rss(_feed(report, context, "rss"))
+    return write_rss(_feed(report, context, "rss"))
 
 
 def atom(report: HealthReport, context: FeedContext) -> str:
     """The report's endpoint as an Atom 1.0 feed of status changes."""
-    return _atom(_feed(report, context, "atom"))
+    return write_atom(_feed(report, context, "atom"))
 
 
 def rss_error(code: int, errors: Mapping[str, str], context: FeedContext) -> str:
-    return _rss(_error_feed(code, errors, context, "rss"))
+    return write_rss(_error_feed(code, errors, context, "rss"))
 
 
 def atom_error(code: int, errors: Mapping[str, str], context: FeedContext) -> str:
-    return _atom(_error_feed(code, errors, context, "atom"))
+    return write_atom(_error_feed(code, errors, context, "atom"))

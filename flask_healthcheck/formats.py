@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import feeds, openmetrics
+from . import feed_xml, feeds, openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -323,14 +323,14 @@ FORMATS: dict[str, Format] = {
             content_type=openmetrics.CONTENT_TYPE,
         ),
         Format(
-            mimetype=feeds.RSS,
+            mimetype=feed_xml.RSS,
             render=feeds.rss,
             render_error=feeds.rss_error,
             name="rss",
             history=True,
         ),
         Format(
-            mimetype=feeds.ATOM,
+            mimetype=feed_xml.ATOM,
             render=feeds.atom,
             render_error=feeds.atom_error,
             name="atom",

@@ -56,23 +56,24 @@ What the lock survives (see ``docs/deploying.md``, "One refresher per host"):
   errs towards alerting).
 
 Without ``fcntl`` (Windows) there is no election: every process refreshes.
+
+This module decides who holds the lock; reading and writing the files
+(safely, leaving nothing open) is :mod:`~flask_healthcheck.lockfile`'s job.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
-import stat
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from . import threads
+from . import lockfile, threads
 
 try:
     import fcntl
@@ -106,15 +107,9 @@ class _Holding:
             if self.closed:
                 return
             self.closed = True
-            _close(self.fd)
+            lockfile.close(self.fd)
         self.ended.set()
 
-
-#: Follows no link where the platform can say so.
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-#: A note is a status per check: more than this is no note of ours.
-MAX_NOTE_BYTES = 1 << 20
 
 #: Guards :data:`_holdings`.
 _guard = threading.Lock()
@@ -150,37 +145,6 @@ def forget_inherited() -> None:
                 os.close(holding.fd)
             except OSError:
                 pass
-
-
-def prepare_run_dir(directory: str) -> None:
-    """Create ``directory`` (mode 0700) unless it exists, and make sure no
-    other user could hold our locks or swap our files: it must be a
-    directory of this user's, writable by nobody else.
-
-    :raises OSError: if it can't be created or is not safe to use.
-    """
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    link = os.lstat(directory)
-    if stat.S_ISLNK(link.st_mode) and hasattr(os, "getuid"):
-        # Another user may plant a link where our directory should be, and
-        # point it elsewhere later: only a link of our own is followed.
-        if link.st_uid != os.getuid():
-            raise PermissionError(
-                f"{directory} is a link made by another user (uid {link.st_uid})"
-            )
-    info = os.stat(directory)
-    if not stat.S_ISDIR(info.st_mode):
-        raise NotADirectoryError(f"{directory} is not a directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise PermissionError(
-            f"{directory} belongs to another user (uid {info.st_uid}), who could"
-            f" hold the lock"
-        )
-    if info.st_mode & 0o022:
-        raise PermissionError(
-            f"{directory} is writable by other users (mode"
-            f" {stat.S_IMODE(info.st_mode):o}), who could hold the lock"
-        )
 
 
 class HostLock:
@@ -298,24 +262,24 @@ class HostLock:
         another process holds it (then maybe take over from it, if stale).
         Nothing opened here is left open when this raises."""
         assert fcntl is not None
-        prepare_run_dir(self.directory)
-        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
+        lockfile.prepare_run_dir(self.directory)
+        flags = os.O_RDWR | os.O_CREAT | lockfile.NOFOLLOW
         fd = os.open(self.path, flags, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 info = os.fstat(fd)
-                _close(fd)
+                lockfile.close(fd)
                 return self._take_over_if_stale(info)
-            identity = _identity(os.fstat(fd))
-            if _identity_at(self.path) != identity:
+            identity = lockfile.identity(os.fstat(fd))
+            if lockfile.identity_at(self.path) != identity:
                 # Deleted or replaced between open and flock: not the lock.
-                _close(fd)
+                lockfile.close(fd)
                 return None
-            _write_pid(fd)
+            lockfile.write_pid(fd)
         except BaseException:
-            _close(fd)  # closing unlocks: nothing stays locked by mistake
+            lockfile.close(fd)  # closing unlocks: nothing stays locked by mistake
             raise
         _observed.pop(self.path, None)
         return fd, identity
@@ -334,47 +298,9 @@ class HostLock:
             return None
         if now - previous[1] <= self.stale_after:
             return None
-        return self._replace(seen)
-
-    def _replace(
-        self, seen: tuple[int, int, int]
-    ) -> tuple[int, tuple[int, int]] | None:
-        """Rename a new locked file over the stale one, if that one is still
-        at the path, unchanged; one process at a time."""
-        assert fcntl is not None
-        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
-        guard = os.open(f"{self.path}.takeover", flags, 0o600)
-        try:
-            try:
-                fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return None  # another process is taking over right now
-            try:
-                info = os.stat(self.path, follow_symlinks=False)
-            except FileNotFoundError:
-                return None  # deleted: the next try locks a new file
-            if (info.st_dev, info.st_ino, info.st_mtime_ns) != seen:
-                return None  # it beat, or another process took over
-            temporary = f"{self.path}.{os.getpid()}.new"
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:
-                pass
-            fd = os.open(temporary, flags | os.O_EXCL, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                _write_pid(fd)
-                os.replace(temporary, self.path)
-                identity = _identity(os.fstat(fd))
-            except BaseException:
-                _close(fd)
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
-                raise
-        finally:
-            _close(guard)
+        taken = lockfile.replace_stale(self.path, seen)
+        if taken is None:
+            return None
         logger.warning(
             "The process holding %s has not refreshed for %.1f s (frozen?);"
             " process %d takes over.",
@@ -383,7 +309,7 @@ class HostLock:
             os.getpid(),
         )
         _observed.pop(self.path, None)
-        return fd, identity
+        return taken
 
     def held_elsewhere(self) -> bool:
         """True if another process of the host holds the lock and has
@@ -395,29 +321,9 @@ class HostLock:
         holding = _holdings.get(self.path)
         if holding is not None and holding.pid == os.getpid():
             return False
-        try:
-            directory = os.stat(self.directory)
-            if directory.st_mode & 0o022 or (
-                hasattr(os, "getuid") and directory.st_uid != os.getuid()
-            ):
-                return False  # anyone could hold it: don't let them silence us
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
-        except OSError:
-            return False
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                return False
-            try:
-                # Shared: two processes asking never keep each other out.
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return time.time() - info.st_mtime <= self.stale_after
-            return False
-        except OSError:
-            return False
-        finally:
-            _close(fd)  # and with it the shared lock
+        return lockfile.held_by_live_process(
+            self.directory, self.path, self.stale_after
+        )
 
     @property
     def held(self) -> bool:
@@ -453,21 +359,9 @@ class HostLock:
         if not self.held:
             return  # without the lock, the run directory may not be ours
         holding = _holdings.get(self.path)
-        if holding is None or _identity_at(self.path) != holding.identity:
+        if holding is None or lockfile.identity_at(self.path) != holding.identity:
             return  # taken over while frozen: the new holder's note wins
-        data = {"pid": os.getpid(), "ppid": os.getppid(), "note": note}
-        temporary = f"{self.note_path}.{os.getpid()}.tmp"
-        try:
-            try:
-                os.unlink(temporary)  # a leftover, or a link planted there
-            except FileNotFoundError:
-                pass
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
-            with os.fdopen(os.open(temporary, flags, 0o600), "w") as f:
-                json.dump(data, f)
-            os.replace(temporary, self.note_path)
-        except OSError as e:
-            logger.debug("Could not write %s: %s", self.note_path, e)
+        lockfile.write_note(self.note_path, note)
 
     def read_note(self) -> dict[str, Any] | None:
         """The note the previous holder left, if that was a sibling of this
@@ -476,51 +370,7 @@ class HostLock:
         left is history."""
         if not self.held:
             return None  # anyone could have written a note we can't vouch for
-        try:
-            fd = os.open(self.note_path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW)
-        except OSError:
-            return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None  # a FIFO or a device planted there
-            text = os.read(fd, MAX_NOTE_BYTES + 1)
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        if len(text) > MAX_NOTE_BYTES:
-            return None
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return None
-        if not isinstance(data, dict) or not isinstance(data.get("note"), dict):
-            return None
-        if data.get("pid") == os.getpid() or data.get("ppid") != os.getppid():
-            return None
-        note: dict[str, Any] = data["note"]
-        return note
-
-
-def _identity(info: os.stat_result) -> tuple[int, int]:
-    return info.st_dev, info.st_ino
-
-
-def _identity_at(path: str) -> tuple[int, int] | None:
-    try:
-        return _identity(os.stat(path, follow_symlinks=False))
-    except FileNotFoundError:
-        return None
-
-
-def _write_pid(fd: int) -> None:
-    """Who refreshes, for people (``cat`` the lock file). Only for them: a
-    disk too full to write it elects the process all the same."""
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except OSError as e:
-        logger.debug("Could not write the pid into the lock file: %s", e)
+        return lockfile.read_note(self.note_path)
 
 
 def _beat(holding: _Holding, every: float) -> None:
@@ -534,18 +384,3 @@ def _beat(holding: _Holding, every: float) -> None:
                 os.utime(holding.fd)
             except OSError:
                 pass
-
-
-def _close(fd: int) -> None:
-    """Unlock and close ``fd``. Unlock explicitly: a copy of the descriptor
-    in a child that has not closed it yet would otherwise keep the lock."""
-    assert fcntl is not None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    except OSError:
-        pass
-    finally:
-        try:
-            os.close(fd)
-        except OSError:
-            pass

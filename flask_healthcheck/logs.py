@@ -24,7 +24,8 @@ from collections import deque
 from collections.abc import Callable
 
 from .checks import CheckResult, Status
-from .redact import MAX_SCAN, escape_controls, known_secrets, redact
+from .redact import MAX_SCAN, escape_controls, redact
+from .secrets import known_secrets
 from .threads import allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")
@@ -47,7 +48,7 @@ class RedactingFilter(logging.Filter):
 
     The secrets blanked literally are those of the current app's config and
     of every app set up with ``HealthCheck.init_app``
-    (:func:`~flask_healthcheck.redact.register_app_secrets`). Every part is
+    (:func:`~flask_healthcheck.secrets.register_app_secrets`). Every part is
     cut to a bound before it is redacted, so a record costs at most a few
     milliseconds however long its exception message.
     """

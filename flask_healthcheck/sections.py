@@ -30,9 +30,10 @@ from typing import Any
 
 from .checks import CallKind, Check, CheckResult, call_kind, injected_parameters
 from .errors import ConfigurationError
-from .redact import MASK, describe_exception, is_secret_key, redact, redact_value
+from .redact import MASK, describe_exception, redact, redact_value
 from .runner import Runner
 from .scheduler import Execution, wait
+from .secrets import is_secret_key
 from .services import Service, check_dependencies
 from .threads import Event, allocate_lock
 

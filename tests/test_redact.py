@@ -10,14 +10,16 @@ from flask import Flask
 
 from flask_healthcheck.redact import (
     MAX_LENGTH,
-    app_secrets,
-    config_secrets,
     describe_exception,
     escape_controls,
+    redact,
+)
+from flask_healthcheck.secrets import (
+    app_secrets,
+    config_secrets,
     is_secret_config_key,
     is_secret_key,
     known_secrets,
-    redact,
     register_app_secrets,
 )
 
