@@ -19,10 +19,10 @@ from flask import Flask
 from flask.ctx import AppContext
 from flask.signals import appcontext_tearing_down
 
+from .app_secrets import config_secrets
 from .checks import Check, CheckResult, interpret
 from .redact import describe_exception, redact, redact_value
 from .reentry import inside
-from .secrets import config_secrets
 from .services import Scope, Service
 from .threads import local
 

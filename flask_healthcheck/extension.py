@@ -12,6 +12,7 @@ from flask import Flask
 # registers their fork hooks (``forks.on_fork``). Only the extension knows
 # contrib: the state and everything below it never import it.
 from . import contrib
+from .app_secrets import register_app_secrets
 from .checks import make_check, seed_check
 from .checkset import Registry
 from .cli import health_command
@@ -21,7 +22,6 @@ from .endpoints import make_endpoint
 from .forks import AfterFork
 from .format_registry import UserRender, check_format_clashes, user_format
 from .hooks import put_probes_first
-from .secrets import register_app_secrets
 from .sections import check_section_clash, make_section
 from .services import Service
 from .state import EXTENSION_KEY, HealthCheckState, get_state

@@ -34,7 +34,7 @@ from flask.cli import run_command
 from flask.helpers import get_debug_flag
 from flask.signals import appcontext_pushed
 
-from . import hostlock, secrets
+from . import app_secrets, hostlock
 from .checks import Parameter, describe_callable, injected_parameters
 from .errors import ConfigurationError
 
@@ -122,7 +122,7 @@ def check_fork() -> bool:
 
 def _reset(pid: int) -> None:
     hostlock.forget_inherited()
-    secrets.after_fork_in_child()
+    app_secrets.after_fork_in_child()
     inherited = [thing for thing, owner in list(_fork_aware.items()) if owner != pid]
     for thing in inherited:
         _fork_aware[thing] = pid

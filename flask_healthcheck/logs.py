@@ -23,9 +23,9 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 
+from .app_secrets import known_secrets
 from .checks import CheckResult, Status
 from .redact import MAX_SCAN, escape_controls, redact
-from .secrets import known_secrets
 from .threads import allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")
@@ -48,7 +48,7 @@ class RedactingFilter(logging.Filter):
 
     The secrets blanked literally are those of the current app's config and
     of every app set up with ``HealthCheck.init_app``
-    (:func:`~flask_healthcheck.secrets.register_app_secrets`). Every part is
+    (:func:`~flask_healthcheck.app_secrets.register_app_secrets`). Every part is
     cut to a bound before it is redacted, so a record costs at most a few
     milliseconds however long its exception message.
     """

@@ -7,7 +7,7 @@ blank every credential we can recognise (URL passwords, ``key=value``
 pairs whose key names a secret, authorization and cookie headers, private
 keys, well-known token formats), plus every secret-looking value of the
 config of each app that uses the extension (which values those are, and
-which apps, is :mod:`flask_healthcheck.secrets`' job).
+which apps, is :mod:`flask_healthcheck.app_secrets`' job).
 
 Every channel goes through :func:`redact`: response formats, the status
 page, ``flask health``, and the ``flask_healthcheck`` logger (see
@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .secrets import URL_USERINFO, is_secret_key, merge_known
+from .app_secrets import URL_USERINFO, is_secret_key, merge_known
 
 MASK = "***"
 #: Longest error message shown to clients; the full one goes to the log.
@@ -201,7 +201,7 @@ def redact(
     Lone surrogates, which no response or log can encode, become escapes.
 
     ``secrets`` are blanked literally, as are the config secrets of every
-    app registered with :func:`~.secrets.register_app_secrets` and of the current
+    app registered with :func:`~.app_secrets.register_app_secrets` and of the current
     app. Takes time linear in ``min(len(text), limit)``.
     """
     text, cut = truncate(text, limit)

@@ -28,12 +28,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .app_secrets import is_secret_key
 from .checks import CallKind, Check, CheckResult, call_kind, injected_parameters
 from .errors import ConfigurationError
 from .redact import MASK, describe_exception, redact, redact_value
 from .runner import Runner
 from .scheduler import Execution, wait
-from .secrets import is_secret_key
 from .services import Service, check_dependencies
 from .threads import Event, allocate_lock
 

@@ -27,7 +27,7 @@ from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import text
 
-import flask_healthcheck.secrets
+import flask_healthcheck.app_secrets
 from flask_healthcheck import ConfigurationError, HealthCheck, hostlock
 from flask_healthcheck.contrib.sqlalchemy import engine_for
 from flask_healthcheck.hostlock import HostLock
@@ -414,7 +414,7 @@ def test_a_fork_while_another_thread_redacts_leaves_a_working_child(
 
     def redacting_thread() -> None:
         # What the refresher thread does for a moment when a check fails.
-        with flask_healthcheck.secrets._lock:
+        with flask_healthcheck.app_secrets._lock:
             holding.set()
             done.wait(5)
 

@@ -8,19 +8,19 @@ import time
 import pytest
 from flask import Flask
 
-from flask_healthcheck.redact import (
-    MAX_LENGTH,
-    describe_exception,
-    escape_controls,
-    redact,
-)
-from flask_healthcheck.secrets import (
+from flask_healthcheck.app_secrets import (
     app_secrets,
     config_secrets,
     is_secret_config_key,
     is_secret_key,
     known_secrets,
     register_app_secrets,
+)
+from flask_healthcheck.redact import (
+    MAX_LENGTH,
+    describe_exception,
+    escape_controls,
+    redact,
 )
 
 BASIC = base64.b64encode(b"user:hunter22").decode()
