@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from flask import Flask
@@ -31,6 +32,10 @@ _GEVENT_HINT = (
     " connection was made on another thread, such as one shared with the"
     " app, can't be used there; make it in a service factory)"
 )
+
+
+#: The service map of a check that asks for none.
+_NO_SERVICES: Mapping[str, Service] = MappingProxyType({})
 
 
 class Executor:
@@ -70,8 +75,8 @@ class Executor:
                 name=check.name,
                 duration=time.perf_counter() - start,
                 error=self._redact(outcome.error),
-                observed_value=redact_value(outcome.observed_value),
-                observed_unit=redact_value(outcome.observed_unit),
+                observed_value=_shown(outcome.observed_value),
+                observed_unit=_shown(outcome.observed_unit),
                 tags=check.tags,
                 critical=check.critical,
                 started_at=started_at,
@@ -106,7 +111,9 @@ class Executor:
         # A health run the check asks for answers from the latest results.
         inside.set(("check", check.name))
         try:
-            with Scope(self.app, self._services(), deadline=deadline) as scope:
+            # A check that takes no parameters needs no service map.
+            services = self._services() if check.parameters else _NO_SERVICES
+            with Scope(self.app, services, deadline=deadline) as scope:
                 return scope.call(
                     check.func, check.kind, scope.arguments(check.parameters)
                 )
@@ -185,6 +192,11 @@ class Executor:
 
     def _secrets(self) -> frozenset[str]:
         return config_secrets(self.app.config)
+
+
+def _shown(value: object) -> object:
+    """``redact_value``, without a call for the usual None."""
+    return value if value is None else redact_value(value)
 
 
 def _completed(outcome: CheckResult, **fields: Any) -> CheckResult:

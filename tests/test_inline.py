@@ -137,6 +137,45 @@ def test_a_check_gets_its_own_app_context_and_teardown(inline_app: Flask) -> Non
     assert "check" in torn_down
 
 
+def test_a_check_run_from_inside_a_check_gets_an_app_context_of_its_own(
+    inline_app: Flask,
+) -> None:
+    """Inline, the checks of a request thread share one app context (a
+    fresh ``g`` each); a check that a check's own health run starts (one
+    never run yet runs once) finds it in use and gets one of its own: each
+    keeps its ``g``, and each gets its teardown."""
+    health = HealthCheck(inline_app)
+    torn_down: list[str] = []
+
+    @inline_app.teardown_appcontext
+    def teardown(error: BaseException | None) -> None:
+        if "mine" in g:  # not the request's own context
+            torn_down.append(g.mine)
+
+    seen: list[dict[str, str]] = []
+
+    @health.check
+    def outer() -> bool:
+        g.mine = "outer"
+        report = health.run()  # from a check: inner, never run, runs once
+        seen.append({r.name: r.status for r in report.checks})
+        return bool(g.mine == "outer")
+
+    @health.check
+    def inner() -> bool:
+        assert g.get("mine") is None
+        g.mine = "inner"
+        return current_app.name == inline_app.name
+
+    response = inline_app.test_client().get("/health/outer")
+    assert response.status_code == 200, response.json
+    assert seen == [{"inner": "pass"}]
+    assert torn_down == ["inner", "outer"]
+    # And the next probe runs both in the thread's context again.
+    assert inline_app.test_client().get("/health").status_code == 200
+    assert torn_down[2:] == ["outer", "inner"]
+
+
 def test_threads_must_be_true_or_false(app: Flask) -> None:
     app.config["HEALTHCHECK_THREADS"] = "no"
     with pytest.raises(ConfigurationError, match="HEALTHCHECK_THREADS"):
