@@ -91,9 +91,9 @@ class Recorder:
         previous, self.status = self.status, status
         app = self.app
         if (
-            self._alerting()
-            and status != previous
+            status != previous
             and (previous is not None or status != "pass")
+            and self._alerting()
         ):
             changed = HealthReport.from_results(latest)
             deliveries.append(
