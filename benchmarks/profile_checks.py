@@ -73,6 +73,23 @@ def _profiled_drain(original: Callable[..., None]) -> Callable[..., None]:
     return drain
 
 
+#: Steps of a check's run: (module, function), cumulative time per check.
+STEPS = {
+    "execute: the whole check, its result made": ("executor", "execute"),
+    "  app context, scope, check, teardown (threaded)": ("executor", "_call"),
+    "  the same, inline (app context pushed per check before)": (
+        "executor",
+        "_call_inline",
+    ),
+    "  scope.call (ContextVar, the call, awaitable?)": ("services", "call"),
+    "  interpret": ("checks", "interpret"),
+    "  _completed (the result)": ("executor", "_completed"),
+    "runner._finish (lock, latest, record)": ("runner", "_finish"),
+    "  recorder.result (signals, logs)": ("recorder", "result"),
+    "    history.record": ("history", "record"),
+}
+
+
 def part(key: tuple[str, int, str]) -> str:
     """The part of the code a function belongs to."""
     filename, _, name = key
@@ -129,6 +146,14 @@ def profile(threads: bool, probes: int, top: int, checks: int = CHECKS) -> None:
     print("|---|---|---|")
     for name, seconds in sorted(by_part.items(), key=lambda kv: -kv[1]):
         print(f"| {name} | {seconds / probes * 1e6:.1f} | {seconds / total:.1%} |")
+    print("\nsteps of one check (cumulative, us per check):")
+    for step, (module, function) in STEPS.items():
+        cumulative = sum(
+            ct
+            for (filename, _, name), (_, _, _, ct, _) in raw.items()
+            if name == function and filename.endswith(f"flask_healthcheck/{module}.py")
+        )
+        print(f"  {cumulative / probes / checks * 1e6:6.2f}  {step}")
     print(f"\nfunctions by own time (top {top}), us per probe:")
     rows = sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]
     for (filename, line, name), (_, calls, tt, ct, _) in rows:

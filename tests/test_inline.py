@@ -7,12 +7,14 @@ is reported, not enforced; single flight still applies.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -174,6 +176,25 @@ def test_a_check_run_from_inside_a_check_gets_an_app_context_of_its_own(
     # And the next probe runs both in the thread's context again.
     assert inline_app.test_client().get("/health").status_code == 200
     assert torn_down[2:] == ["outer", "inner"]
+
+
+def test_a_dropped_app_whose_checks_ran_on_this_thread_is_released() -> None:
+    """The app context kept for inline checks lives on the request thread
+    (here the test's own) as long as the app does, never longer."""
+
+    def probed() -> weakref.ref[Flask]:
+        app = Flask("dropped_inline")
+        app.config["HEALTHCHECK_THREADS"] = False
+        health = HealthCheck(app)
+        health.add_check(lambda: True, name="up")
+        assert app.test_client().get("/health").status_code == 200
+        with app.app_context():
+            assert health.run().healthy
+        return weakref.ref(app)
+
+    ref = probed()
+    gc.collect()
+    assert ref() is None
 
 
 def test_threads_must_be_true_or_false(app: Flask) -> None:
