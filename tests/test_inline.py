@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -195,6 +196,60 @@ def test_a_dropped_app_whose_checks_ran_on_this_thread_is_released() -> None:
     ref = probed()
     gc.collect()
     assert ref() is None
+
+
+#: Under gevent, inline checks of greenlets that take turns on one thread.
+GEVENT_INLINE = """
+from gevent import monkey; monkey.patch_all()
+import gevent
+from flask import Flask, g
+from flask_healthcheck import HealthCheck
+
+app = Flask("gevent_inline")
+app.config.update(HEALTHCHECK_THREADS=False, HEALTHCHECK_SHOW_DETAILS=True)
+health = HealthCheck(app)
+
+@health.check
+def slow():
+    assert "mine" not in g
+    g.mine = "slow"
+    gevent.sleep(0.05)  # another greenlet's checks run meanwhile
+    return g.mine == "slow"
+
+@health.check
+def quick():
+    assert "mine" not in g
+    g.mine = "quick"
+    return True
+
+def probe(number):
+    # Odd ones run slow (or join its run), even ones quick, while slow waits.
+    response = app.test_client().get("/health/slow" if number % 2 else "/health/quick")
+    checks = response.json["data"]["checks"]
+    return response.status_code, sorted((n, c["status"]) for n, c in checks.items())
+
+jobs = [gevent.spawn(probe, number) for number in range(6)]
+gevent.joinall(jobs, timeout=20)
+for job in jobs:
+    print(job.value)
+"""
+
+
+def test_under_gevent_greenlets_taking_turns_keep_their_own_contexts() -> None:
+    """Greenlets share their thread's kept app context: one whose check
+    runs while another's is suspended in it gets an app context of its own
+    (entering the kept one twice would raise), and ``g`` stays each's own."""
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_INLINE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    slow = "(200, [('slow', 'pass')])"
+    quick = "(200, [('quick', 'pass')])"
+    assert done.stdout.split("\n")[:6] == [quick, slow] * 3, done.stdout
 
 
 def test_threads_must_be_true_or_false(app: Flask) -> None:
