@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from flask import Flask
@@ -32,6 +33,10 @@ _GEVENT_HINT = (
     " connection was made on another thread, such as one shared with the"
     " app, can't be used there; make it in a service factory)"
 )
+
+
+#: The service map of a check that asks for none.
+_NO_SERVICES: Mapping[str, Service] = MappingProxyType({})
 
 
 class Executor:
@@ -71,8 +76,8 @@ class Executor:
                 name=check.name,
                 duration=time.perf_counter() - start,
                 error=self._redact(outcome.error),
-                observed_value=redact_value(outcome.observed_value),
-                observed_unit=redact_value(outcome.observed_unit),
+                observed_value=_shown(outcome.observed_value),
+                observed_unit=_shown(outcome.observed_unit),
                 tags=check.tags,
                 critical=check.critical,
                 started_at=started_at,
@@ -107,7 +112,9 @@ class Executor:
         # A health run the check asks for answers from the latest results.
         inside.set(("check", check.name))
         try:
-            with Scope(self.app, self._services(), deadline=deadline) as scope:
+            # A check that takes no parameters needs no service map.
+            services = self._services() if check.parameters else _NO_SERVICES
+            with Scope(self.app, services, deadline=deadline) as scope:
                 return scope.call(
                     check.func, check.kind, scope.arguments(check.parameters)
                 )
@@ -123,6 +130,22 @@ class Executor:
                     context.g = self.app.app_ctx_globals_class()
 
     def _call_inline(self, check: Check, deadline: float) -> object:
+        """Call the check on this (a request's) thread, in this thread's
+        context for the app, as on a pool thread: pushing and popping an
+        app context per check cost a third of a trivial check. A call that
+        finds that context in use, by a check that runs the checks (or, under
+        gevent, by another greenlet's check on this thread), gets an app
+        context of its own instead."""
+        state = self._thread_state
+        if getattr(state, "busy", False):
+            return self._call_pushed(check, deadline)
+        state.busy = True
+        try:
+            return self._call(check, deadline)
+        finally:
+            state.busy = False
+
+    def _call_pushed(self, check: Check, deadline: float) -> object:
         """Call the check with its services in a new app context; popping it
         runs the app's teardown."""
         token = inside.set(("check", check.name))
@@ -140,15 +163,17 @@ class Executor:
         life: pushing one per check costs more than a quick check. Each
         check still gets a fresh ``g`` and the app's teardown after it.
 
-        It is pushed in a :class:`contextvars.Context` kept by this executor,
-        not in the thread's own: an idle pool thread then holds nothing of
-        the app, which a test suite can drop and collect."""
+        It is pushed in an empty :class:`contextvars.Context` kept by this
+        executor, not in the thread's own: an idle pool thread then holds
+        nothing of the app, which a test suite can drop and collect, and a
+        request thread's own context (its request, its ``g``) is neither
+        seen nor changed by the checks it runs inline."""
         contexts: tuple[contextvars.Context, AppContext] | None = getattr(
             self._thread_state, "contexts", None
         )
         if contexts is None:
             app_context = self.app.app_context()
-            context = contextvars.copy_context()
+            context = contextvars.Context()
             context.run(app_context.push)
             contexts = self._thread_state.contexts = (context, app_context)
         return contexts
@@ -168,6 +193,11 @@ class Executor:
 
     def _secrets(self) -> frozenset[str]:
         return config_secrets(self.app.config)
+
+
+def _shown(value: object) -> object:
+    """``redact_value``, without a call for the usual None."""
+    return value if value is None else redact_value(value)
 
 
 def _completed(outcome: CheckResult, **fields: Any) -> CheckResult:

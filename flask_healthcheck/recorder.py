@@ -63,16 +63,18 @@ class Recorder:
         alerted = self._assumed.pop(check.name, previous)
         self.history.record(result)
         app = self.app
-        alerting = self._alerting()
-        if alerting and result.status == "fail":
-            deliveries.append(Send(signals.check_failed, app, result=result))
-        elif alerting and alerted == "fail":
-            deliveries.append(Send(signals.check_recovered, app, result=result))
-        if result.status != previous or result.status == "fail":
+        status = result.status
+        # Asked only when a signal may be due: most results pass after a pass.
+        if (status == "fail" or alerted == "fail") and self._alerting():
+            if status == "fail":
+                deliveries.append(Send(signals.check_failed, app, result=result))
+            else:
+                deliveries.append(Send(signals.check_recovered, app, result=result))
+        if status != previous or status == "fail":
             deliveries.append(
                 partial(log_transition, app.name, result, previous_result, error)
             )
-        if result.status == "pass" and passes_logged():
+        if status == "pass" and passes_logged():
             deliveries.append(partial(log_passed, app.name, result))
 
     def run(
@@ -89,9 +91,9 @@ class Recorder:
         previous, self.status = self.status, status
         app = self.app
         if (
-            self._alerting()
-            and status != previous
+            status != previous
             and (previous is not None or status != "pass")
+            and self._alerting()
         ):
             changed = HealthReport.from_results(latest)
             deliveries.append(

@@ -201,10 +201,10 @@ class Runner:
             if execution.result is None and now > execution.deadline:
                 # Over its timeout, whether or not a request noticed in time.
                 execution.result = _overran(execution, now, self.scheduler.inline)
-                self._record(execution.check, execution.result, None, deliveries)
+                self._record(execution.check, execution.result, None, deliveries, now)
             elif execution.result is None:
                 execution.result = result
-                self._record(execution.check, result, error, deliveries)
+                self._record(execution.check, result, error, deliveries, now)
             if execution.result is not result:
                 deliveries.append(
                     partial(
@@ -241,13 +241,15 @@ class Runner:
         result: CheckResult,
         error: BaseException | None,
         deliveries: list[Delivery],
+        now: float | None = None,
     ) -> None:
-        """Under the lock: make ``result`` the check's latest, and add what
-        it causes to ``deliveries``."""
+        """Under the lock: make ``result`` the check's latest (had at
+        ``now``, ``time.monotonic()``), and add what it causes to
+        ``deliveries``."""
         slot = self._slots[check.name]
         previous_result = slot.latest
         slot.latest = result
-        slot.latest_at = time.monotonic()
+        slot.latest_at = time.monotonic() if now is None else now
         self.recorder.result(check, result, previous_result, error, deliveries)
 
 

@@ -293,15 +293,28 @@ class Scheduler:
             if clock is not None:
                 batch.clocks[clock] = get_native_id()
         try:
+            with batch.lock:
+                if not batch.pending:
+                    return
+                execution = batch.pending.popleft()
             while True:
-                with batch.lock:
-                    if not batch.pending:
-                        return
-                    execution = batch.pending.popleft()
                 try:
                     run(execution)
-                finally:
+                except BaseException:
                     self._count_done(batch)
+                    raise
+                # Counted done and the next taken under one lock: a quick
+                # check costs little more than the lock.
+                with batch.lock:
+                    batch.remaining -= 1
+                    batch.done += 1
+                    last = batch.remaining == 0
+                    following = batch.pending.popleft() if batch.pending else None
+                if last:
+                    batch.finished.set()
+                if following is None:
+                    return
+                execution = following
         finally:
             if clock is not None:
                 with batch.lock:

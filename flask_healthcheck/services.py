@@ -261,7 +261,8 @@ class Scope:
             self._teardowns().callback(self._finish_async_generator, agen)
             return value
         value = func(**kwargs)
-        if inspect.isawaitable(value):
+        # Most checks return a bool or None: no need to ask.
+        if value is not True and value is not None and inspect.isawaitable(value):
             value = self.run_async(value)
         return value
 

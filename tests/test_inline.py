@@ -7,12 +7,15 @@ is reported, not enforced; single flight still applies.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
+import subprocess
 import sys
 import threading
 import time
 import types
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -135,6 +138,118 @@ def test_a_check_gets_its_own_app_context_and_teardown(inline_app: Flask) -> Non
     response = inline_app.test_client().get("/self-test")
     assert response.text == f"pass,fail request {inline_app.name}"
     assert "check" in torn_down
+
+
+def test_a_check_run_from_inside_a_check_gets_an_app_context_of_its_own(
+    inline_app: Flask,
+) -> None:
+    """Inline, the checks of a request thread share one app context (a
+    fresh ``g`` each); a check that a check's own health run starts (one
+    never run yet runs once) finds it in use and gets one of its own: each
+    keeps its ``g``, and each gets its teardown."""
+    health = HealthCheck(inline_app)
+    torn_down: list[str] = []
+
+    @inline_app.teardown_appcontext
+    def teardown(error: BaseException | None) -> None:
+        if "mine" in g:  # not the request's own context
+            torn_down.append(g.mine)
+
+    seen: list[dict[str, str]] = []
+
+    @health.check
+    def outer() -> bool:
+        g.mine = "outer"
+        report = health.run()  # from a check: inner, never run, runs once
+        seen.append({r.name: r.status for r in report.checks})
+        return bool(g.mine == "outer")
+
+    @health.check
+    def inner() -> bool:
+        assert g.get("mine") is None
+        g.mine = "inner"
+        return current_app.name == inline_app.name
+
+    response = inline_app.test_client().get("/health/outer")
+    assert response.status_code == 200, response.json
+    assert seen == [{"inner": "pass"}]
+    assert torn_down == ["inner", "outer"]
+    # And the next probe runs both in the thread's context again.
+    assert inline_app.test_client().get("/health").status_code == 200
+    assert torn_down[2:] == ["outer", "inner"]
+
+
+def test_a_dropped_app_whose_checks_ran_on_this_thread_is_released() -> None:
+    """The app context kept for inline checks lives on the request thread
+    (here the test's own) as long as the app does, never longer."""
+
+    def probed() -> weakref.ref[Flask]:
+        app = Flask("dropped_inline")
+        app.config["HEALTHCHECK_THREADS"] = False
+        health = HealthCheck(app)
+        health.add_check(lambda: True, name="up")
+        assert app.test_client().get("/health").status_code == 200
+        with app.app_context():
+            assert health.run().healthy
+        return weakref.ref(app)
+
+    ref = probed()
+    gc.collect()
+    assert ref() is None
+
+
+#: Under gevent, inline checks of greenlets that take turns on one thread.
+GEVENT_INLINE = """
+from gevent import monkey; monkey.patch_all()
+import gevent
+from flask import Flask, g
+from flask_healthcheck import HealthCheck
+
+app = Flask("gevent_inline")
+app.config.update(HEALTHCHECK_THREADS=False, HEALTHCHECK_SHOW_DETAILS=True)
+health = HealthCheck(app)
+
+@health.check
+def slow():
+    assert "mine" not in g
+    g.mine = "slow"
+    gevent.sleep(0.05)  # another greenlet's checks run meanwhile
+    return g.mine == "slow"
+
+@health.check
+def quick():
+    assert "mine" not in g
+    g.mine = "quick"
+    return True
+
+def probe(number):
+    # Odd ones run slow (or join its run), even ones quick, while slow waits.
+    response = app.test_client().get("/health/slow" if number % 2 else "/health/quick")
+    checks = response.json["data"]["checks"]
+    return response.status_code, sorted((n, c["status"]) for n, c in checks.items())
+
+jobs = [gevent.spawn(probe, number) for number in range(6)]
+gevent.joinall(jobs, timeout=20)
+for job in jobs:
+    print(job.value)
+"""
+
+
+def test_under_gevent_greenlets_taking_turns_keep_their_own_contexts() -> None:
+    """Greenlets share their thread's kept app context: one whose check
+    runs while another's is suspended in it gets an app context of its own
+    (entering the kept one twice would raise), and ``g`` stays each's own."""
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_INLINE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    slow = "(200, [('slow', 'pass')])"
+    quick = "(200, [('quick', 'pass')])"
+    assert done.stdout.split("\n")[:6] == [quick, slow] * 3, done.stdout
 
 
 def test_threads_must_be_true_or_false(app: Flask) -> None:
