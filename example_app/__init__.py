@@ -4,7 +4,8 @@ The app keeps notes in an SQLite database in its instance folder (or in the
 database ``DATABASE_URL`` names, such as a real PostgreSQL); with
 ``REDIS_URL`` set it checks that Redis too. Its health endpoint checks that database,
 that the schema is in place and that the disk has room, and logs an alert
-when a check fails. The seed's three examples are mounted under ``/seed/``.
+when a check fails. The clearskies documentation's three examples are
+mounted under ``/clearskies/``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from flask import Flask, jsonify
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import alerts, seed
+from . import alerts, clearskies
 from .health import health, show_details
 
 notes = sa.Table(
@@ -94,10 +95,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         create_schema(engine)
         with engine.connect() as connection:
             rows = connection.execute(sa.select(notes.c.text)).scalars().all()
-        return jsonify(notes=rows, health="/health", seed=seed.URLS)
+        return jsonify(notes=rows, health="/health", clearskies=clearskies.URLS)
 
     app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, seed.create_apps()
+        app.wsgi_app, clearskies.create_apps()
     )
     proxies = app.config["PROXY_COUNT"]
     if proxies:

@@ -161,7 +161,7 @@ class Check:
     component_type: str | None = None
     parameters: tuple[Parameter, ...] = ()
     kind: CallKind = "plain"
-    #: True for the seed's ``callable``, whose ``None`` fails as in
+    #: True for the ``callable`` option, whose ``None`` fails as in
     #: clearskies; registered checks pass on ``None`` (they raise to fail).
     none_fails: bool = False
 
@@ -180,7 +180,7 @@ def interpret(value: Any, *, none_fails: bool = False) -> CheckResult:
     py-healthcheck checks return, counts by its bool, the message being the
     error when it fails (a tuple is always true, so counting it by its truth
     would pass ``(False, "db down")``). ``None`` passes, so that checks can
-    simply raise, unless ``none_fails`` (the seed's ``callable``, where a
+    simply raise, unless ``none_fails`` (the ``callable`` option, where a
     function that forgot to return fails, as in clearskies 1.x). Anything
     else counts by its truth.
 
@@ -209,9 +209,10 @@ def interpret(value: Any, *, none_fails: bool = False) -> CheckResult:
     )
 
 
-#: The name of the seed's ``callable`` when it has no name of its own (a
-#: lambda, ``functools.partial``, a callable object, a mock).
-SEED_CALLABLE_NAME = "callable"
+#: The name of the ``callable`` option's check, and of a lambda check, when
+#: it has no name of its own (a lambda, ``functools.partial``, a callable
+#: object, a mock).
+ANONYMOUS_CHECK_NAME = "callable"
 
 
 def _own_name(func: Callable[..., Any]) -> str | None:
@@ -250,7 +251,7 @@ def make_check(
         raise ConfigurationError(f"A check must be a function, got {func!r}.")
     if name is None:
         if getattr(func, "__name__", None) == "<lambda>":
-            name = SEED_CALLABLE_NAME
+            name = ANONYMOUS_CHECK_NAME
         else:
             name = _own_name(func)
         if name is None:
@@ -279,8 +280,8 @@ def make_check(
     )
 
 
-def seed_check(func: Callable[..., Any]) -> Check:
-    """The seed's ``callable`` option as a check.
+def callable_check(func: Callable[..., Any]) -> Check:
+    """The ``callable`` option (``HEALTHCHECK_CALLABLE``) as a check.
 
     It is named after the function, or ``callable`` when it has no name of
     its own (a lambda, ``functools.partial``, a callable object, a mock), and
@@ -288,7 +289,7 @@ def seed_check(func: Callable[..., Any]) -> Check:
     :class:`ConfigurationError` for a callable that can't work, so that the
     mistake shows at ``init_app``, not at the first request.
     """
-    name = _validate_name(_own_name(func) or SEED_CALLABLE_NAME)
+    name = _validate_name(_own_name(func) or ANONYMOUS_CHECK_NAME)
     return Check(
         name=name,
         func=func,

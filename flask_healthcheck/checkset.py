@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .checks import Check, seed_check
+from .checks import Check, callable_check
 from .config import Settings
 from .endpoints import Endpoint, check_name_clashes, check_url_clashes
 from .errors import ConfigurationError
@@ -93,7 +93,7 @@ class CheckSet:
         self.ready_made = dict(ready_made)
         #: The checks of ``HEALTHCHECK_SERVICES`` and ``HEALTHCHECK_CALLABLE``,
         #: made here so that a callable that can't work fails in ``init_app``.
-        self.seed_checks = self._seed_checks()
+        self.option_checks = self._option_checks()
         self._validated: tuple[int, int] | None = None
         self._checks: tuple[Check, ...] = ()
         self._sections: tuple[Section, ...] = ()
@@ -144,7 +144,7 @@ class CheckSet:
             endpoints.append(endpoint)
         check_url_clashes(endpoints)
         checks = [
-            *self.seed_checks,
+            *self.option_checks,
             *self.shared.checks.values(),
             *self.own.checks.values(),
         ]
@@ -189,11 +189,11 @@ class CheckSet:
             }
             self._validated = versions
 
-    def _seed_checks(self) -> tuple[Check, ...]:
-        seed = [service_check(name) for name in self.settings.services]
+    def _option_checks(self) -> tuple[Check, ...]:
+        checks = [service_check(name) for name in self.settings.services]
         if self.settings.callable is not None:
-            seed.append(seed_check(self.settings.callable))
-        return tuple(seed)
+            checks.append(callable_check(self.settings.callable))
+        return tuple(checks)
 
     def _unique(self, checks: Iterable[Check]) -> dict[str, Check]:
         """``checks`` by name; raises :class:`ConfigurationError` for a name
@@ -212,7 +212,11 @@ class CheckSet:
 
     def _build_checks(self, services: dict[str, Service]) -> tuple[Check, ...]:
         checks = self._unique(
-            (*self.seed_checks, *self.shared.checks.values(), *self.own.checks.values())
+            (
+                *self.option_checks,
+                *self.shared.checks.values(),
+                *self.own.checks.values(),
+            )
         )
         check_name_clashes(self.endpoints(), checks)
         for check in checks.values():

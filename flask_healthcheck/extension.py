@@ -13,7 +13,7 @@ from flask import Flask
 # contrib: the state and everything below it never import it.
 from . import contrib
 from .app_secrets import register_app_secrets
-from .checks import make_check, seed_check
+from .checks import callable_check, make_check
 from .checkset import Registry
 from .cli import health_command
 from .config import DEFAULTS, read_settings
@@ -56,7 +56,7 @@ class HealthCheck(AppControls):
         app: Flask | None = None,
         *,
         services: list[str | dict[str, Any]] | None = None,
-        callable: Callable[..., Any] | None = None,  # noqa: A002 - seed name
+        callable: Callable[..., Any] | None = None,  # noqa: A002 - clearskies' name
         url: str | None = None,
     ) -> None:
         self._registry = Registry()
@@ -72,7 +72,7 @@ class HealthCheck(AppControls):
         # Fail fast on bad arguments, a callable that can't work included.
         settings = read_settings({**DEFAULTS}, self._overrides)
         if settings.callable is not None:
-            seed_check(settings.callable)
+            callable_check(settings.callable)
         if app is not None:
             self.init_app(app)
 
@@ -264,7 +264,7 @@ class HealthCheck(AppControls):
     ) -> None:
         """Show what ``func`` returns as the section ``name`` of the formats
         with details (health+json, the status page, ``text/plain``), as
-        py-healthcheck's ``add_section`` does; never in the seed envelope,
+        py-healthcheck's ``add_section`` does; never in the clearskies envelope,
         and only where ``HEALTHCHECK_SHOW_DETAILS`` allows::
 
             health.add_section("build", lambda: {"commit": COMMIT})
@@ -347,7 +347,7 @@ class HealthCheck(AppControls):
             already. A refused request (400, 404, 405) comes as a failing
             report with a result per input error, and ``details`` True. If
             ``render`` raises or returns anything else, that is logged and
-            the answer is the seed envelope, with the same status.
+            the answer is the clearskies envelope, with the same status.
         :param name: the ``?format=`` name: letters, digits, ``.``, ``+``,
             ``-``. By default the replaced format's, else the subtype
             (``csv`` for ``text/csv``).

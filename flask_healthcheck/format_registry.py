@@ -4,7 +4,7 @@ with :meth:`HealthCheck.add_format <flask_healthcheck.HealthCheck.add_format>`,
 and which of them answers a request.
 
 What is the same for every format is decided here once: ``Accept`` with
-its q-values, ``?format=<name>`` overriding it, the seed envelope for a
+its q-values, ``?format=<name>`` overriding it, the clearskies envelope for a
 client that asks for nothing in particular, and what happens when a
 renderer raises (the envelope, never a 500). A format only renders; the
 view adds ``Cache-Control: no-store``, ``Vary: Accept`` and the status code.
@@ -102,7 +102,7 @@ class FormatRegistry:
 
         The default, listed first, wins for ``*/*`` and ties, and is the
         answer to a missing, malformed or unmatched ``Accept``: clients that
-        never asked for a format keep getting the seed's bytes. Media type
+        never asked for a format keep getting clearskies' bytes. Media type
         parameters (``version=1.0.0``) are not matched: a format has one
         version.
         """
@@ -127,10 +127,10 @@ class FormatRegistry:
         }
 
 
-#: The built-in formats; the seed envelope first.
+#: The built-in formats; the clearskies envelope first.
 BUILT_IN = FormatRegistry(FORMATS.values())
 
-#: What a failed renderer's answer falls back to: the seed envelope,
+#: What a failed renderer's answer falls back to: the clearskies envelope,
 #: whoever took ``application/json`` over.
 ENVELOPE = BUILT_IN.default
 

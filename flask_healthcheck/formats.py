@@ -28,7 +28,7 @@ from .status_page import (
     render_status_page,
 )
 
-#: The seed's ``status`` values: a warn still serves traffic.
+#: The envelope's ``status`` values: a warn still serves traffic.
 _ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
 
 
@@ -79,7 +79,7 @@ class Format:
     sections: bool = False
 
 
-# -- the seed envelope ---------------------------------------------------------
+# -- the clearskies envelope ---------------------------------------------------
 
 
 def shown_error(result: CheckResult) -> str | None:
@@ -131,7 +131,7 @@ def _envelope_json(
     )
 
 
-#: What nearly every probe gets: the seed's two answers, written once.
+#: What nearly every probe gets: the envelope's two answers, written once.
 _PLAIN_ENVELOPES = {
     "success": _envelope_json("success", {}),
     "failure": _envelope_json("failure", []),

@@ -80,7 +80,7 @@ class Responses:
         }
         for code, description in words.items():
             self.by_name[f"Refused{code}"] = self.negotiated(description, ["fail"])
-        # No format was agreed on: the seed envelope, whatever the Accept.
+        # No format was agreed on: the envelope, whatever the Accept.
         self.by_name["Refused406"] = {
             "description": "`?format=` names no format on offer; the envelope's"
             " `input_errors` lists the names.",

@@ -38,7 +38,7 @@ from .probe_http import MAX_BODY, ProtocolError, request
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 #: Seconds the whole probe may take (connect, TLS, request and answer).
 DEFAULT_TIMEOUT = 5.0
-#: The envelope's keys (the seed format) and its statuses.
+#: The clearskies envelope's keys and its statuses.
 ENVELOPE_KEYS = frozenset({"status", "error", "data", "pagination", "input_errors"})
 ENVELOPE_STATUS = {"success": "pass", "failure": "fail"}
 #: The extension's own answers that are not a run of checks: a bad query,

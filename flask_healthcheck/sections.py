@@ -2,8 +2,8 @@
 ``add_section``), such as the build it runs or its queue lengths.
 
 A section is a function whose return value is shown under its name in the
-formats with details (health+json, HTML, ``text/plain``), never in the seed
-envelope. Sections run on the request that shows them, on the threads the
+formats with details (health+json, HTML, ``text/plain``), never in the
+clearskies envelope. Sections run on the request that shows them, on the threads the
 checks run on, in the app's context and with their parameters injected by
 name like a check's; each is bounded by ``HEALTHCHECK_TIMEOUT`` and, like a
 check, a section still running is joined or reported, never started again:

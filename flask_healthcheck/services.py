@@ -315,7 +315,7 @@ def _build_only(**services: Any) -> CheckResult | None:
 
 
 def service_check(service: str | ServiceCheckOptions) -> Check:
-    """The seed's ``services`` option: a check that builds one service.
+    """The ``services`` option: a check that builds one service.
 
     :param service: the service's name, or its entry of
         ``HEALTHCHECK_SERVICES`` with the check's tags, timeout and

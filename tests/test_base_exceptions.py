@@ -56,7 +56,7 @@ def probe(app: Flask, *, with_details: bool = False) -> TestResponse:
 
 
 def assert_failed_with(app: Flask, name: str, error: BaseException) -> None:
-    """The seed's failure bytes, and with details the exception's type."""
+    """The envelope's failure bytes, and with details the exception's type."""
     response = probe(app)
     assert (response.status_code, response.data) == (500, FAILURE)
     response = probe(app, with_details=True)

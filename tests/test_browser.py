@@ -167,7 +167,7 @@ def test_the_page_reloads_itself(browser: Browser) -> None:
     assert len(runs) >= 2, "the page did not reload within 10 s"
 
 
-def test_the_server_answers_plain_clients_the_seed_bytes(base_url: str) -> None:
+def test_the_server_answers_plain_clients_the_envelope_bytes(base_url: str) -> None:
     # The same server, asked as a probe would (no Accept): the envelope.
     request = urllib.request.Request(
         f"{base_url}/livez", headers={"Accept": "*/*", "X-Probe": "1"}

@@ -240,7 +240,7 @@ def test_duplicate_check_names_are_rejected(app: Flask) -> None:
     with pytest.raises(ConfigurationError, match="already registered"):
         health.add_check(lambda: True, name="x")
         health.add_check(lambda: True, name="x")
-    # At registration too when the name is a seed service's (issue 10).
+    # At registration too when a service check has the name (issue 10).
     with pytest.raises(ConfigurationError, match="already registered"):
         health.add_check(lambda: True, name="memory_backend")
 

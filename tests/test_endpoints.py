@@ -65,7 +65,7 @@ def test_an_endpoint_fails_only_for_its_own_checks(
     assert client.get("/health").status_code == 500
 
 
-def test_endpoints_without_details_answer_the_seed_bytes(app: Flask) -> None:
+def test_endpoints_without_details_answer_the_envelope_bytes(app: Flask) -> None:
     app.config["HEALTHCHECK_ENDPOINTS"] = PROBES
     health = HealthCheck(app)
     health.add_check(lambda: True, name="up", tags=["live"])
@@ -341,8 +341,8 @@ def test_an_endpoint_added_on_a_check_name_clashes_at_once(app: Flask) -> None:
     assert app.test_client().get("/health/memory_backend").status_code == 200
 
 
-def test_a_clash_with_the_seed_callable_fails_at_init_app(app: Flask) -> None:
-    """The seed callable is a check from ``init_app`` on (issue 10), so its
+def test_a_clash_with_the_callable_option_fails_at_init_app(app: Flask) -> None:
+    """The ``callable`` option is a check from ``init_app`` on (issue 10), so its
     clash shows there, not as a 500 at the first request."""
 
     def live() -> bool:

@@ -24,11 +24,11 @@ def example(tmp_path: Path) -> Flask:
     )
 
 
-def test_seed_examples_answer_like_clearskies(example: Flask) -> None:
+def test_clearskies_examples_answer_as_documented(example: Flask) -> None:
     client = example.test_client()
-    failing = client.get("/seed/cursor-backend/health")
+    failing = client.get("/clearskies/cursor-backend/health")
     assert (failing.status_code, failing.data) == (500, FAILURE)
-    for url in ("/seed/memory-backend/health", "/seed/callable/health"):
+    for url in ("/clearskies/memory-backend/health", "/clearskies/callable/health"):
         response = client.get(url)
         assert (response.status_code, response.data) == (200, SUCCESS)
 

@@ -116,7 +116,7 @@ def test_accept_and_format_choose_the_format(
 
 @pytest.mark.parametrize("accept", [None, "*/*", JSON, "image/png", "text/csv"])
 @pytest.mark.parametrize("query", ["", "?format=json"])
-def test_the_envelope_is_byte_for_byte_the_seeds(
+def test_the_envelope_is_byte_for_byte_clearskies(
     app: Flask, accept: str | None, query: str
 ) -> None:
     health = HealthCheck(app)

@@ -1,4 +1,4 @@
-"""Formats by ``Accept``: the seed envelope, health+json and the HTML page."""
+"""Formats by ``Accept``: the clearskies envelope, health+json and the HTML page."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_the_format_follows_accept(
 
 
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json", "text/csv"])
-def test_the_seed_bytes_stay_the_default(app: Flask, accept: str | None) -> None:
+def test_the_envelope_bytes_stay_the_default(app: Flask, accept: str | None) -> None:
     HealthCheck(app, callable=lambda: True)
     response = get(app, accept)
     assert (response.status_code, response.data) == (200, SUCCESS)

@@ -125,7 +125,7 @@ def test_json_format_parameter(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__json_format_parameter (older: TestMainView::
     test_success_param_json). Django's JSON is ``{check: status}``; ours is
-    the seed envelope, with each check under ``data.checks`` (details)."""
+    the clearskies envelope, with each check under ``data.checks`` (details)."""
     client = make_client(success=passing)
     response = client.get("/health", query_string={"format": "json"})
     assert response.status_code == 200
@@ -161,8 +161,8 @@ def test_unsupported_accept(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__unsupported_accept (older: TestMainView::
     test_success_unsupported_accept). Deliberately different: django answers
-    406 in text/plain; we keep the seed envelope for an ``Accept`` that
-    matches nothing (seed compatibility: clients of clearskies sent
+    406 in text/plain; we keep the clearskies envelope for an ``Accept``
+    that matches nothing (compatibility: clients of clearskies sent
     anything), and only a ``?format=`` naming no format is a 406."""
     client = make_client(details=False, success=passing)
     response = client.get("/health", headers={"Accept": "application/octet-stream"})
@@ -626,7 +626,7 @@ def test_custom_section_function_success(app: Flask) -> None:
     """py-healthcheck tests/unit/healthcheck_test.py::BasicHealthCheckTest::
     test_custom_section_function_success_check: the section's value under
     its name at the top of the JSON document (ours: health+json, with
-    details; the seed envelope stays byte for byte)."""
+    details; the clearskies envelope stays byte for byte)."""
     app.config["HEALTHCHECK_SHOW_DETAILS"] = True
     health = HealthCheck(app)
     health.add_check(passing, name="check_that_works")
@@ -810,7 +810,7 @@ def test_envelope_unchanged_by_every_new_format(
     make_client: Callable[..., FlaskClient],
 ) -> None:
     """Not a peer's test: the guard that porting them cost nothing. With
-    every format on offer, the seed's clients still get the seed's bytes."""
+    every format on offer, clearskies' clients still get clearskies' bytes."""
     healthy = {"value": True}
     client = make_client(details=False, switch=lambda: healthy["value"])
     assert client.get("/health").data == SUCCESS

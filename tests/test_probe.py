@@ -141,7 +141,7 @@ ENVELOPE = "Accept: application/json"
     ],
 )
 def test_the_envelope(server: str, path: str, code: int, start: str) -> None:
-    """A server (or a ``--header Accept:``) that answers the seed's envelope;
+    """A server (or a ``--header Accept:``) that answers the clearskies envelope;
     it has no warn: a warn is a success."""
     status, (only,), _ = run_probe(server + path, "--header", ENVELOPE)
     assert status == code

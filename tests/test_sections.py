@@ -1,6 +1,6 @@
 """``health.add_section``: py-healthcheck's custom sections, shown with
 details in health+json, the status page and ``text/plain``, never in the
-seed envelope."""
+clearskies envelope."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The clearskies seed behaviour, byte for byte (recorded from clearskies 1.22.31)."""
+"""The clearskies behaviour, byte for byte (recorded from clearskies 1.22.31)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_callable_gets_services_injected_by_name(app: Flask) -> None:
     HealthCheck(app, callable=check)
     assert app.test_client().get("/health").data == SUCCESS
     assert seen == [({}, app, app.config)]
-    assert get_state(app).shared.checks == {}  # the seed callable is config
+    assert get_state(app).shared.checks == {}  # the callable option is config
 
 
 def test_both_options_need_both_to_pass(app: Flask) -> None:
@@ -100,7 +100,7 @@ def test_both_options_need_both_to_pass(app: Flask) -> None:
 def test_options_from_config(app: Flask) -> None:
     app.config.update(
         HEALTHCHECK_SERVICES=["memory_backend"],
-        HEALTHCHECK_CALLABLE="tests.test_seed:always_false",
+        HEALTHCHECK_CALLABLE="tests.test_clearskies:always_false",
         HEALTHCHECK_URL="/status",
     )
     client = make(app).test_client()

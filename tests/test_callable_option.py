@@ -1,4 +1,4 @@
-"""The seed's ``callable=`` option as clearskies users port it: any callable,
+"""The ``callable=`` option as clearskies users port it: any callable,
 its return value by clearskies' truth (``None`` fails), py-healthcheck's
 ``(bool, str)`` tuples, and mistakes found at registration."""
 
@@ -172,7 +172,7 @@ def test_checks_still_pass_on_none(app: Flask, health: HealthCheck) -> None:
     assert app.test_client().get("/health").data == SUCCESS
 
 
-def test_the_seed_callable_returning_none_fails(app: Flask) -> None:
+def test_the_callable_option_returning_none_fails(app: Flask) -> None:
     HealthCheck(app, callable=lambda: None)
     response = bounded(lambda: app.test_client().get("/health"), 2, "GET /health")
     assert (response.status_code, response.data) == (500, FAILURE)
