@@ -3,7 +3,6 @@ signals, in the spirit of Flask-Mail's ``record_messages``."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,27 +27,6 @@ class RecordedSignals:
     changed: list[tuple[HealthReport, Status | None]] = field(default_factory=list)
     #: The ``report`` of every ``health_checked``, in order.
     checked: list[HealthReport] = field(default_factory=list)
-
-    def wait(self, timeout: float = 5.0) -> None:
-        """Wait until the signals of every run so far are delivered.
-
-        .. deprecated:: 0.1.0
-            Use ``assert health.wait_for_signals(app)``
-            (:meth:`~flask_healthcheck.HealthCheck.wait_for_signals`), the
-            one way to wait for signals. Leaving the ``with`` block of
-            :func:`record_signals` still waits.
-
-        :raises AssertionError: if they are not delivered within ``timeout``
-            seconds (a subscriber hangs).
-        """
-        warnings.warn(
-            "'RecordedSignals.wait()' is deprecated and will be removed in"
-            " flask-healthcheck 0.2. Use 'assert health.wait_for_signals(app)'"
-            " instead; leaving the 'record_signals' block still waits.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        _wait(self.app, timeout)
 
     def _on_failed(self, app: Flask, result: CheckResult) -> None:
         self.failed.append(result)

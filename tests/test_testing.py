@@ -52,24 +52,6 @@ def test_a_hanging_subscriber_fails_the_wait(app: Flask) -> None:
         release.set()
 
 
-def test_recorded_wait_is_a_deprecated_alias(app: Flask) -> None:
-    """``recorded.wait()`` still waits (and still raises on a hang), with a
-    DeprecationWarning naming the one way: ``health.wait_for_signals``."""
-    HealthCheck(app).add_check(lambda: False, name="database")
-    with record_signals(app) as recorded:
-        FlaskClient(app).get("/health")
-        with pytest.deprecated_call(match=r"health\.wait_for_signals\(app\)"):
-            recorded.wait()
-        assert [r.name for r in recorded.failed] == ["database"]
-    release = threading.Event()
-    with health_checked.connected_to(lambda app, report: release.wait(), app):
-        with record_signals(app) as recorded:
-            FlaskClient(app).get("/health")
-            with pytest.deprecated_call(), pytest.raises(AssertionError):
-                recorded.wait(0.2)
-            release.set()
-
-
 def test_wait_for_signals_is_the_one_wait(app: Flask) -> None:
     """The public wait returns False on a hang instead of raising, for the
     current app too, and True once the subscriber returns."""
