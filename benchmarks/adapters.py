@@ -42,9 +42,9 @@ class Adapter:
     dist: str  # distribution name, for the version banner
     path: str  # URL the health endpoint is served on
     build_app: Builder
-    runs_checks: bool  # False only for the bare baseline route
-    supports_timeout: bool
-    supports_cache: bool
+    runs_checks: bool = False  # False only for the bare baseline route
+    supports_timeout: bool = False
+    supports_cache: bool = False
     note: str = ""
 
     @property
@@ -236,10 +236,10 @@ ALL_ADAPTERS: tuple[Adapter, ...] = (
         dist="py-healthcheck",
         path="/healthcheck",
         build_app=build_app_py_healthcheck,
-        runs_checks=True,
-        supports_timeout=True,  # SIGALRM, whole seconds, main thread only
-        supports_cache=True,
         note="timeouts via SIGALRM: whole seconds, main thread only",
+        runs_checks=True,
+        supports_timeout=True,
+        supports_cache=True,
     ),
     Adapter(
         key="flask-healthz",
@@ -247,17 +247,12 @@ ALL_ADAPTERS: tuple[Adapter, ...] = (
         path="/healthz/ready",
         build_app=build_app_flask_healthz,
         runs_checks=True,
-        supports_timeout=False,
-        supports_cache=False,
     ),
     Adapter(
         key="bare",
         dist="flask",
         path="/health",
         build_app=build_app_bare,
-        runs_checks=False,
-        supports_timeout=False,
-        supports_cache=False,
     ),
 )
 

@@ -47,7 +47,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,27 +143,16 @@ FULL = Profile(
     s7_budget_s=30.0,
 )
 
-QUICK = Profile(
+QUICK = replace(
+    FULL,
     name="quick",
     s1_reps=3,
     s2_reps=1,
     s3_max_requests=500,
     s3_budget_s=0.8,
-    s4_clients=16,
-    s4_sleep_s=0.4,
-    s4_ttls=(0.0, 5.0),
-    s5_hang_s=4.0,
-    s5_timeout_s=0.5,
-    s5_max_probes=100,
     s5_budget_s=3.0,
-    s6_clients=8,
-    s6_server_threads=8,
-    s6_checks=3,
-    s6_check_sleep_s=0.02,
-    s6_cache_ttl=5.0,
     s6_warmup_s=0.3,
     s6_duration_s=1.0,
-    s7_checks=3,
     s7_first=200,
     s7_total=2_000,
     s7_budget_s=8.0,

@@ -55,6 +55,7 @@ for _path in (HERE, ROOT):
         sys.path.insert(0, str(_path))
 
 from adapters import build_app_bare, build_app_flask_healthz  # noqa: E402
+from tests.helpers import burn  # noqa: E402
 
 from flask_healthcheck import HealthCheck  # noqa: E402
 from flask_healthcheck.state import get_state  # noqa: E402
@@ -205,23 +206,13 @@ def sleeper(seconds: float) -> Callable[[], bool]:
     return check
 
 
-def burner(seconds: float) -> Callable[[], bool]:
-    def check() -> bool:
-        end = time.thread_time() + seconds
-        while time.thread_time() < end:
-            pass
-        return True
-
-    return check
-
-
 #: name, number of checks, the check, probes.
 WORKLOADS: tuple[tuple[str, int, Callable[[], bool], int], ...] = (
     ("trivial (return True)", 1000, trivial_check, 20),
     ("0.2 ms of I/O (a loopback ping)", 300, sleeper(0.0002), 10),
     ("5 ms of I/O (a query)", 20, sleeper(0.005), 20),
     ("1 s of I/O", 10, sleeper(1.0), 2),
-    ("50 ms of CPU", 10, burner(0.05), 2),
+    ("50 ms of CPU", 10, burn(0.05), 2),
 )
 
 

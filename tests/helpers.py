@@ -244,6 +244,19 @@ def run_in(app: Flask, health: HealthCheck) -> str:
         return health.run().status
 
 
+def burn(seconds: float) -> Callable[[], bool]:
+    """A check that burns ``seconds`` of its thread's CPU time (however
+    loaded the machine, it takes that much CPU, never less)."""
+
+    def check() -> bool:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+        return True
+
+    return check
+
+
 def slow_ok() -> bool:
     """A check that passes after 50 ms, long enough to overlap another."""
     time.sleep(0.05)
