@@ -257,6 +257,26 @@ def burn(seconds: float) -> Callable[[], bool]:
     return check
 
 
+class FirstCallDiffers(Generic[T]):
+    """A check whose first call does ``first`` and later calls ``then``:
+    for showing one bad run doesn't wedge a check for good."""
+
+    def __init__(self, first: Callable[[], T], then: Callable[[], T]) -> None:
+        self.first = first
+        self.then = then
+        self.calls = 0
+
+    def __call__(self) -> T:
+        self.calls += 1
+        return self.first() if self.calls == 1 else self.then()
+
+
+def detailed_health(app: Flask, timeout: float) -> HealthCheck:
+    """The app's extension, showing details, with a timeout."""
+    app.config.update(HEALTHCHECK_TIMEOUT=timeout, HEALTHCHECK_SHOW_DETAILS=True)
+    return HealthCheck(app)
+
+
 def slow_ok() -> bool:
     """A check that passes after 50 ms, long enough to overlap another."""
     time.sleep(0.05)
