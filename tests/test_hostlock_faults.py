@@ -701,6 +701,14 @@ def alerts_after_a_planted_note(
     return seen.items
 
 
+def assert_a_planted_failure_alerts_nothing(app: Flask, health: HealthCheck) -> None:
+    """A note saying ``database`` failed, planted where ``app`` reads one,
+    makes its passing check send no alert in three runs."""
+    note = {"status": "fail", "checks": {"database": "fail"}}
+    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
+    assert alerts == [], f"a healthy app alerted: {alerts}"
+
+
 def test_a_symlink_planted_at_the_lock_file_is_never_followed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir(mode=0o700)
@@ -792,9 +800,7 @@ def test_a_note_forged_in_an_unsafe_run_dir_sends_no_bogus_recovery(
 ) -> None:
     # Anyone may write in the run dir: the election is off.
     app, health = run_dir_app(tmp_path, apps, 0o777)
-    note = {"status": "fail", "checks": {"database": "fail"}}
-    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
-    assert alerts == [], f"a healthy app alerted: {alerts}"
+    assert_a_planted_failure_alerts_nothing(app, health)
 
 
 def test_a_note_forged_in_an_unsafe_run_dir_cannot_hide_an_outage(
@@ -865,9 +871,7 @@ def test_a_run_dir_owned_by_another_user_feeds_no_note(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
     app, health = run_dir_app(tmp_path, apps, 0o755, OTHER_UID)
-    note = {"status": "fail", "checks": {"database": "fail"}}
-    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
-    assert alerts == [], f"a healthy app alerted: {alerts}"
+    assert_a_planted_failure_alerts_nothing(app, health)
 
 
 def test_two_services_both_named_app_never_silence_each_other(
