@@ -16,6 +16,7 @@ exists.
 
 from __future__ import annotations
 
+import http.client
 import importlib.metadata
 import logging
 import math
@@ -53,6 +54,39 @@ class Adapter:
             return importlib.metadata.version(self.dist)
         except importlib.metadata.PackageNotFoundError:
             return "unknown"
+
+
+# ----------------------------------------------------------------------------- load
+
+#: Told of each answer: its status (``None``: no answer), when sent, when done.
+Record = Callable[[int | None, float, float], None]
+
+
+def keep_getting(
+    port: int, path: str, timeout: float, until: float, record: Record
+) -> None:
+    """One keep-alive client GETting ``path`` on 127.0.0.1 until
+    ``time.perf_counter()`` passes ``until``, reconnecting after a failure:
+    the load loop the benchmarks share."""
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    conn = connect()
+    try:
+        while (sent := time.perf_counter()) < until:
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                status: int | None = response.status
+            except (OSError, http.client.HTTPException):
+                status = None
+                conn.close()
+                conn = connect()
+            record(status, sent, time.perf_counter())
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------- checks

@@ -73,6 +73,7 @@ from adapters import (  # noqa: E402
     Adapter,
     CountingCheck,
     adapter_import_error,
+    keep_getting,
     py_healthcheck_alarm_seconds,
     sleeping_check,
     trivial_check,
@@ -667,37 +668,21 @@ def _probe_load(
     lock = threading.Lock()
     load = ProbeLoad(0, [], 0, 0, 0, duration)
 
-    def connect() -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-
     def client(path: str) -> None:
-        conn = connect()
-        try:
-            while time.perf_counter() < measure_to:
-                sent = time.perf_counter()
-                try:
-                    conn.request("GET", path)
-                    resp = conn.getresponse()
-                    resp.read()
-                    status: int | None = resp.status
-                except (OSError, http.client.HTTPException):
-                    status = None
-                    conn.close()
-                    conn = connect()
-                done = time.perf_counter()
-                with lock:
-                    if status is None:
-                        load.unanswered += 1
-                    elif path == "/readyz":
-                        load.ready_probes += 1
-                    elif measure_from <= done < measure_to:
-                        if status == 200:
-                            load.live_ok += 1
-                            load.live_latencies.append(done - sent)
-                        else:
-                            load.live_errors += 1
-        finally:
-            conn.close()
+        def record(status: int | None, sent: float, done: float) -> None:
+            with lock:
+                if status is None:
+                    load.unanswered += 1
+                elif path == "/readyz":
+                    load.ready_probes += 1
+                elif measure_from <= done < measure_to:
+                    if status == 200:
+                        load.live_ok += 1
+                        load.live_latencies.append(done - sent)
+                    else:
+                        load.live_errors += 1
+
+        keep_getting(port, path, timeout, measure_to, record)
 
     paths = ["/readyz"] + ["/livez"] * clients
     threads = [threading.Thread(target=client, args=(p,), daemon=True) for p in paths]

@@ -54,7 +54,11 @@ for _path in (HERE, ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from adapters import build_app_bare, build_app_flask_healthz  # noqa: E402
+from adapters import (  # noqa: E402
+    build_app_bare,
+    build_app_flask_healthz,
+    keep_getting,
+)
 from tests.helpers import burn  # noqa: E402
 
 from flask_healthcheck import HealthCheck  # noqa: E402
@@ -286,29 +290,17 @@ def load(port: int, clients: int, warmup: float, duration: float) -> Load:
     lock = threading.Lock()
     result = Load(0, 0, [], duration, 0)
 
+    def record(status: int | None, sent: float, done: float) -> None:
+        if begin <= sent and done < end:
+            with lock:
+                if status == 200:
+                    result.ok += 1
+                    result.latencies.append(done - sent)
+                else:
+                    result.errors += 1
+
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            while (sent := time.perf_counter()) < end:
-                try:
-                    conn.request("GET", "/")
-                    response = conn.getresponse()
-                    response.read()
-                    status = response.status
-                except (OSError, http.client.HTTPException):
-                    status = 0
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                done = time.perf_counter()
-                if begin <= sent and done < end:
-                    with lock:
-                        if status == 200:
-                            result.ok += 1
-                            result.latencies.append(done - sent)
-                        else:
-                            result.errors += 1
-        finally:
-            conn.close()
+        keep_getting(port, "/", 5, end, record)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:
