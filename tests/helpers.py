@@ -271,10 +271,17 @@ class FirstCallDiffers(Generic[T]):
         return self.first() if self.calls == 1 else self.then()
 
 
+def configured_health(app: Flask, **config: object) -> HealthCheck:
+    """The app's extension, once ``config`` is in the app's config."""
+    app.config.update(config)
+    return HealthCheck(app)
+
+
 def detailed_health(app: Flask, timeout: float) -> HealthCheck:
     """The app's extension, showing details, with a timeout."""
-    app.config.update(HEALTHCHECK_TIMEOUT=timeout, HEALTHCHECK_SHOW_DETAILS=True)
-    return HealthCheck(app)
+    return configured_health(
+        app, HEALTHCHECK_TIMEOUT=timeout, HEALTHCHECK_SHOW_DETAILS=True
+    )
 
 
 def slow_ok() -> bool:

@@ -36,7 +36,7 @@ from flask_healthcheck.hostlock import HostLock, lock_name
 from flask_healthcheck.state import get_state
 
 from .gunicorn import StartGunicorn
-from .helpers import Counted, app_module, bounded, wait_for
+from .helpers import Counted, app_module, bounded, configured_health, wait_for
 from .hostlocks import ALERTING, OtherProcess, RefreshingProcess, taken_elsewhere
 from .test_election import Recorder
 
@@ -549,15 +549,9 @@ def test_a_wall_clock_step_freezes_no_cache(monkeypatch: pytest.MonkeyPatch) -> 
     """The cache's age is monotonic: after a step back of an hour a result
     is still reused for HEALTHCHECK_CACHE_TTL, and no longer."""
     app = Flask(__name__)
-    app.config.update(HEALTHCHECK_CACHE_TTL=0.2)
-    health = HealthCheck(app)
-    runs: list[float] = []
-
-    @health.check
-    def database() -> bool:
-        runs.append(0)
-        return True
-
+    health = configured_health(app, HEALTHCHECK_CACHE_TTL=0.2)
+    runs: list[int] = []
+    health.add_check(Counted(runs, True), name="database")
     client = app.test_client()
     assert client.get("/health").status_code == 200
     wall = time.time
