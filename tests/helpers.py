@@ -323,6 +323,32 @@ health = HealthCheck(app)
 """
 
 
+def live_app(**config: object) -> str:
+    """:func:`app_module` with ``/livez`` running the ``live`` checks, and
+    one trivial such check, ``alive``; add other checks after it."""
+    return (
+        app_module(ENDPOINTS='{"/livez": ["live"]}', **config)
+        + """
+
+@health.check(tags=["live"])
+def alive():
+    return True
+"""
+    )
+
+
+def sqlite_check(busy_seconds: float) -> str:
+    """A check ``database``, as source, that blocks in C (sqlite3's busy
+    handler, up to ``busy_seconds``) while another process holds the lock of
+    the database in ``$DATABASE``; put its decorator before it. Needs
+    ``import os, sqlite3``."""
+    return f"""def database():
+    with sqlite3.connect(os.environ["DATABASE"], timeout={busy_seconds}) as db:
+        db.execute("SELECT count(*) FROM t").fetchone()
+    return True
+"""
+
+
 #: ``HEALTHCHECK_ENDPOINTS`` of README's Kubernetes layout, as source.
 PROBES = '{"/livez": ["live"], "/readyz": ["ready"]}'
 
