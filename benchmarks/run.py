@@ -87,29 +87,31 @@ from redaction import run as run_redaction  # noqa: E402
 
 @dataclass(frozen=True)
 class Profile:
+    """How much each scenario does; the defaults are the full run."""
+
     name: str
-    s1_reps: int
-    s2_reps: int
-    s3_max_requests: int
-    s3_budget_s: float
-    s4_clients: int
-    s4_sleep_s: float
-    s4_ttls: tuple[float, ...]
-    s5_hang_s: float
-    s5_timeout_s: float
-    s5_max_probes: int
-    s5_budget_s: float
-    s6_clients: int
-    s6_server_threads: int
-    s6_checks: int
-    s6_check_sleep_s: float
-    s6_cache_ttl: float
-    s6_warmup_s: float
-    s6_duration_s: float
-    s7_checks: int
-    s7_first: int
-    s7_total: int
-    s7_budget_s: float
+    s1_reps: int = 5
+    s2_reps: int = 3
+    s3_max_requests: int = 2000
+    s3_budget_s: float = 2.5
+    s4_clients: int = 16
+    s4_sleep_s: float = 0.4
+    s4_ttls: tuple[float, ...] = (0.0, 5.0)
+    s5_hang_s: float = 4.0
+    s5_timeout_s: float = 0.5
+    s5_max_probes: int = 100
+    s5_budget_s: float = 20.0
+    s6_clients: int = 8
+    s6_server_threads: int = 8
+    s6_checks: int = 3
+    s6_check_sleep_s: float = 0.02
+    s6_cache_ttl: float = 5.0
+    s6_warmup_s: float = 0.5
+    s6_duration_s: float = 3.0
+    s7_checks: int = 3
+    s7_first: int = 1_000
+    s7_total: int = 10_000
+    s7_budget_s: float = 30.0
     s8_clients: int = 8
     s8_server_threads: int = 4
     s8_timeout_s: float = 0.5
@@ -118,31 +120,7 @@ class Profile:
     s8_duration_s: float = 3.0
 
 
-FULL = Profile(
-    name="full",
-    s1_reps=5,
-    s2_reps=3,
-    s3_max_requests=2000,
-    s3_budget_s=2.5,
-    s4_clients=16,
-    s4_sleep_s=0.4,
-    s4_ttls=(0.0, 5.0),
-    s5_hang_s=4.0,
-    s5_timeout_s=0.5,
-    s5_max_probes=100,
-    s5_budget_s=20.0,
-    s6_clients=8,
-    s6_server_threads=8,
-    s6_checks=3,
-    s6_check_sleep_s=0.02,
-    s6_cache_ttl=5.0,
-    s6_warmup_s=0.5,
-    s6_duration_s=3.0,
-    s7_checks=3,
-    s7_first=1_000,
-    s7_total=10_000,
-    s7_budget_s=30.0,
-)
+FULL = Profile(name="full")
 
 QUICK = replace(
     FULL,
