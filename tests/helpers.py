@@ -284,6 +284,14 @@ def detailed_health(app: Flask, timeout: float) -> HealthCheck:
     )
 
 
+#: Requests every format refuses, with their status: (method, URL, code).
+REFUSALS = [
+    ("GET", "/health/nope", 404),
+    ("GET", "/health/", 404),
+    ("GET", "/health?exclude=nope", 400),
+]
+
+
 def slow_ok() -> bool:
     """A check that passes after 50 ms, long enough to overlap another."""
     time.sleep(0.05)

@@ -37,6 +37,7 @@ from flask_healthcheck.gauges import (
 )
 from flask_healthcheck.openmetrics import CONTENT_TYPE, exposition
 
+from .helpers import REFUSALS
 from .prometheus import StartPrometheus, require_binary
 from .servers import LOOPBACK
 
@@ -190,12 +191,7 @@ def test_head_answers_the_headers_of_get(app: Flask, detailed: HealthCheck) -> N
 
 @pytest.mark.parametrize(
     ("method", "path", "code"),
-    [
-        ("GET", "/health/nope", 404),
-        ("GET", "/health/", 404),
-        ("GET", "/health?exclude=nope", 400),
-        ("POST", "/health", 405),
-    ],
+    [*REFUSALS, ("POST", "/health", 405)],
 )
 def test_a_refusal_is_an_empty_exposition(
     app: Flask, detailed: HealthCheck, method: str, path: str, code: int
