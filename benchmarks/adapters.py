@@ -16,6 +16,7 @@ exists.
 
 from __future__ import annotations
 
+import http.client
 import importlib.metadata
 import logging
 import math
@@ -42,9 +43,9 @@ class Adapter:
     dist: str  # distribution name, for the version banner
     path: str  # URL the health endpoint is served on
     build_app: Builder
-    runs_checks: bool  # False only for the bare baseline route
-    supports_timeout: bool
-    supports_cache: bool
+    runs_checks: bool = False  # False only for the bare baseline route
+    supports_timeout: bool = False
+    supports_cache: bool = False
     note: str = ""
 
     @property
@@ -53,6 +54,39 @@ class Adapter:
             return importlib.metadata.version(self.dist)
         except importlib.metadata.PackageNotFoundError:
             return "unknown"
+
+
+# ----------------------------------------------------------------------------- load
+
+#: Told of each answer: its status (``None``: no answer), when sent, when done.
+Record = Callable[[int | None, float, float], None]
+
+
+def keep_getting(
+    port: int, path: str, timeout: float, until: float, record: Record
+) -> None:
+    """One keep-alive client GETting ``path`` on 127.0.0.1 until
+    ``time.perf_counter()`` passes ``until``, reconnecting after a failure:
+    the load loop the benchmarks share."""
+
+    def connect() -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    conn = connect()
+    try:
+        while (sent := time.perf_counter()) < until:
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                status: int | None = response.status
+            except (OSError, http.client.HTTPException):
+                status = None
+                conn.close()
+                conn = connect()
+            record(status, sent, time.perf_counter())
+    finally:
+        conn.close()
 
 
 # --------------------------------------------------------------------------- checks
@@ -236,10 +270,10 @@ ALL_ADAPTERS: tuple[Adapter, ...] = (
         dist="py-healthcheck",
         path="/healthcheck",
         build_app=build_app_py_healthcheck,
-        runs_checks=True,
-        supports_timeout=True,  # SIGALRM, whole seconds, main thread only
-        supports_cache=True,
         note="timeouts via SIGALRM: whole seconds, main thread only",
+        runs_checks=True,
+        supports_timeout=True,
+        supports_cache=True,
     ),
     Adapter(
         key="flask-healthz",
@@ -247,17 +281,12 @@ ALL_ADAPTERS: tuple[Adapter, ...] = (
         path="/healthz/ready",
         build_app=build_app_flask_healthz,
         runs_checks=True,
-        supports_timeout=False,
-        supports_cache=False,
     ),
     Adapter(
         key="bare",
         dist="flask",
         path="/health",
         build_app=build_app_bare,
-        runs_checks=False,
-        supports_timeout=False,
-        supports_cache=False,
     ),
 )
 

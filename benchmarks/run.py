@@ -47,7 +47,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +73,7 @@ from adapters import (  # noqa: E402
     Adapter,
     CountingCheck,
     adapter_import_error,
+    keep_getting,
     py_healthcheck_alarm_seconds,
     sleeping_check,
     trivial_check,
@@ -86,29 +87,31 @@ from redaction import run as run_redaction  # noqa: E402
 
 @dataclass(frozen=True)
 class Profile:
+    """How much each scenario does; the defaults are the full run."""
+
     name: str
-    s1_reps: int
-    s2_reps: int
-    s3_max_requests: int
-    s3_budget_s: float
-    s4_clients: int
-    s4_sleep_s: float
-    s4_ttls: tuple[float, ...]
-    s5_hang_s: float
-    s5_timeout_s: float
-    s5_max_probes: int
-    s5_budget_s: float
-    s6_clients: int
-    s6_server_threads: int
-    s6_checks: int
-    s6_check_sleep_s: float
-    s6_cache_ttl: float
-    s6_warmup_s: float
-    s6_duration_s: float
-    s7_checks: int
-    s7_first: int
-    s7_total: int
-    s7_budget_s: float
+    s1_reps: int = 5
+    s2_reps: int = 3
+    s3_max_requests: int = 2000
+    s3_budget_s: float = 2.5
+    s4_clients: int = 16
+    s4_sleep_s: float = 0.4
+    s4_ttls: tuple[float, ...] = (0.0, 5.0)
+    s5_hang_s: float = 4.0
+    s5_timeout_s: float = 0.5
+    s5_max_probes: int = 100
+    s5_budget_s: float = 20.0
+    s6_clients: int = 8
+    s6_server_threads: int = 8
+    s6_checks: int = 3
+    s6_check_sleep_s: float = 0.02
+    s6_cache_ttl: float = 5.0
+    s6_warmup_s: float = 0.5
+    s6_duration_s: float = 3.0
+    s7_checks: int = 3
+    s7_first: int = 1_000
+    s7_total: int = 10_000
+    s7_budget_s: float = 30.0
     s8_clients: int = 8
     s8_server_threads: int = 4
     s8_timeout_s: float = 0.5
@@ -117,53 +120,18 @@ class Profile:
     s8_duration_s: float = 3.0
 
 
-FULL = Profile(
-    name="full",
-    s1_reps=5,
-    s2_reps=3,
-    s3_max_requests=2000,
-    s3_budget_s=2.5,
-    s4_clients=16,
-    s4_sleep_s=0.4,
-    s4_ttls=(0.0, 5.0),
-    s5_hang_s=4.0,
-    s5_timeout_s=0.5,
-    s5_max_probes=100,
-    s5_budget_s=20.0,
-    s6_clients=8,
-    s6_server_threads=8,
-    s6_checks=3,
-    s6_check_sleep_s=0.02,
-    s6_cache_ttl=5.0,
-    s6_warmup_s=0.5,
-    s6_duration_s=3.0,
-    s7_checks=3,
-    s7_first=1_000,
-    s7_total=10_000,
-    s7_budget_s=30.0,
-)
+FULL = Profile(name="full")
 
-QUICK = Profile(
+QUICK = replace(
+    FULL,
     name="quick",
     s1_reps=3,
     s2_reps=1,
     s3_max_requests=500,
     s3_budget_s=0.8,
-    s4_clients=16,
-    s4_sleep_s=0.4,
-    s4_ttls=(0.0, 5.0),
-    s5_hang_s=4.0,
-    s5_timeout_s=0.5,
-    s5_max_probes=100,
     s5_budget_s=3.0,
-    s6_clients=8,
-    s6_server_threads=8,
-    s6_checks=3,
-    s6_check_sleep_s=0.02,
-    s6_cache_ttl=5.0,
     s6_warmup_s=0.3,
     s6_duration_s=1.0,
-    s7_checks=3,
     s7_first=200,
     s7_total=2_000,
     s7_budget_s=8.0,
@@ -678,37 +646,21 @@ def _probe_load(
     lock = threading.Lock()
     load = ProbeLoad(0, [], 0, 0, 0, duration)
 
-    def connect() -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-
     def client(path: str) -> None:
-        conn = connect()
-        try:
-            while time.perf_counter() < measure_to:
-                sent = time.perf_counter()
-                try:
-                    conn.request("GET", path)
-                    resp = conn.getresponse()
-                    resp.read()
-                    status: int | None = resp.status
-                except (OSError, http.client.HTTPException):
-                    status = None
-                    conn.close()
-                    conn = connect()
-                done = time.perf_counter()
-                with lock:
-                    if status is None:
-                        load.unanswered += 1
-                    elif path == "/readyz":
-                        load.ready_probes += 1
-                    elif measure_from <= done < measure_to:
-                        if status == 200:
-                            load.live_ok += 1
-                            load.live_latencies.append(done - sent)
-                        else:
-                            load.live_errors += 1
-        finally:
-            conn.close()
+        def record(status: int | None, sent: float, done: float) -> None:
+            with lock:
+                if status is None:
+                    load.unanswered += 1
+                elif path == "/readyz":
+                    load.ready_probes += 1
+                elif measure_from <= done < measure_to:
+                    if status == 200:
+                        load.live_ok += 1
+                        load.live_latencies.append(done - sent)
+                    else:
+                        load.live_errors += 1
+
+        keep_getting(port, path, timeout, measure_to, record)
 
     paths = ["/readyz"] + ["/livez"] * clients
     threads = [threading.Thread(target=client, args=(p,), daemon=True) for p in paths]

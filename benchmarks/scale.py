@@ -54,7 +54,12 @@ for _path in (HERE, ROOT):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from adapters import build_app_bare, build_app_flask_healthz  # noqa: E402
+from adapters import (  # noqa: E402
+    build_app_bare,
+    build_app_flask_healthz,
+    keep_getting,
+)
+from tests.helpers import burn  # noqa: E402
 
 from flask_healthcheck import HealthCheck  # noqa: E402
 from flask_healthcheck.state import get_state  # noqa: E402
@@ -207,23 +212,13 @@ def sleeper(seconds: float) -> Callable[[], bool]:
     return check
 
 
-def burner(seconds: float) -> Callable[[], bool]:
-    def check() -> bool:
-        end = time.thread_time() + seconds
-        while time.thread_time() < end:
-            pass
-        return True
-
-    return check
-
-
 #: name, number of checks, the check, probes.
 WORKLOADS: tuple[tuple[str, int, Callable[[], bool], int], ...] = (
     ("trivial (return True)", 1000, trivial_check, 20),
     ("0.2 ms of I/O (a loopback ping)", 300, sleeper(0.0002), 10),
     ("5 ms of I/O (a query)", 20, sleeper(0.005), 20),
     ("1 s of I/O", 10, sleeper(1.0), 2),
-    ("50 ms of CPU", 10, burner(0.05), 2),
+    ("50 ms of CPU", 10, burn(0.05), 2),
 )
 
 
@@ -297,29 +292,17 @@ def load(port: int, clients: int, warmup: float, duration: float) -> Load:
     lock = threading.Lock()
     result = Load(0, 0, [], duration, 0)
 
+    def record(status: int | None, sent: float, done: float) -> None:
+        if begin <= sent and done < end:
+            with lock:
+                if status == 200:
+                    result.ok += 1
+                    result.latencies.append(done - sent)
+                else:
+                    result.errors += 1
+
     def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            while (sent := time.perf_counter()) < end:
-                try:
-                    conn.request("GET", "/")
-                    response = conn.getresponse()
-                    response.read()
-                    status = response.status
-                except (OSError, http.client.HTTPException):
-                    status = 0
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                done = time.perf_counter()
-                if begin <= sent and done < end:
-                    with lock:
-                        if status == 200:
-                            result.ok += 1
-                            result.latencies.append(done - sent)
-                        else:
-                            result.errors += 1
-        finally:
-            conn.close()
+        keep_getting(port, "/", 5, end, record)
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:

@@ -244,6 +244,54 @@ def run_in(app: Flask, health: HealthCheck) -> str:
         return health.run().status
 
 
+def burn(seconds: float) -> Callable[[], bool]:
+    """A check that burns ``seconds`` of its thread's CPU time (however
+    loaded the machine, it takes that much CPU, never less)."""
+
+    def check() -> bool:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+        return True
+
+    return check
+
+
+class FirstCallDiffers(Generic[T]):
+    """A check whose first call does ``first`` and later calls ``then``:
+    for showing one bad run doesn't wedge a check for good."""
+
+    def __init__(self, first: Callable[[], T], then: Callable[[], T]) -> None:
+        self.first = first
+        self.then = then
+        self.calls = 0
+
+    def __call__(self) -> T:
+        self.calls += 1
+        return self.first() if self.calls == 1 else self.then()
+
+
+def configured_health(app: Flask, **config: object) -> HealthCheck:
+    """The app's extension, once ``config`` is in the app's config."""
+    app.config.update(config)
+    return HealthCheck(app)
+
+
+def detailed_health(app: Flask, timeout: float) -> HealthCheck:
+    """The app's extension, showing details, with a timeout."""
+    return configured_health(
+        app, HEALTHCHECK_TIMEOUT=timeout, HEALTHCHECK_SHOW_DETAILS=True
+    )
+
+
+#: Requests every format refuses, with their status: (method, URL, code).
+REFUSALS = [
+    ("GET", "/health/nope", 404),
+    ("GET", "/health/", 404),
+    ("GET", "/health?exclude=nope", 400),
+]
+
+
 def slow_ok() -> bool:
     """A check that passes after 50 ms, long enough to overlap another."""
     time.sleep(0.05)
@@ -280,6 +328,32 @@ app = Flask(__name__)
 app.config.update(
 {settings})
 health = HealthCheck(app)
+"""
+
+
+def live_app(**config: object) -> str:
+    """:func:`app_module` with ``/livez`` running the ``live`` checks, and
+    one trivial such check, ``alive``; add other checks after it."""
+    return (
+        app_module(ENDPOINTS='{"/livez": ["live"]}', **config)
+        + """
+
+@health.check(tags=["live"])
+def alive():
+    return True
+"""
+    )
+
+
+def sqlite_check(busy_seconds: float) -> str:
+    """A check ``database``, as source, that blocks in C (sqlite3's busy
+    handler, up to ``busy_seconds``) while another process holds the lock of
+    the database in ``$DATABASE``; put its decorator before it. Needs
+    ``import os, sqlite3``."""
+    return f"""def database():
+    with sqlite3.connect(os.environ["DATABASE"], timeout={busy_seconds}) as db:
+        db.execute("SELECT count(*) FROM t").fetchone()
+    return True
 """
 
 

@@ -55,6 +55,15 @@ def banner(browser: Browser) -> str:
     return browser.computed_style("header.banner", "background-color")
 
 
+def shows(browser: Browser, url: str, colour: str, *words: str) -> None:
+    """The page at ``url`` shows each of ``words`` under a ``colour`` banner."""
+    browser.open(url)
+    text = browser.visible_text()
+    for word in words:
+        assert word in text
+    assert banner(browser) == colour
+
+
 def test_pass_warn_and_fail_as_people_see_them(
     browser: Browser, example: Flask, base_url: str, tmp_path: Path
 ) -> None:
@@ -62,24 +71,16 @@ def test_pass_warn_and_fail_as_people_see_them(
 
     # Passing: green, a row per check (in debug mode the example shows
     # details to requests straight from 127.0.0.1, which the browser's are).
-    browser.open(f"{base_url}/health")
-    text = browser.visible_text()
-    assert "Healthy" in text
-    assert "Status: pass" in text
-    assert "schema_ready" in text and "disk_space" in text
-    assert banner(browser) == GREEN
+    words: tuple[str, ...] = ("Healthy", "Status: pass", "schema_ready", "disk_space")
+    shows(browser, f"{base_url}/health", GREEN, *words)
     assert browser.computed_style("tr.check.pass .badge", "background-color") == GREEN
     shot = browser.screenshot(tmp_path / "pass.png")
     assert png_size(shot) == DESKTOP
 
     # Degraded: the non-critical disk check warns; amber, still 200.
     example.config["MIN_FREE_DISK_PERCENT"] = 101
-    browser.open(f"{base_url}/health")
-    text = browser.visible_text()
-    assert "Degraded" in text
-    assert "Status: warn" in text
-    assert "% of the disk is free" in text
-    assert banner(browser) == AMBER
+    words = ("Degraded", "Status: warn", "% of the disk is free")
+    shows(browser, f"{base_url}/health", AMBER, *words)
     browser.screenshot(tmp_path / "warn.png")
 
     # Failing: the table the app needs is gone; red, with the error.
@@ -87,12 +88,9 @@ def test_pass_warn_and_fail_as_people_see_them(
     engine: sa.Engine = example.extensions["example_engine"]
     with engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE notes"))
-    browser.open(f"{base_url}/health")
-    text = browser.visible_text()
-    assert "Unhealthy" in text
-    assert "Status: fail" in text
-    assert "1 not passing" in text
-    assert banner(browser) == RED
+    shows(
+        browser, f"{base_url}/health", RED, "Unhealthy", "Status: fail", "1 not passing"
+    )
     assert browser.computed_style("tr.check.fail .badge", "background-color") == RED
     shot = browser.screenshot(tmp_path / "fail.png")
     assert shot.stat().st_size > 1000

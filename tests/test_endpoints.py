@@ -125,14 +125,20 @@ def test_endpoint_names_for_url_for(app: Flask, probes: HealthCheck) -> None:
         )
 
 
+@pytest.fixture
+def database_down(
+    app: Flask, probes: HealthCheck, states: dict[str, bool]
+) -> FlaskClient:
+    """A client of the probed app, whose ``database`` check fails."""
+    states["database"] = False
+    return app.test_client()
+
+
 # -- one check ----------------------------------------------------------------
 
 
-def test_one_check_under_every_endpoint(
-    app: Flask, probes: HealthCheck, states: dict[str, bool]
-) -> None:
-    states["database"] = False
-    client = app.test_client()
+def test_one_check_under_every_endpoint(database_down: FlaskClient) -> None:
+    client = database_down
     response = client.get("/health/database")
     assert response.status_code == 500
     assert checks_of(response) == ["database"]
@@ -177,11 +183,8 @@ def test_a_very_long_check_name_is_cut_in_the_answer(
 # -- exclude --------------------------------------------------------------------
 
 
-def test_exclude_leaves_checks_out(
-    app: Flask, probes: HealthCheck, states: dict[str, bool]
-) -> None:
-    states["database"] = False
-    client = app.test_client()
+def test_exclude_leaves_checks_out(database_down: FlaskClient) -> None:
+    client = database_down
     response = client.get("/readyz?exclude=database")
     assert (response.status_code, checks_of(response)) == (200, ["process", "search"])
     response = client.get("/health?exclude=database&exclude=search")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 from flask import Blueprint, Flask, redirect, request, url_for
+from flask.testing import FlaskClient
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -76,6 +77,19 @@ def make_app(
     health.add_check(lambda: True, name="process", tags=["live"])
     health.add_check(lambda: False, name="database", tags=["ready"])
     return Probed(app, health)
+
+
+def with_extension(
+    extension: Callable[[Flask], object], extension_first: bool
+) -> tuple[Flask, FlaskClient]:
+    """The probed app with ``extension(app)`` added, before or after
+    ``init_app``, and a client of it."""
+
+    def setup(app: Flask) -> None:
+        extension(app)
+
+    app = make_app(setup, extension_first=extension_first).app
+    return app, app.test_client()
 
 
 def assert_probes_answered(app: Flask, **headers: str) -> None:
@@ -171,14 +185,11 @@ def test_flask_limiter_default_limits_never_answer_a_probe(
 def test_flask_talisman_force_https_leaves_plain_http_probes_alone(
     extension_first: bool,
 ) -> None:
-    probed = make_app(
-        lambda app: None if Talisman(app) else None, extension_first=extension_first
-    )
-    client = probed.app.test_client()
+    app, client = with_extension(Talisman, extension_first)
     page = client.get("/")
     assert page.status_code == 302
     assert page.headers["Location"].startswith("https://")
-    assert_probes_answered(probed.app)
+    assert_probes_answered(app)
     # Talisman's headers still apply: its CSP replaces the page's own, and
     # the page's stylesheet is of the same origin, which that CSP allows.
     html = client.get("/health", headers={"Accept": "text/html"})
@@ -197,17 +208,14 @@ def test_flask_talisman_force_https_leaves_plain_http_probes_alone(
 def test_csrf_protect_leaves_probes_and_the_405_to_the_extension(
     extension_first: bool,
 ) -> None:
-    probed = make_app(
-        lambda app: None if CSRFProtect(app) else None, extension_first=extension_first
-    )
-    client = probed.app.test_client()
+    app, client = with_extension(CSRFProtect, extension_first)
     assert client.post("/login").status_code == 400  # CSRF guards the app
     refused = client.post("/health")
     assert refused.status_code == 405
     assert refused.data.startswith(FAILURE)
     assert b"use GET or HEAD" in refused.data
     assert refused.headers["Allow"] == "GET, HEAD"
-    assert_probes_answered(probed.app)
+    assert_probes_answered(app)
 
 
 # -- Flask-CORS -------------------------------------------------------------------
@@ -215,14 +223,12 @@ def test_csrf_protect_leaves_probes_and_the_405_to_the_extension(
 
 @ORDERS
 def test_flask_cors_headers_reach_the_health_urls(extension_first: bool) -> None:
-    probed = make_app(
-        lambda app: None if CORS(app) else None, extension_first=extension_first
-    )
+    app, client = with_extension(CORS, extension_first)
     origin = {"Origin": "https://dashboard.example"}
-    response = probed.app.test_client().get("/livez", headers=origin)
+    response = client.get("/livez", headers=origin)
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == origin["Origin"]
-    assert_probes_answered(probed.app, **origin)
+    assert_probes_answered(app, **origin)
 
 
 # -- an app's own hook, with the database down ------------------------------------

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from xml.etree import ElementTree
 
 import feedparser
@@ -31,11 +31,27 @@ from .test_history import Clock
 
 RSS = {"Accept": "application/rss+xml"}
 ATOM = {"Accept": "application/atom+xml"}
-FEEDS = pytest.mark.parametrize(
-    ("accept", "version"),
-    [(RSS, "rss20"), (ATOM, "atom10")],
-    ids=["rss", "atom"],
-)
+
+
+class Feed(NamedTuple):
+    """A feed format: the ``Accept`` header asking for it, and its
+    feedparser version."""
+
+    accept: dict[str, str]
+    version: str
+
+    def of(self, client: FlaskClient) -> Any:
+        """The feed ``client`` gets from ``/health``, parsed."""
+        return parse(client.get("/health", headers=self.accept).data, self.version)
+
+
+@pytest.fixture(params=[Feed(RSS, "rss20"), Feed(ATOM, "atom10")], ids=["rss", "atom"])
+def feed(request: pytest.FixtureRequest) -> Feed:
+    """Each feed format in turn."""
+    param: Feed = request.param
+    return param
+
+
 #: 2023-11-14 22:13:20 UTC.
 START = 1_700_000_000.0
 
@@ -111,34 +127,24 @@ def detailed(app: Flask) -> Iterator[None]:
 # -- by Accept ---------------------------------------------------------------
 
 
-@FEEDS
-def test_the_feed_is_valid_and_uncached(
-    client: FlaskClient, accept: dict[str, str], version: str
-) -> None:
-    response = client.get("/health", headers=accept)
+def test_the_feed_is_valid_and_uncached(client: FlaskClient, feed: Feed) -> None:
+    response = client.get("/health", headers=feed.accept)
     assert response.status_code == 200
-    assert response.mimetype == accept["Accept"]
-    assert response.content_type == f"{accept['Accept']}; charset=utf-8"
+    assert response.mimetype == feed.accept["Accept"]
+    assert response.content_type == f"{feed.accept['Accept']}; charset=utf-8"
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Vary"] == "Accept"
-    parsed = parse(response.data, version)
+    parsed = parse(response.data, feed.version)
     assert parsed.feed.title == "Health: pass"
     assert parsed.feed.link == "http://localhost/health"
     assert response.data.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
 
 
-@FEEDS
 def test_pass_fail_pass_gives_its_changes_newest_first(
-    app: Flask,
-    detailed: None,
-    clock: Clock,
-    db: Outcomes,
-    accept: dict[str, str],
-    version: str,
+    detailed: None, client: FlaskClient, clock: Clock, db: Outcomes, feed: Feed
 ) -> None:
-    client = app.test_client()
     run(client, clock, db, "ppffp")
-    parsed = parse(client.get("/health", headers=accept).data, version)
+    parsed = feed.of(client)
     assert titles(parsed) == [
         "Overall status: fail → pass",
         "db: fail → pass",
@@ -152,7 +158,7 @@ def test_pass_fail_pass_gives_its_changes_newest_first(
     assert all(re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", i) for i in ids(parsed))
     # While it fails, the change that began it carries the check's error.
     run(client, clock, db, "f")
-    parsed = parse(client.get("/health", headers=accept).data, version)
+    parsed = feed.of(client)
     assert titles(parsed)[:2] == ["Overall status: pass → fail", "db: pass → fail"]
     overall, check = parsed.entries[0].summary, parsed.entries[1].summary
     assert "Now fail: db" in overall
@@ -186,30 +192,23 @@ def test_a_warn_is_a_change_too(app: Flask, clock: Clock, db: Outcomes) -> None:
     ]
 
 
-@FEEDS
 def test_entry_ids_are_stable_across_requests_and_polls(
-    app: Flask,
-    detailed: None,
-    clock: Clock,
-    db: Outcomes,
-    accept: dict[str, str],
-    version: str,
+    detailed: None, client: FlaskClient, clock: Clock, db: Outcomes, feed: Feed
 ) -> None:
-    client = app.test_client()
     run(client, clock, db, "pf")
-    first = parse(client.get("/health", headers=accept).data, version)
-    again = parse(client.get("/health", headers=accept).data, version)
+    first = feed.of(client)
+    again = feed.of(client)
     assert ids(first) == ids(again)
     # More results, no change: the same entries.
     run(client, clock, db, "ff")
-    assert ids(parse(client.get("/health", headers=accept).data, version)) == ids(first)
+    assert ids(feed.of(client)) == ids(first)
     # A new change adds entries on top; the old ones keep their ids.
     run(client, clock, db, "p")
-    later = parse(client.get("/health", headers=accept).data, version)
+    later = feed.of(client)
     assert ids(later)[2:] == ids(first)
     # Another host name for the same app: same entries.
-    other = client.get("/health", headers={**accept, "Host": "health.example"})
-    assert ids(parse(other.data, version)) == ids(later)
+    other = client.get("/health", headers={**feed.accept, "Host": "health.example"})
+    assert ids(parse(other.data, feed.version)) == ids(later)
 
 
 def test_the_current_status_shows_after_a_quiet_hour(
@@ -288,13 +287,8 @@ def test_a_feed_reader_subscribed_to_the_bare_url_gets_a_feed(
 # -- details ---------------------------------------------------------------------
 
 
-@FEEDS
 def test_without_details_only_the_overall_status_shows(
-    app: Flask,
-    clock: Clock,
-    health: HealthCheck,
-    accept: dict[str, str],
-    version: str,
+    app: Flask, clock: Clock, health: HealthCheck, feed: Feed
 ) -> None:
     outcomes = itertools.cycle([True, False])
 
@@ -308,8 +302,8 @@ def test_without_details_only_the_overall_status_shows(
     for _ in range(4):
         clock.advance(5)
         client.get("/health")
-    response = client.get("/health", headers=accept)
-    parsed = parse(response.data, version)
+    response = client.get("/health", headers=feed.accept)
+    parsed = parse(response.data, feed.version)
     assert titles(parsed) == [
         "Overall status: fail → pass",
         "Overall status: pass → fail",
@@ -358,9 +352,8 @@ def test_a_tagged_endpoint_shows_its_checks_changes_with_details(app: Flask) -> 
 # -- hostile text ------------------------------------------------------------------
 
 
-@FEEDS
 def test_a_hostile_error_still_gives_a_valid_bounded_redacted_feed(
-    app: Flask, accept: dict[str, str], version: str
+    app: Flask, feed: Feed
 ) -> None:
     app.config.update(
         HEALTHCHECK_SHOW_DETAILS=True, SERVICE_TOKEN="s3cr3t-config-value"
@@ -378,10 +371,10 @@ def test_a_hostile_error_still_gives_a_valid_bounded_redacted_feed(
     health.add_check(hostile_check, name="db\x00<b>&\ud800\x1b")
     client = app.test_client()
     client.get("/health")
-    response = client.get("/health", headers=accept)
+    response = client.get("/health", headers=feed.accept)
     assert response.status_code == 500
     assert len(response.data) < 20_000
-    parsed = parse(response.data, version)
+    parsed = parse(response.data, feed.version)
     text = response.get_data(as_text=True)
     for secret in ("hunter2", "pa55word", "s3cr3t-config-value", "<script>", "\x00"):
         assert secret not in text
@@ -392,17 +385,16 @@ def test_a_hostile_error_still_gives_a_valid_bounded_redacted_feed(
     assert "Now fail: db\\x00<b>&" in overall.summary
 
 
-@FEEDS
-def test_a_hostile_host_or_path_is_escaped(
-    client: FlaskClient, accept: dict[str, str], version: str
-) -> None:
-    host = client.get("/health", headers={**accept, "Host": 'a"><script>x</script>'})
-    parsed = parse(host.data, version)
+def test_a_hostile_host_or_path_is_escaped(client: FlaskClient, feed: Feed) -> None:
+    host = client.get(
+        "/health", headers={**feed.accept, "Host": 'a"><script>x</script>'}
+    )
+    parsed = parse(host.data, feed.version)
     assert b"<script>" not in host.data
     assert parsed.feed.title == "Health: pass"
-    path = client.get('/health/"><script>x</script>&amp;\x1b', headers=accept)
+    path = client.get('/health/"><script>x</script>&amp;\x1b', headers=feed.accept)
     assert path.status_code == 404
-    parsed = parse(path.data, version)
+    parsed = parse(path.data, feed.version)
     assert b"<script>" not in path.data
     assert parsed.feed.link.startswith('http://localhost/health/"><script>x</script>')
 
@@ -421,10 +413,7 @@ def test_the_service_id_names_the_feed_redacted(app: Flask) -> None:
 # -- status codes, HEAD, refusals ------------------------------------------------------
 
 
-@FEEDS
-def test_status_codes_are_the_reports(
-    app: Flask, accept: dict[str, str], version: str
-) -> None:
+def test_status_codes_are_the_reports(app: Flask, feed: Feed) -> None:
     app.config["HEALTHCHECK_WARN_STATUS"] = 299
     health = HealthCheck(app)
     outcomes = Outcomes()
@@ -432,24 +421,20 @@ def test_status_codes_are_the_reports(
     client = app.test_client()
     for letter, code in (("p", 200), ("w", 299), ("f", 500)):
         outcomes.next = letter
-        response = client.get("/health", headers=accept)
+        response = client.get("/health", headers=feed.accept)
         assert response.status_code == code
-        parse(response.data, version)
+        parse(response.data, feed.version)
 
 
-@FEEDS
-def test_head_answers_like_get_without_a_body(
-    client: FlaskClient, accept: dict[str, str], version: str
-) -> None:
-    response = client.head("/health", headers=accept)
+def test_head_answers_like_get_without_a_body(client: FlaskClient, feed: Feed) -> None:
+    response = client.head("/health", headers=feed.accept)
     assert response.status_code == 200
     assert response.data == b""
-    assert response.mimetype == accept["Accept"]
+    assert response.mimetype == feed.accept["Accept"]
     assert response.headers["Cache-Control"] == "no-store"
-    assert client.head("/health/nope", headers=accept).status_code == 404
+    assert client.head("/health/nope", headers=feed.accept).status_code == 404
 
 
-@FEEDS
 @pytest.mark.parametrize(
     ("method", "url", "code", "says"),
     [
@@ -460,24 +445,20 @@ def test_head_answers_like_get_without_a_body(
     ],
 )
 def test_a_refusal_is_a_valid_feed_with_one_stable_entry(
-    client: FlaskClient,
-    accept: dict[str, str],
-    version: str,
-    method: str,
-    url: str,
-    code: int,
-    says: str,
+    client: FlaskClient, method: str, url: str, code: int, says: str, feed: Feed
 ) -> None:
-    response = client.open(url, method=method, headers=accept)
+    response = client.open(url, method=method, headers=feed.accept)
     assert response.status_code == code
-    assert response.mimetype == accept["Accept"]
+    assert response.mimetype == feed.accept["Accept"]
     assert response.headers["Cache-Control"] == "no-store"
-    parsed = parse(response.data, version)
+    parsed = parse(response.data, feed.version)
     (entry,) = parsed.entries
     assert entry.title.startswith(f"Refused ({code}): ")
     assert says in entry.title
     assert parsed.feed.title == f"Health: refused ({code})"
-    again = parse(client.open(url, method=method, headers=accept).data, version)
+    again = parse(
+        client.open(url, method=method, headers=feed.accept).data, feed.version
+    )
     assert again.entries[0].id == entry.id
 
 

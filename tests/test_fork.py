@@ -50,7 +50,13 @@ ISOLATED = "FLASK_HEALTHCHECK_FORK_TEST_ISOLATED"
 FORKS = ["os.fork", "libc fork"] if os.environ.get(ISOLATED) else ["os.fork"]
 
 
-@pytest.mark.parametrize("how", FORKS)
+@pytest.fixture(params=FORKS)
+def how(request: pytest.FixtureRequest) -> str:
+    """Each way of forking in turn (see :func:`tests.children.in_child`)."""
+    param: str = request.param
+    return param
+
+
 def test_a_child_runs_its_own_checks_on_its_own_threads(
     app: Flask, how: str, tmp_path: Path
 ) -> None:
@@ -84,7 +90,6 @@ def test_a_child_runs_its_own_checks_on_its_own_threads(
     assert client.get("/health").status_code == 500
 
 
-@pytest.mark.parametrize("how", FORKS)
 def test_a_child_never_uses_the_parents_locks(app: Flask, how: str) -> None:
     """A lock held by a parent's thread at the fork is held forever in the
     child: the child makes its own."""
@@ -100,7 +105,6 @@ def test_a_child_never_uses_the_parents_locks(app: Flask, how: str) -> None:
         assert in_child(how, child) == 200
 
 
-@pytest.mark.parametrize("how", FORKS)
 def test_a_child_neither_holds_nor_frees_the_parents_host_lock(
     tmp_path: Path, how: str
 ) -> None:
@@ -136,7 +140,6 @@ def test_a_child_neither_holds_nor_frees_the_parents_host_lock(
         keeper.release()
 
 
-@pytest.mark.parametrize("how", FORKS)
 def test_a_refresh_started_in_the_parent_is_the_parents(
     tmp_path: Path, how: str
 ) -> None:
@@ -170,7 +173,6 @@ def test_a_refresh_started_in_the_parent_is_the_parents(
         health.stop(app)
 
 
-@pytest.mark.parametrize("how", FORKS)
 def test_after_fork_functions_run_once_per_app_before_the_first_request(
     how: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -231,7 +233,6 @@ def backend_pid(engine: Any) -> int:
         return int(connection.execute(text("SELECT pg_backend_pid()")).scalar())
 
 
-@pytest.mark.parametrize("how", FORKS)
 def test_the_child_gets_new_connections_and_the_parent_keeps_its_own(
     how: str, postgres_url: str
 ) -> None:
@@ -269,7 +270,6 @@ def test_the_child_gets_new_connections_and_the_parent_keeps_its_own(
             engine.dispose()
 
 
-@pytest.mark.parametrize("how", FORKS)
 def test_the_apps_redis_client_forgets_the_parents_connections(
     how: str, redis_url: str
 ) -> None:

@@ -17,7 +17,7 @@ from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, Heal
 from flask_healthcheck.format_registry import BUILT_IN
 from flask_healthcheck.state import get_state
 
-from .helpers import FAILURE, SUCCESS
+from .helpers import FAILURE, REFUSALS, SUCCESS
 
 JSON = "application/json"
 HEALTH_JSON = "application/health+json"
@@ -236,9 +236,7 @@ def test_history_and_assets_keep_their_own_format(
 @pytest.mark.parametrize(
     ("method", "url", "code"),
     [
-        ("GET", "/health/nope", 404),
-        ("GET", "/health?exclude=nope", 400),
-        ("GET", "/health/", 404),
+        *REFUSALS,
         ("DELETE", "/livez", 405),
         ("GET", "/health/history?limit=x", 400),
     ],

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .gunicorn import StartGunicorn
-from .helpers import FAILURE, Bounded, probes_app, wait_for
+from .helpers import FAILURE, Bounded, live_app, probes_app, sqlite_check, wait_for
 from .server_fixtures import skip_or_fail_missing
 from .servers import BinaryNotFoundError
 
@@ -40,11 +40,7 @@ from flask_healthcheck.signals import check_failed
 
 
 @health.check(tags=["ready"])
-def database():
-    # Blocks in C (sqlite3's busy handler) while another process holds the lock.
-    with sqlite3.connect(os.environ["DATABASE"], timeout={BUSY_SECONDS}) as db:
-        db.execute("SELECT count(*) FROM t").fetchone()
-    return True
+{sqlite_check(BUSY_SECONDS)}
 
 
 @check_failed.connect_via(app)
@@ -124,42 +120,23 @@ def test_a_check_blocked_in_c_never_blocks_the_hub(
     )
 
 
-REFRESH_APP = f"""
-import os
+REFRESH_APP = (
+    live_app(TIMEOUT=TIMEOUT, INTERVAL=0.3, RUN_DIR=None)
+    + f"""
 import sqlite3
 
-from flask import Flask
-
-from flask_healthcheck import HealthCheck
 from flask_healthcheck.signals import health_checked
-
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_ENDPOINTS={{"/livez": ["live"]}},
-    HEALTHCHECK_TIMEOUT={TIMEOUT},
-    HEALTHCHECK_INTERVAL=0.3,
-    HEALTHCHECK_RUN_DIR=None,
-)
-health = HealthCheck(app)
-
-
-@health.check(tags=["live"])
-def alive():
-    return True
 
 
 @health.check
-def database():
-    with sqlite3.connect(os.environ["DATABASE"], timeout={BUSY_SECONDS}) as db:
-        db.execute("SELECT count(*) FROM t").fetchone()
-    return True
-
+{sqlite_check(BUSY_SECONDS)}
 
 @health_checked.connect_via(app)
 def count_runs(sender, report):
     with open(os.environ["RUNS"], "a") as f:
         f.write(report.status + "\\n")
 """
+)
 
 
 def test_the_refresher_goes_on_while_a_check_is_blocked_in_c(

@@ -23,7 +23,7 @@ from flask_healthcheck.state import get_state
 from flask_healthcheck.status_page import format_period, format_uptime
 
 from .children import in_child
-from .helpers import bounded, strict_json
+from .helpers import bounded, configured_health, strict_json
 from .test_html import HTML, Page
 
 
@@ -216,8 +216,7 @@ def test_every_run_adds_a_result_per_check_and_one_overall(
 def test_a_cached_result_is_one_result_however_many_probes_reuse_it(
     app: Flask,
 ) -> None:
-    app.config["HEALTHCHECK_CACHE_TTL"] = 60.0
-    health = HealthCheck(app)
+    health = configured_health(app, HEALTHCHECK_CACHE_TTL=60.0)
     health.add_check(lambda: True, name="db")
     client = app.test_client()
     for _ in range(50):

@@ -36,7 +36,7 @@ from flask_healthcheck.hostlock import HostLock, lock_name
 from flask_healthcheck.state import get_state
 
 from .gunicorn import StartGunicorn
-from .helpers import Counted, app_module, bounded, wait_for
+from .helpers import Counted, app_module, bounded, configured_health, wait_for
 from .hostlocks import ALERTING, OtherProcess, RefreshingProcess, taken_elsewhere
 from .test_election import Recorder
 
@@ -549,15 +549,9 @@ def test_a_wall_clock_step_freezes_no_cache(monkeypatch: pytest.MonkeyPatch) -> 
     """The cache's age is monotonic: after a step back of an hour a result
     is still reused for HEALTHCHECK_CACHE_TTL, and no longer."""
     app = Flask(__name__)
-    app.config.update(HEALTHCHECK_CACHE_TTL=0.2)
-    health = HealthCheck(app)
-    runs: list[float] = []
-
-    @health.check
-    def database() -> bool:
-        runs.append(0)
-        return True
-
+    health = configured_health(app, HEALTHCHECK_CACHE_TTL=0.2)
+    runs: list[int] = []
+    health.add_check(Counted(runs, True), name="database")
     client = app.test_client()
     assert client.get("/health").status_code == 200
     wall = time.time
@@ -701,6 +695,14 @@ def alerts_after_a_planted_note(
     return seen.items
 
 
+def assert_a_planted_failure_alerts_nothing(app: Flask, health: HealthCheck) -> None:
+    """A note saying ``database`` failed, planted where ``app`` reads one,
+    makes its passing check send no alert in three runs."""
+    note = {"status": "fail", "checks": {"database": "fail"}}
+    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
+    assert alerts == [], f"a healthy app alerted: {alerts}"
+
+
 def test_a_symlink_planted_at_the_lock_file_is_never_followed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir(mode=0o700)
@@ -792,9 +794,7 @@ def test_a_note_forged_in_an_unsafe_run_dir_sends_no_bogus_recovery(
 ) -> None:
     # Anyone may write in the run dir: the election is off.
     app, health = run_dir_app(tmp_path, apps, 0o777)
-    note = {"status": "fail", "checks": {"database": "fail"}}
-    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
-    assert alerts == [], f"a healthy app alerted: {alerts}"
+    assert_a_planted_failure_alerts_nothing(app, health)
 
 
 def test_a_note_forged_in_an_unsafe_run_dir_cannot_hide_an_outage(
@@ -865,9 +865,7 @@ def test_a_run_dir_owned_by_another_user_feeds_no_note(
     tmp_path: Path, apps: list[Flask]
 ) -> None:
     app, health = run_dir_app(tmp_path, apps, 0o755, OTHER_UID)
-    note = {"status": "fail", "checks": {"database": "fail"}}
-    alerts = alerts_after_a_planted_note(app, health, True, note, 3)
-    assert alerts == [], f"a healthy app alerted: {alerts}"
+    assert_a_planted_failure_alerts_nothing(app, health)
 
 
 def test_two_services_both_named_app_never_silence_each_other(

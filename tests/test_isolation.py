@@ -15,7 +15,14 @@ from werkzeug.test import TestResponse
 
 from flask_healthcheck import HealthCheck
 
-from .helpers import FAILURE, Bounded, bounded, wait_for
+from .helpers import (
+    FAILURE,
+    Bounded,
+    FirstCallDiffers,
+    bounded,
+    detailed_health,
+    wait_for,
+)
 
 #: The checks' timeout in these tests, seconds.
 TIMEOUT = 0.3
@@ -121,19 +128,16 @@ def test_an_exception_that_cant_be_printed_wedges_no_check(
 ) -> None:
     """Issue 8, defect 3: a check raising an exception whose ``__str__``
     raises was left "still running" for good."""
-    app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT, HEALTHCHECK_SHOW_DETAILS=True)
-    health = HealthCheck(app)
-    calls: list[int] = []
+    health = detailed_health(app, TIMEOUT)
 
-    @health.check
-    def flaky() -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            raise UnprintableError
+    def unprintable() -> None:
+        raise UnprintableError
 
+    flaky = FirstCallDiffers[None](unprintable, lambda: None)
+    health.add_check(flaky, name="flaky")
     response = bounded(lambda: app.test_client().get("/health"), TIMEOUT + MARGIN)
     assert response.status_code == 500
     error = response.json["data"]["checks"]["flaky"]["error"]  # type: ignore[index]
     assert error.startswith("UnprintableError")
     assert status(app, "/health") == 200
-    assert len(calls) == 2
+    assert flaky.calls == 2

@@ -37,6 +37,7 @@ from flask_healthcheck.gauges import (
 )
 from flask_healthcheck.openmetrics import CONTENT_TYPE, exposition
 
+from .helpers import REFUSALS
 from .prometheus import StartPrometheus, require_binary
 from .servers import LOOPBACK
 
@@ -154,24 +155,27 @@ def test_with_details_every_check_has_its_gauges(app: Flask) -> None:
         assert all(set(s.labels) == set(gauge.labels) for s in metric.samples)
 
 
+def statuses_at(app: Flask, path: str, code: int) -> tuple[float, dict[str, float]]:
+    """The overall status and each check's, as OpenMetrics at ``path``
+    answered with ``code``."""
+    response = app.test_client().get(path, headers=ACCEPT)
+    assert response.status_code == code
+    found = validated(response)
+    return overall(found), by_check(found["health_check_status"])
+
+
 def test_a_failing_report_answers_the_failure_status(app: Flask) -> None:
     detailed = with_details(app, FAILURE_STATUS=503)
     detailed.add_check(lambda: False, name="database")
-    response = app.test_client().get("/health", headers=ACCEPT)
-    assert response.status_code == 503
-    found = validated(response)
-    assert overall(found) == 0.0
-    assert by_check(found["health_check_status"]) == {"database": 0.0}
+    statuses = statuses_at(app, "/health", 503)
+    assert statuses == (0.0, {"database": 0.0})
 
 
 def test_one_check_url_shows_that_check_only(app: Flask, detailed: HealthCheck) -> None:
     detailed.add_check(lambda: True, name="database")
     detailed.add_check(lambda: False, name="cache")
-    response = app.test_client().get("/health/database", headers=ACCEPT)
-    assert response.status_code == 200
-    found = validated(response)
-    assert overall(found) == 1.0
-    assert by_check(found["health_check_status"]) == {"database": 1.0}
+    statuses = statuses_at(app, "/health/database", 200)
+    assert statuses == (1.0, {"database": 1.0})
 
 
 def test_head_answers_the_headers_of_get(app: Flask, detailed: HealthCheck) -> None:
@@ -187,12 +191,7 @@ def test_head_answers_the_headers_of_get(app: Flask, detailed: HealthCheck) -> N
 
 @pytest.mark.parametrize(
     ("method", "path", "code"),
-    [
-        ("GET", "/health/nope", 404),
-        ("GET", "/health/", 404),
-        ("GET", "/health?exclude=nope", 400),
-        ("POST", "/health", 405),
-    ],
+    [*REFUSALS, ("POST", "/health", 405)],
 )
 def test_a_refusal_is_an_empty_exposition(
     app: Flask, detailed: HealthCheck, method: str, path: str, code: int

@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
@@ -72,6 +73,10 @@ def samples(text: str) -> dict[str, list[Sample]]:
     }
 
 
+ATOM_TYPE = "application/atom+xml"
+RSS_TYPE = "application/rss+xml"
+
+
 def feed(data: bytes, version: str) -> Any:
     """The feed as a reader sees it: well-formed XML, a valid feed."""
     ElementTree.fromstring(data)
@@ -121,16 +126,21 @@ def test_format_parameter_overrides_accept(
     assert response.data == SUCCESS
 
 
+def json_by_format_parameter(client: FlaskClient, code: int) -> Any:
+    """The JSON body ``client`` got for ``?format=json``, answered with
+    ``code``."""
+    response = client.get("/health", query_string={"format": "json"})
+    assert response.status_code == code
+    assert response.content_type == "application/json"
+    return response.get_json()
+
+
 def test_json_format_parameter(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__json_format_parameter (older: TestMainView::
     test_success_param_json). Django's JSON is ``{check: status}``; ours is
     the clearskies envelope, with each check under ``data.checks`` (details)."""
-    client = make_client(success=passing)
-    response = client.get("/health", query_string={"format": "json"})
-    assert response.status_code == 200
-    assert response.content_type == "application/json"
-    body = response.get_json()
+    body = json_by_format_parameter(make_client(success=passing), 200)
     assert body["status"] == "success"
     assert body["data"]["checks"]["success"]["status"] == "pass"
 
@@ -139,11 +149,7 @@ def test_error_json_format_parameter(make_client: Callable[..., FlaskClient]) ->
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__error_json_format_parameter (older: TestMainView::
     test_error_param_json): a failing check's error in the JSON, 500."""
-    client = make_client(failing=failing)
-    response = client.get("/health", query_string={"format": "json"})
-    assert response.status_code == 500
-    assert response.content_type == "application/json"
-    body = response.get_json()
+    body = json_by_format_parameter(make_client(failing=failing), 500)
     assert body["status"] == "failure"
     assert "Check failed" in body["data"]["checks"]["failing"]["error"]
 
@@ -174,21 +180,6 @@ def test_unsupported_accept(make_client: Callable[..., FlaskClient]) -> None:
     assert "format" in refused.get_json()["input_errors"]
 
 
-def test_unsupported_with_a_supported_fallback(
-    make_client: Callable[..., FlaskClient],
-) -> None:
-    """django-health-check tests/test_views.py::TestHealthCheckView::
-    test_get__unsupported_with_fallback (older: TestMainView::
-    test_success_unsupported_and_supported_accept)."""
-    client = make_client(details=False, success=passing)
-    response = client.get(
-        "/health",
-        headers={"Accept": "application/octet-stream, application/json; q=0.9"},
-    )
-    assert (response.status_code, response.data) == (200, SUCCESS)
-    assert response.content_type == "application/json"
-
-
 def test_accept_order_prefers_html(make_client: Callable[..., FlaskClient]) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__html_preferred (older: TestMainView::test_success_accept_order):
@@ -205,19 +196,27 @@ def test_accept_order_prefers_html(make_client: Callable[..., FlaskClient]) -> N
     assert response.content_type == "text/html; charset=utf-8"
 
 
-def test_accept_order_reversed_prefers_json(
-    make_client: Callable[..., FlaskClient],
+@pytest.mark.parametrize(
+    "accept",
+    [
+        # django-health-check tests/test_views.py::TestHealthCheckView::
+        # test_get__unsupported_with_fallback (older: TestMainView::
+        # test_success_unsupported_and_supported_accept).
+        "application/octet-stream, application/json; q=0.9",
+        # django-health-check tests/test_views.py::TestHealthCheckView::
+        # test_get__json_preferred_reverse_order (older: TestMainView::
+        # test_success_accept_order__reverse).
+        "text/html; q=0.1, application/xhtml+xml; q=0.1, application/json",
+    ],
+    ids=["unsupported_with_a_supported_fallback", "accept_order_reversed"],
+)
+def test_json_preferred_by_the_accept_header_gets_json(
+    make_client: Callable[..., FlaskClient], accept: str
 ) -> None:
-    """django-health-check tests/test_views.py::TestHealthCheckView::
-    test_get__json_preferred_reverse_order (older: TestMainView::
-    test_success_accept_order__reverse)."""
+    """An ``Accept`` that ranks JSON first among what we serve gets the
+    envelope."""
     client = make_client(details=False, success=passing)
-    response = client.get(
-        "/health",
-        headers={
-            "Accept": "text/html; q=0.1, application/xhtml+xml; q=0.1, application/json"
-        },
-    )
+    response = client.get("/health", headers={"Accept": accept})
     assert (response.status_code, response.data) == (200, SUCCESS)
     assert response.content_type == "application/json"
 
@@ -245,65 +244,49 @@ def test_vary_accept_in_every_format(make_client: Callable[..., FlaskClient]) ->
 # -- django-health-check: RSS and Atom ----------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "mimetype", "version"),
-    [
-        ("atom", "application/atom+xml", "atom10"),
-        ("rss", "application/rss+xml", "rss20"),
-    ],
-)
-def test_feed_format_parameter(
-    make_client: Callable[..., FlaskClient], name: str, mimetype: str, version: str
-) -> None:
-    """django-health-check tests/test_views.py::TestHealthCheckView::
-    test_get__atom_format_parameter and test_get__rss_format_parameter."""
-    client = make_client(success=passing)
-    response = client.get("/health", query_string={"format": name})
-    assert response.status_code == 200
-    assert response.mimetype == mimetype
-    parsed = feed(response.data, version)
-    assert parsed.entries
+@dataclass(frozen=True)
+class FeedRequest:
+    """A request for a feed, by ``?format=`` or ``Accept``, and what answers."""
+
+    kwargs: dict[str, Any]
+    mimetype: str
+    version: str
 
 
-@pytest.mark.parametrize(
-    ("mimetype", "version"),
-    [("application/atom+xml", "atom10"), ("application/rss+xml", "rss20")],
-)
-def test_feed_accept_header(
-    make_client: Callable[..., FlaskClient], mimetype: str, version: str
-) -> None:
-    """django-health-check tests/test_views.py::TestHealthCheckView::
-    test_get__atom_accept_header and test_get__rss_accept_header."""
-    client = make_client(success=passing)
-    response = client.get("/health", headers={"Accept": mimetype})
-    assert response.status_code == 200
-    assert response.mimetype == mimetype
-    feed(response.data, version)
-
-
-@pytest.mark.parametrize(
-    ("request_kwargs", "mimetype", "version"),
-    [
-        ({"query_string": {"format": "atom"}}, "application/atom+xml", "atom10"),
-        ({"query_string": {"format": "rss"}}, "application/rss+xml", "rss20"),
-        (
-            {"headers": {"Accept": "application/atom+xml"}},
-            "application/atom+xml",
-            "atom10",
-        ),
-        (
-            {"headers": {"Accept": "application/rss+xml"}},
-            "application/rss+xml",
-            "rss20",
-        ),
+@pytest.fixture(
+    params=[
+        FeedRequest({"query_string": {"format": "atom"}}, ATOM_TYPE, "atom10"),
+        FeedRequest({"query_string": {"format": "rss"}}, RSS_TYPE, "rss20"),
+        FeedRequest({"headers": {"Accept": ATOM_TYPE}}, ATOM_TYPE, "atom10"),
+        FeedRequest({"headers": {"Accept": RSS_TYPE}}, RSS_TYPE, "rss20"),
     ],
     ids=["atom-param", "rss-param", "atom-accept", "rss-accept"],
 )
+def feed_request(request: pytest.FixtureRequest) -> FeedRequest:
+    param: FeedRequest = request.param
+    return param
+
+
+def feed_answer(client: FlaskClient, asked: FeedRequest, code: int) -> Any:
+    """The feed ``client`` got for ``asked``, answered with ``code``."""
+    response = client.get("/health", **asked.kwargs)
+    assert response.status_code == code
+    assert response.mimetype == asked.mimetype
+    return feed(response.data, asked.version)
+
+
+def test_feed_of_a_passing_app(
+    make_client: Callable[..., FlaskClient], feed_request: FeedRequest
+) -> None:
+    """django-health-check tests/test_views.py::TestHealthCheckView::
+    test_get__atom_format_parameter, test_get__rss_format_parameter,
+    test_get__atom_accept_header and test_get__rss_accept_header."""
+    parsed = feed_answer(make_client(success=passing), feed_request, 200)
+    assert parsed.entries
+
+
 def test_feed_of_a_failing_app(
-    make_client: Callable[..., FlaskClient],
-    request_kwargs: dict[str, Any],
-    mimetype: str,
-    version: str,
+    make_client: Callable[..., FlaskClient], feed_request: FeedRequest
 ) -> None:
     """django-health-check tests/test_views.py::TestHealthCheckView::
     test_get__atom_format_parameter_error, test_get__rss_format_parameter_error,
@@ -312,11 +295,7 @@ def test_feed_of_a_failing_app(
     answer it with the failure status like every format (a probe that asks
     for a feed must still see the failure), and the feed tells the failure:
     an entry in the ``fail`` category with the check's error (details)."""
-    client = make_client(failing=failing)
-    response = client.get("/health", **request_kwargs)
-    assert response.status_code == 500
-    assert response.mimetype == mimetype
-    parsed = feed(response.data, version)
+    parsed = feed_answer(make_client(failing=failing), feed_request, 500)
     terms = {tag.term for entry in parsed.entries for tag in entry.get("tags", [])}
     assert "fail" in terms
     assert any("Check failed" in entry.get("summary", "") for entry in parsed.entries)

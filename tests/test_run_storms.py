@@ -37,11 +37,23 @@ def _storm_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "without end" in r.getMessage()]
 
 
+def the_storm_warning(caplog: pytest.LogCaptureFixture) -> str:
+    """The one warning of a run storm logged."""
+    (warning,) = _storm_warnings(caplog)
+    return warning
+
+
+def add_database(health: HealthCheck, ok: bool) -> Runs:
+    """A ``database`` check counting its runs, passing if ``ok``."""
+    database = Runs(ok=ok)
+    health.add_check(database, name="database")
+    return database
+
+
 def test_health_run_in_a_subscriber_answers_from_the_latest_results(
     app: Flask, health: HealthCheck, caplog: pytest.LogCaptureFixture
 ) -> None:
-    database = Runs(ok=False)
-    health.add_check(database, name="database")
+    database = add_database(health, ok=False)
     reports: list[HealthReport] = []
 
     def page_with_the_full_report(sender: Flask, result: CheckResult) -> None:
@@ -61,15 +73,13 @@ def test_health_run_in_a_subscriber_answers_from_the_latest_results(
     assert database.count == 2  # the probes' runs, no more
     assert [r.status for r in reports] == ["fail", "fail"]
     assert [c.name for c in reports[0].checks] == ["database"]
-    (warning,) = _storm_warnings(caplog)
-    assert "from a subscriber of a health signal" in warning
+    assert "from a subscriber of a health signal" in the_storm_warning(caplog)
 
 
 def test_a_probe_from_a_subscriber_starts_no_run(
     app: Flask, health: HealthCheck
 ) -> None:
-    database = Runs(ok=True)
-    health.add_check(database, name="database")
+    database = add_database(health, ok=True)
     statuses: list[int] = []
 
     def probe_again(sender: Flask, report: HealthReport) -> None:
@@ -88,8 +98,7 @@ def test_a_probe_from_a_subscriber_starts_no_run(
 def test_health_run_in_a_check_answers_from_the_other_checks(
     app: Flask, health: HealthCheck, caplog: pytest.LogCaptureFixture
 ) -> None:
-    database = Runs(ok=True)
-    health.add_check(database, name="database")
+    database = add_database(health, ok=True)
     seen: list[HealthReport] = []
 
     @health.check(timeout=2)
@@ -108,16 +117,14 @@ def test_health_run_in_a_check_answers_from_the_other_checks(
         time.sleep(WATCH)
     assert database.count == 3  # one run per probe
     assert [[c.name for c in r.checks] for r in seen] == [["database"]] * 3
-    (warning,) = _storm_warnings(caplog)
-    assert "from the health check 'everything_else'" in warning
+    assert "from the health check 'everything_else'" in the_storm_warning(caplog)
 
 
 def test_health_run_outside_checks_and_subscribers_still_runs(
     app: Flask, health: HealthCheck
 ) -> None:
     """The guard is for code inside a run only."""
-    database = Runs(ok=True)
-    health.add_check(database, name="database")
+    database = add_database(health, ok=True)
     with app.app_context():
         health.run()
         health.run()

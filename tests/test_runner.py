@@ -30,8 +30,10 @@ from .helpers import (
     SUCCESS,
     Bounded,
     Counter,
+    FirstCallDiffers,
     bounded,
     check_threads,
+    detailed_health,
     wait_for,
 )
 
@@ -156,11 +158,17 @@ def test_concurrent_requests_share_one_run(app: Flask, health: HealthCheck) -> N
     assert runs.value == 1
 
 
-def test_cache_ttl_reuses_a_finished_run(app: Flask) -> None:
-    app.config["HEALTHCHECK_CACHE_TTL"] = 0.3
+def counted_health(app: Flask, cache_ttl: float) -> tuple[HealthCheck, Counter]:
+    """The app's extension with a cache and one check that counts its runs."""
+    app.config["HEALTHCHECK_CACHE_TTL"] = cache_ttl
     health = HealthCheck(app)
     runs = Counter()
     health.add_check(runs.add, name="counted")
+    return health, runs
+
+
+def test_cache_ttl_reuses_a_finished_run(app: Flask) -> None:
+    health, runs = counted_health(app, cache_ttl=0.3)
     client = app.test_client()
     for _ in range(5):
         client.get("/health")
@@ -181,10 +189,7 @@ def test_without_cache_every_request_runs(
 
 
 def test_health_run_ignores_the_cache(app: Flask) -> None:
-    app.config["HEALTHCHECK_CACHE_TTL"] = 60
-    health = HealthCheck(app)
-    runs = Counter()
-    health.add_check(runs.add, name="counted")
+    health, runs = counted_health(app, cache_ttl=60)
     with app.app_context():
         health.run()
         health.run()
@@ -365,22 +370,16 @@ class LatencyResult(CheckResult):
 def test_a_returned_result_the_runner_cant_copy_fails_once_not_forever(
     app: Flask,
 ) -> None:
-    app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT, HEALTHCHECK_SHOW_DETAILS=True)
-    health = HealthCheck(app)
-    calls: list[int] = []
-
-    @health.check
-    def database() -> CheckResult:
-        calls.append(1)
-        if len(calls) == 1:
-            return LatencyResult(latency=0.004)
-        return CheckResult(status="pass")
-
+    health = detailed_health(app, TIMEOUT)
+    database = FirstCallDiffers[CheckResult](
+        lambda: LatencyResult(latency=0.004), lambda: CheckResult(status="pass")
+    )
+    health.add_check(database, name="database")
     first = details(app)["database"]
     assert first["status"] == "fail"
     second = details(app)["database"]
     assert second["status"] == "pass", f"the check is wedged: {second['error']}"
-    assert len(calls) == 2
+    assert database.calls == 2
 
 
 class Refusing:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -51,19 +51,15 @@ def refusals() -> Refusals:
 
 
 @pytest.fixture
-def refused_signals(
-    refusals: Refusals, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Refusals]:
+def refused_signals(refusals: Refusals, monkeypatch: pytest.MonkeyPatch) -> Refusals:
     monkeypatch.setattr(flask_healthcheck.delivery, "start_thread", refusals.start)
-    yield refusals
+    return refusals
 
 
 @pytest.fixture
-def refused_checks(
-    refusals: Refusals, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Refusals]:
+def refused_checks(refusals: Refusals, monkeypatch: pytest.MonkeyPatch) -> Refusals:
     monkeypatch.setattr(flask_healthcheck.pool, "start_thread", refusals.start)
-    yield refusals
+    return refusals
 
 
 def errors(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:

@@ -25,7 +25,7 @@ from flask_healthcheck.sections import MAX_ITEMS, RESERVED_NAMES
 
 from .browser import DESKTOP, Browser, serve_wsgi
 from .gunicorn import StartGunicorn
-from .helpers import SUCCESS, Bounded
+from .helpers import SUCCESS, Bounded, live_app
 from .processes import http_get
 from .test_browser import csp_violations
 from .test_gevent import require_gevent
@@ -501,26 +501,10 @@ def test_format_json_shows_the_envelope_without_them(detailed: Flask) -> None:
 
 # -- under a real gunicorn -k gevent -------------------------------------------
 
-GEVENT_APP = """
-import os
+GEVENT_APP = (
+    live_app(TIMEOUT=1.0, SHOW_DETAILS=True)
+    + """
 import sqlite3
-
-from flask import Flask
-
-from flask_healthcheck import HealthCheck
-
-app = Flask(__name__)
-app.config.update(
-    HEALTHCHECK_ENDPOINTS={"/livez": ["live"]},
-    HEALTHCHECK_TIMEOUT=1.0,
-    HEALTHCHECK_SHOW_DETAILS=True,
-)
-health = HealthCheck(app)
-
-
-@health.check(tags=["live"])
-def alive():
-    return True
 
 
 def rows():
@@ -531,6 +515,7 @@ def rows():
 
 health.add_section("rows", rows)
 """
+)
 
 
 def test_a_section_blocked_in_c_never_blocks_the_hub(

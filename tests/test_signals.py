@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -9,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from blinker import NamedSignal
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -38,6 +41,7 @@ from .helpers import (
     Bounded,
     Switch,
     bounded,
+    configured_health,
     run_in,
     wait_for,
 )
@@ -51,6 +55,14 @@ class Recorder:
         self.calls.append((sender, kwargs))
 
 
+@contextlib.contextmanager
+def recording(signal: NamedSignal, app: Flask) -> Iterator[Recorder]:
+    """A :class:`Recorder` of ``signal`` sent by ``app`` within the block."""
+    recorder = Recorder()
+    with signal.connected_to(recorder, app):
+        yield recorder
+
+
 @pytest.fixture
 def state(health: HealthCheck) -> dict[str, bool]:
     flags = {"db": True}
@@ -59,14 +71,21 @@ def state(health: HealthCheck) -> dict[str, bool]:
     return flags
 
 
+def probe_in_turn(client: Any, state: dict[str, bool], db: list[bool]) -> None:
+    """One probe of ``/health`` for each item of ``db``: whether the ``db``
+    check passes in that run."""
+    for ok in db:
+        state["db"] = ok
+        client.get("/health")
+
+
 def test_check_failed_fires_on_every_failing_run(
     app: Flask, client: Any, state: dict[str, bool]
 ) -> None:
-    failed = Recorder()
     state["db"] = False
-    with check_failed.connected_to(failed, app):
-        client.get("/health")
-        client.get("/health")
+    with recording(check_failed, app) as failed:
+        for _ in range(2):
+            client.get("/health")
     assert len(failed.calls) == 2
     sender, kwargs = failed.calls[0]
     assert sender is app  # the real app, not the proxy
@@ -78,28 +97,17 @@ def test_check_failed_fires_on_every_failing_run(
 def test_check_recovered_fires_once_after_a_failure(
     app: Flask, client: Any, state: dict[str, bool]
 ) -> None:
-    recovered = Recorder()
-    with check_recovered.connected_to(recovered, app):
-        client.get("/health")
-        state["db"] = False
-        client.get("/health")
-        state["db"] = True
-        client.get("/health")
-        client.get("/health")
+    with recording(check_recovered, app) as recovered:
+        probe_in_turn(client, state, [True, False, True, True])
     assert [kw["result"].name for _, kw in recovered.calls] == ["db"]
 
 
 def test_health_changed_fires_when_the_overall_status_changes(
     app: Flask, client: Any, state: dict[str, bool]
 ) -> None:
-    changed = Recorder()
-    with health_changed.connected_to(changed, app):
-        client.get("/health")  # first run passes: not a change
-        state["db"] = False
-        client.get("/health")
-        client.get("/health")
-        state["db"] = True
-        client.get("/health")
+    with recording(health_changed, app) as changed:
+        # The first run passes: not a change.
+        probe_in_turn(client, state, [True, False, False, True])
     assert [(kw["previous"], kw["report"].status) for _, kw in changed.calls] == [
         ("pass", "fail"),
         ("fail", "pass"),
@@ -109,9 +117,8 @@ def test_health_changed_fires_when_the_overall_status_changes(
 def test_a_first_run_that_fails_is_a_change(
     app: Flask, client: Any, state: dict[str, bool]
 ) -> None:
-    changed = Recorder()
     state["db"] = False
-    with health_changed.connected_to(changed, app):
+    with recording(health_changed, app) as changed:
         client.get("/health")
     assert [(kw["previous"], kw["report"].status) for _, kw in changed.calls] == [
         (None, "fail")
@@ -121,10 +128,8 @@ def test_a_first_run_that_fails_is_a_change(
 def test_health_checked_fires_after_every_run(
     app: Flask, client: Any, state: dict[str, bool]
 ) -> None:
-    checked = Recorder()
-    with health_checked.connected_to(checked, app):
-        client.get("/health")
-        client.get("/health")
+    with recording(health_checked, app) as checked:
+        probe_in_turn(client, state, [True, True])
     assert len(checked.calls) == 2
     report = checked.calls[0][1]["report"]
     assert isinstance(report, HealthReport)
@@ -381,8 +386,7 @@ def test_a_slow_subscriber_that_resumes_never_leaves_a_stale_failure(
 def test_health_run_delivers_its_signals_to_a_slow_subscriber_before_returning(
     app: Flask,
 ) -> None:
-    app.config["HEALTHCHECK_TIMEOUT"] = 0.2
-    health = HealthCheck(app)
+    health = configured_health(app, HEALTHCHECK_TIMEOUT=0.2)
     health.add_check(lambda: False, name="database")
     delivered: list[str] = []
 
@@ -400,8 +404,7 @@ def test_health_run_delivers_its_signals_to_a_slow_subscriber_before_returning(
 
 
 def test_flask_health_delivers_its_alert_before_it_exits(app: Flask) -> None:
-    app.config["HEALTHCHECK_TIMEOUT"] = 0.2
-    health = HealthCheck(app)
+    health = configured_health(app, HEALTHCHECK_TIMEOUT=0.2)
     health.add_check(lambda: False, name="database")
     delivered: list[str] = []
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -22,23 +21,26 @@ from flask_healthcheck import HealthCheck, HealthReport
 from flask_healthcheck.signals import health_checked
 from flask_healthcheck.state import get_state
 
-from .helpers import wait_for
+from .helpers import burn, wait_for
 
 #: A timeout no check here comes near, unless it is meant to.
 TIMEOUT = 10.0
 
 
-def burn(seconds: float) -> Callable[[], bool]:
-    """A check that burns ``seconds`` of its thread's CPU time (however
-    loaded the machine, it takes that much CPU, never less)."""
+def add_a_spinner_and_five_trivial_checks(
+    health: HealthCheck, release: threading.Event, timeout: float
+) -> None:
+    """A check that spins until ``release``, then five quick ones that
+    queue behind it."""
 
-    def check() -> bool:
-        end = time.thread_time() + seconds
-        while time.thread_time() < end:
+    def spins() -> bool:
+        while not release.is_set():
             pass
         return True
 
-    return check
+    health.add_check(spins, name="spins", timeout=timeout)
+    for i in range(5):
+        health.add_check(lambda: True, name=f"trivial{i}")
 
 
 def threads_of(app: Flask) -> int:
@@ -139,15 +141,7 @@ def test_a_check_that_spins_holds_the_others_back_for_a_while_only(
 ) -> None:
     """A check stuck in a loop burns CPU: after a patience, the checks
     waiting behind it get a thread of their own all the same."""
-
-    def spins() -> bool:
-        while not release.is_set():
-            pass
-        return True
-
-    health.add_check(spins, name="spins", timeout=1.0)
-    for i in range(5):
-        health.add_check(lambda: True, name=f"trivial{i}")
+    add_a_spinner_and_five_trivial_checks(health, release, timeout=1.0)
     first, *others = run(app, health).checks
     assert (first.status, first.error) == ("fail", "timed out after 1 s")
     assert [r.status for r in others] == ["pass"] * 5
@@ -192,15 +186,7 @@ def test_in_the_background_a_check_that_spins_holds_the_others_back_for_a_while(
 ) -> None:
     app.config.update(HEALTHCHECK_TIMEOUT=TIMEOUT, HEALTHCHECK_INTERVAL=60)
     health = HealthCheck(app)
-
-    def spins() -> bool:
-        while not release.is_set():
-            pass
-        return True
-
-    health.add_check(spins, name="spins", timeout=2.0)
-    for i in range(5):
-        health.add_check(lambda: True, name=f"trivial{i}")
+    add_a_spinner_and_five_trivial_checks(health, release, timeout=2.0)
     reports: list[HealthReport] = []
     with health_checked.connected_to(lambda app, report: reports.append(report), app):
         health.start(app)
