@@ -77,7 +77,7 @@ class AppControls:
             state.draining = True
             logger.info(
                 "App %r is draining: its readiness endpoints fail from now on.",
-                state.runner.app.name,
+                state.app_name,
             )
 
     def undrain(self, app: Flask | None = None) -> None:

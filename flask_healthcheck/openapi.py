@@ -89,7 +89,7 @@ def openapi_json(state: HealthCheckState, *, details: bool, script_root: str) ->
             state.endpoints(),
             offered,
             names=names,
-            history_results=state.runner.history.max_results,
+            history_results=state.history.max_results,
             script_root=script_root,
         )
         text = json.dumps(document)

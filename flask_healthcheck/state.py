@@ -27,6 +27,7 @@ from .config import Settings
 from .delivery import STUCK_SECONDS, Delivery, Send, SignalDispatcher
 from .errors import ConfigurationError
 from .forks import call_after_fork, check_fork, fork_hooks, reset_after_fork
+from .history import History
 from .hostlock import HostLock, lock_name
 from .logs import LogLines
 from .reentry import answer_from_latest, inside
@@ -61,6 +62,7 @@ class HealthCheckState(CheckSet):
         ready_made: Mapping[str, Service],
     ) -> None:
         super().__init__(settings, shared, ready_made)
+        self.app = app
         self.signals = SignalDispatcher(app.name)
         #: The log lines of results, written by the thread that ran them.
         self.log_lines = LogLines()
@@ -138,7 +140,17 @@ class HealthCheckState(CheckSet):
     def run_after_fork(self) -> None:
         """In a forked child, once every app is reset: ``after_fork`` functions."""
         own = [*self.shared.after_fork, *self.own.after_fork]
-        call_after_fork(self.runner.app, [*fork_hooks(), *own])
+        call_after_fork(self.app, [*fork_hooks(), *own])
+
+    @property
+    def app_name(self) -> str:
+        """The app's name, for log lines about it."""
+        return self.app.name
+
+    @property
+    def history(self) -> History:
+        """The recent results of this process, for the status page and feeds."""
+        return self.runner.history
 
     # -- running --------------------------------------------------------------
 
@@ -176,7 +188,7 @@ class HealthCheckState(CheckSet):
         max_age = 0.0 if fresh else self._max_age()
         where = inside.get()
         if where is not None:  # in a check or a subscriber: no run from there
-            asking = answer_from_latest(where, self.runner.app.name, self._reentry)
+            asking = answer_from_latest(where, self.app.name, self._reentry)
             checks = [check for check in checks if check.name != asking]
             max_age, deliver = math.inf, False
         self.log_lines.begin()

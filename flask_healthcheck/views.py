@@ -282,7 +282,7 @@ def page_history(
         and not any(request.args.getlist("exclude"))
     )
     names = [result.name for result in report.checks] if details else ()
-    return state.runner.history.snapshot(names, overall=everything)
+    return state.history.snapshot(names, overall=everything)
 
 
 def select(
@@ -353,7 +353,7 @@ def respond_history(state: HealthCheckState) -> Response:
     bounded whatever the number of checks (see
     :func:`~flask_healthcheck.history.series_limit`)."""
     details = details_allowed(state.settings)
-    history = state.runner.history
+    history = state.history
     try:
         limit = _history_limit(history.max_results)
         names = _history_checks(state) if details else ()
@@ -386,7 +386,7 @@ def _history_checks(state: HealthCheckState) -> Sequence[str]:
     try:
         known = [check.name for check in state.checks()]
     except ConfigurationError:  # the runs recorded still have a history
-        known = state.runner.history.names()
+        known = state.history.names()
     wanted = {name for name in request.args.getlist("check") if name}
     if not wanted:
         return known
