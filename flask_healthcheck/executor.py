@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -42,14 +42,14 @@ _NO_SERVICES: Mapping[str, Service] = MappingProxyType({})
 class Executor:
     """Runs the checks of one app. Thread-safe; one per app.
 
-    :param services: returns the app's service map for a run.
+    The app's service map is handed down (:attr:`services`), set by the
+    state once its checks are validated: the executor never asks up for it.
     """
 
-    def __init__(
-        self, app: Flask, services: Callable[[], Mapping[str, Service]]
-    ) -> None:
+    def __init__(self, app: Flask) -> None:
         self.app = app
-        self._services = services
+        #: What checks' parameters are injected from.
+        self.services: Mapping[str, Service] = _NO_SERVICES
         #: Per thread: the app context pushed for the thread's life.
         self._thread_state = local()
 
@@ -113,7 +113,7 @@ class Executor:
         inside.set(("check", check.name))
         try:
             # A check that takes no parameters needs no service map.
-            services = self._services() if check.parameters else _NO_SERVICES
+            services = self.services if check.parameters else _NO_SERVICES
             with Scope(self.app, services, deadline=deadline) as scope:
                 return scope.call(
                     check.func, check.kind, scope.arguments(check.parameters)
@@ -151,7 +151,7 @@ class Executor:
         token = inside.set(("check", check.name))
         try:
             with self.app.app_context():
-                with Scope(self.app, self._services(), deadline=deadline) as scope:
+                with Scope(self.app, self.services, deadline=deadline) as scope:
                     return scope.call(
                         check.func, check.kind, scope.arguments(check.parameters)
                     )

@@ -50,7 +50,6 @@ class _Slot:
 class Runner:
     """Runs the checks of one app. Thread-safe; one per app.
 
-    :param services: returns the app's service map for a run.
     :param deliver: queues deliveries (signals, log lines) in order; called
         under the runner's lock, so it must not block.
     :param default_timeout: seconds a check without its own timeout may run.
@@ -64,7 +63,6 @@ class Runner:
     def __init__(
         self,
         app: Flask,
-        services: Callable[[], Mapping[str, Service]],
         deliver: Callable[[list[Delivery]], int],
         *,
         default_timeout: float,
@@ -76,7 +74,7 @@ class Runner:
         self._alerting = alerting
         self._threads = threads
         self.default_timeout = default_timeout
-        self.executor = Executor(app, services)
+        self.executor = Executor(app)
         self._reset()
 
     def _reset(self) -> None:
@@ -103,6 +101,11 @@ class Runner:
         return self.recorder.history
 
     # -- public ---------------------------------------------------------------
+
+    def use_services(self, services: Mapping[str, Service]) -> None:
+        """Inject checks' parameters from ``services`` from now on: the
+        state hands its validated service map down before each run."""
+        self.executor.services = services
 
     def assume(self, statuses: Mapping[str, Status], status: Status | None) -> None:
         """Compare the next result of each check in ``statuses``, and the

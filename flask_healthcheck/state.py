@@ -68,7 +68,6 @@ class HealthCheckState(CheckSet):
         self.log_lines = LogLines()
         self.runner = Runner(
             app,
-            self.services,
             self._deliver,
             default_timeout=settings.timeout,
             alerting=self._alerting,
@@ -157,7 +156,9 @@ class HealthCheckState(CheckSet):
     def start_sections(self) -> Pending:
         """Start the app's sections for a response that shows them; raises
         ``ConfigurationError`` as :meth:`checks` does."""
-        return self.section_runner.start(self.sections())
+        sections = self.sections()
+        self.runner.use_services(self.services())
+        return self.section_runner.start(sections)
 
     def run(
         self,
@@ -185,6 +186,8 @@ class HealthCheckState(CheckSet):
         check_fork()
         if checks is None:
             checks = self.checks()
+        # Validated with the checks: what their parameters are injected from.
+        self.runner.use_services(self.services())
         max_age = 0.0 if fresh else self._max_age()
         where = inside.get()
         if where is not None:  # in a check or a subscriber: no run from there
