@@ -23,6 +23,7 @@ from .delivery import SignalDispatcher
 from .forks import check_fork, never_serves
 from .hostlock import HostLock
 from .pool import WorkerPool
+from .recorder import Alerting
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -48,6 +49,8 @@ class Refresher:
         holds it; the thread tries to take it every interval.
     :param on_elected: called before the first run after this process
         took ``host_lock``.
+    :param alerting: the runner's alert flag, turned off when the process
+        forks while refreshing (see :attr:`forked`).
     """
 
     def __init__(
@@ -57,12 +60,14 @@ class Refresher:
         interval: float,
         host_lock: HostLock | None = None,
         on_elected: Callable[[], object] | None = None,
+        alerting: Alerting | None = None,
     ) -> None:
         self.name = name
         self.interval = interval
         self.host_lock = host_lock
         self._run = run
         self._on_elected = on_elected
+        self._alerting = alerting
         #: Set by :meth:`stop`: only :meth:`start` starts it again.
         self.stopped = False
         self._reset()
@@ -181,6 +186,8 @@ class Refresher:
         with self._lock:
             if forked and self.running:
                 self.forked = True
+                if self._alerting is not None:
+                    self._alerting.on = False
             self._stop_event.set()
             self._thread = None
             self._let_go()

@@ -9,7 +9,7 @@ job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 from flask import Flask
@@ -21,17 +21,29 @@ from .history import History
 from .logs import log_passed, log_transition, passes_logged
 
 
+class Alerting:
+    """Whether runs in this process send the alert signals (``check_failed``,
+    ``check_recovered``, ``health_changed``): False while another process of
+    the host sends them. A flag set from above (by the state before each
+    run, cleared by the refresher in a parent that forks while refreshing)
+    and read here: the recorder never asks up."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
 class Recorder:
     """Records the results of one app. Not thread-safe: the runner calls
     it under its lock, so results are recorded, and their signals queued,
     in the order they came.
 
-    :param alerting: False while another process of the host sends the
-        alert signals (``check_failed``, ``check_recovered``,
-        ``health_changed``): runs then send ``health_checked`` only.
+    :param alerting: off while another process of the host sends the
+        alert signals: runs then send ``health_checked`` only.
     """
 
-    def __init__(self, app: Flask, alerting: Callable[[], bool]) -> None:
+    def __init__(self, app: Flask, alerting: Alerting) -> None:
         self.app = app
         self._alerting = alerting
         #: The recent results of this process, for the status page.
@@ -64,8 +76,7 @@ class Recorder:
         self.history.record(result)
         app = self.app
         status = result.status
-        # Asked only when a signal may be due: most results pass after a pass.
-        if (status == "fail" or alerted == "fail") and self._alerting():
+        if (status == "fail" or alerted == "fail") and self._alerting.on:
             if status == "fail":
                 deliveries.append(Send(signals.check_failed, app, result=result))
             else:
@@ -93,7 +104,7 @@ class Recorder:
         if (
             status != previous
             and (previous is not None or status != "pass")
-            and self._alerting()
+            and self._alerting.on
         ):
             changed = HealthReport.from_results(latest)
             deliveries.append(

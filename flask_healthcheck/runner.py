@@ -28,7 +28,7 @@ from .delivery import Delivery
 from .executor import Executor, failure
 from .history import History
 from .pool import WorkerPool
-from .recorder import Recorder
+from .recorder import Alerting, Recorder
 from .scheduler import Execution, Scheduler, wait
 from .services import Service
 from .threads import Event, allocate_lock
@@ -53,9 +53,9 @@ class Runner:
     :param deliver: queues deliveries (signals, log lines) in order; called
         under the runner's lock, so it must not block.
     :param default_timeout: seconds a check without its own timeout may run.
-    :param alerting: False while another process of the host sends the
-        alert signals (``check_failed``, ``check_recovered``,
-        ``health_changed``): runs then send ``health_checked`` only.
+    :param alerting: the flag saying whether runs send the alert signals
+        (``check_failed``, ``check_recovered``, ``health_changed``), set by
+        the owner; always on if not given.
     :param threads: False to run checks on the calling thread, one after
         another (``HEALTHCHECK_THREADS``).
     """
@@ -66,12 +66,12 @@ class Runner:
         deliver: Callable[[list[Delivery]], int],
         *,
         default_timeout: float,
-        alerting: Callable[[], bool] = lambda: True,
+        alerting: Alerting | None = None,
         threads: bool = True,
     ) -> None:
         self.app = app
         self._deliver = deliver
-        self._alerting = alerting
+        self.alerting = Alerting() if alerting is None else alerting
         self._threads = threads
         self.default_timeout = default_timeout
         self.executor = Executor(app)
@@ -81,7 +81,7 @@ class Runner:
         self.scheduler = Scheduler(
             f"healthcheck-{self.app.name}", threads=self._threads
         )
-        self.recorder = Recorder(self.app, self._alerting)
+        self.recorder = Recorder(self.app, self.alerting)
         self._lock = allocate_lock()
         self._slots: dict[str, _Slot] = {}
 

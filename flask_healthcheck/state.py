@@ -30,6 +30,7 @@ from .forks import call_after_fork, check_fork, fork_hooks, reset_after_fork
 from .history import History
 from .hostlock import HostLock, lock_name
 from .logs import LogLines
+from .recorder import Alerting
 from .reentry import answer_from_latest, inside
 from .runner import Runner
 from .sections import Pending, SectionRunner
@@ -66,11 +67,14 @@ class HealthCheckState(CheckSet):
         self.signals = SignalDispatcher(app.name)
         #: The log lines of results, written by the thread that ran them.
         self.log_lines = LogLines()
+        #: Whether runs here send the alert signals: set before each run
+        #: (see :meth:`_alerting`), read by the runner's recorder.
+        self._alerts = Alerting()
         self.runner = Runner(
             app,
             self._deliver,
             default_timeout=settings.timeout,
-            alerting=self._alerting,
+            alerting=self._alerts,
             threads=settings.threads,
         )
         #: Runs the sections (``health.add_section``) on the runner's threads.
@@ -101,6 +105,7 @@ class HealthCheckState(CheckSet):
             settings.interval,
             self.host_lock,
             on_elected=take_over,
+            alerting=self._alerts,
         )
         refresh.gone = take_over.gone = self.refresher.stop
         if app.testing:
@@ -194,6 +199,7 @@ class HealthCheckState(CheckSet):
             asking = answer_from_latest(where, self.app.name, self._reentry)
             checks = [check for check in checks if check.name != asking]
             max_age, deliver = math.inf, False
+        self._alerts.on = self._alerting()
         self.log_lines.begin()
         try:
             report, number = self.runner.run(
@@ -267,7 +273,7 @@ class HealthCheckState(CheckSet):
             return True  # no refresher anywhere: every run alerts
         elsewhere, until = self._elsewhere
         now = time.monotonic()
-        if now >= until:  # a cheap look, but not one per result
+        if now >= until:  # a cheap look, but not one per run
             elsewhere = self.host_lock.held_elsewhere()
             self._elsewhere = (elsewhere, now + ALERTING_LOOK_SECONDS)
         return not elsewhere
