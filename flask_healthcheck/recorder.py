@@ -16,9 +16,9 @@ from flask import Flask
 
 from . import signals
 from .checks import Check, CheckResult, HealthReport, Status, overall_status
-from .delivery import Delivery, Send
+from .delivery import Delivery, Send, SignalDispatcher
 from .history import History
-from .logs import log_passed, log_transition, passes_logged
+from .logs import LogLines, log_passed, log_transition, passes_logged
 
 
 class Alerting:
@@ -32,6 +32,35 @@ class Alerting:
 
     def __init__(self) -> None:
         self.on = True
+
+
+class Outbox:
+    """Where the runner queues what results cause, under its lock (so
+    :meth:`put` never blocks): log lines for the thread that asked for the
+    run, signals for the app's delivery thread. The state owns it and hands
+    it to the runner, which so never calls back up into the state.
+    """
+
+    def __init__(self, signals: SignalDispatcher) -> None:
+        self.signals = signals
+        #: The log lines of results, written by the thread that ran them.
+        self.log_lines = LogLines()
+
+    def after_fork_in_child(self) -> None:
+        """The parent's pending lines are not this process's."""
+        self.log_lines = LogLines()
+
+    def put(self, deliveries: list[Delivery]) -> int:
+        """Queue ``deliveries`` in order; the number of the last signal
+        delivery, for :meth:`.SignalDispatcher.wait`."""
+        lines = [d for d in deliveries if not isinstance(d, Send)]
+        if lines:
+            deliveries = [d for d in deliveries if isinstance(d, Send)]
+            if self.log_lines.put(lines):
+                # Recorded outside any run (a check that finished after its
+                # timeout): no run's thread will write them.
+                deliveries.append(self.log_lines.write_late)
+        return self.signals.put(deliveries)
 
 
 class Recorder:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -28,7 +28,7 @@ from .delivery import Delivery
 from .executor import Executor, failure
 from .history import History
 from .pool import WorkerPool
-from .recorder import Alerting, Recorder
+from .recorder import Alerting, Outbox, Recorder
 from .scheduler import Execution, Scheduler, wait
 from .services import Service
 from .threads import Event, allocate_lock
@@ -50,8 +50,8 @@ class _Slot:
 class Runner:
     """Runs the checks of one app. Thread-safe; one per app.
 
-    :param deliver: queues deliveries (signals, log lines) in order; called
-        under the runner's lock, so it must not block.
+    :param outbox: queues deliveries (signals, log lines) in order, under
+        the runner's lock.
     :param default_timeout: seconds a check without its own timeout may run.
     :param alerting: the flag saying whether runs send the alert signals
         (``check_failed``, ``check_recovered``, ``health_changed``), set by
@@ -63,14 +63,14 @@ class Runner:
     def __init__(
         self,
         app: Flask,
-        deliver: Callable[[list[Delivery]], int],
+        outbox: Outbox,
         *,
         default_timeout: float,
         alerting: Alerting | None = None,
         threads: bool = True,
     ) -> None:
         self.app = app
-        self._deliver = deliver
+        self._deliver = outbox.put
         self.alerting = Alerting() if alerting is None else alerting
         self._threads = threads
         self.default_timeout = default_timeout

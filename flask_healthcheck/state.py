@@ -24,13 +24,12 @@ from .background import Refresher, WeakCall, release_when_dropped
 from .checks import STATUSES, Check, HealthReport, Status
 from .checkset import CheckSet, Registry
 from .config import Settings
-from .delivery import STUCK_SECONDS, Delivery, Send, SignalDispatcher
+from .delivery import STUCK_SECONDS, SignalDispatcher
 from .errors import ConfigurationError
 from .forks import call_after_fork, check_fork, fork_hooks, reset_after_fork
 from .history import History
 from .hostlock import HostLock, lock_name
-from .logs import LogLines
-from .recorder import Alerting
+from .recorder import Alerting, Outbox
 from .reentry import answer_from_latest, inside
 from .runner import Runner
 from .sections import Pending, SectionRunner
@@ -65,14 +64,14 @@ class HealthCheckState(CheckSet):
         super().__init__(settings, shared, ready_made)
         self.app = app
         self.signals = SignalDispatcher(app.name)
-        #: The log lines of results, written by the thread that ran them.
-        self.log_lines = LogLines()
+        #: Where the runner queues log lines and signals.
+        self.outbox = Outbox(self.signals)
         #: Whether runs here send the alert signals: set before each run
         #: (see :meth:`_alerting`), read by the runner's recorder.
         self._alerts = Alerting()
         self.runner = Runner(
             app,
-            self._deliver,
+            self.outbox,
             default_timeout=settings.timeout,
             alerting=self._alerts,
             threads=settings.threads,
@@ -125,7 +124,7 @@ class HealthCheckState(CheckSet):
         lock one of them held at the fork would stay held forever, and its
         results and pending signals are not this process's."""
         super().after_fork_in_child()
-        self.log_lines = LogLines()
+        self.outbox.after_fork_in_child()
         self._elsewhere = (False, 0.0)
         self.runner.after_fork_in_child()
         self.section_runner.after_fork_in_child()
@@ -200,7 +199,8 @@ class HealthCheckState(CheckSet):
             checks = [check for check in checks if check.name != asking]
             max_age, deliver = math.inf, False
         self._alerts.on = self._alerting()
-        self.log_lines.begin()
+        log_lines = self.outbox.log_lines
+        log_lines.begin()
         try:
             report, number = self.runner.run(
                 checks, max_age=max_age, background=background
@@ -208,7 +208,7 @@ class HealthCheckState(CheckSet):
         finally:
             # On this thread, before the caller gets the report: a test's
             # captured log has the lines of the failures it caused.
-            self.log_lines.end()
+            log_lines.end()
         # Long enough for a hung subscriber to be left behind and the others
         # to have their signals.
         bound = STUCK_SECONDS + self.settings.timeout
@@ -219,18 +219,6 @@ class HealthCheckState(CheckSet):
                 bound,
             )
         return report
-
-    def _deliver(self, deliveries: list[Delivery]) -> int:
-        """What the runner records, under its lock: log lines to be written
-        by the thread running the checks, signals to the delivery thread."""
-        lines = [d for d in deliveries if not isinstance(d, Send)]
-        if lines:
-            deliveries = [d for d in deliveries if isinstance(d, Send)]
-            if self.log_lines.put(lines):
-                # Recorded outside any run (a check that finished after its
-                # timeout): no run's thread will write them.
-                deliveries.append(self.log_lines.write_late)
-        return self.signals.put(deliveries)
 
     def wait_for_signals(self, timeout: float) -> bool:
         """Wait until the signals of every run so far are delivered; False
