@@ -104,7 +104,7 @@ def test_a_missing_table_fails_and_alerts(example: Flask, caplog: Any) -> None:
     with caplog.at_level(logging.WARNING, logger="example_app.alerts"):
         response = example.test_client().get("/health")
         # The alert is a subscriber: it runs on the app's delivery thread.
-        assert get_state(example).signals.flush(5)
+        assert get_state(example).wait_for_signals(5)
     assert response.status_code == 500
     assert "ALERT example_app: check 'schema_ready' failed" in caplog.text
 

@@ -691,7 +691,7 @@ def alerts_after_a_planted_note(
     seen = Seen(app)
     health.start(app)
     wait_for(lambda: len(ran) >= runs, 2)
-    assert state.signals.flush(2)
+    assert state.wait_for_signals(2)
     return seen.items
 
 

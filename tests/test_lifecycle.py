@@ -76,7 +76,7 @@ def test_dropped_apps_release_their_threads_and_objects() -> None:
         # Connected for the app's life, as an exporter would be.
         health_checked.connect(subscriber, app)
         assert app.test_client().get("/health").status_code == 500
-        assert get_state(app).signals.flush(5)
+        assert get_state(app).wait_for_signals(5)
         refs.append(weakref.ref(app))
         del app
     assert seen

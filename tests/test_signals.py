@@ -479,7 +479,7 @@ def test_a_subscriber_stuck_on_the_failure_hears_the_recovery_when_it_returns(
         database.ok = True
         assert probe(app) == 200
         time.sleep(0.5)  # the pager has returned
-        assert get_state(app).signals.flush(2)
+        assert get_state(app).wait_for_signals(2)
         wait_for(lambda: said[-1] == "pass", 1, f"the pager's last word: {said}")
 
 
