@@ -31,7 +31,7 @@ from .pool import WorkerPool
 from .recorder import Alerting, Outbox, Recorder
 from .scheduler import Execution, Scheduler, wait
 from .services import Service
-from .threads import Event, allocate_lock
+from .threads import allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -225,11 +225,7 @@ class Runner:
 
     def _wait(self, execution: Execution) -> CheckResult:
         """The result of ``execution``, or a failure at its deadline."""
-        if execution.result is None:
-            with self._lock:
-                if execution.result is None and execution.joined is None:
-                    execution.joined = Event()
-            wait(execution)
+        wait(execution, self._lock)
         deliveries: list[Delivery] = []
         with self._lock:
             if execution.result is None:

@@ -10,6 +10,7 @@ reported, not enforced.
 
 from __future__ import annotations
 
+import _thread
 import logging
 import sys
 import time
@@ -329,9 +330,15 @@ class Scheduler:
             batch.finished.set()
 
 
-def wait(execution: Execution) -> None:
+def wait(execution: Execution, lock: _thread.LockType) -> None:
     """Wait until ``execution`` has its result or its deadline has passed
-    (read again on waking: a check run inline begins late)."""
+    (read again on waking: a check run inline begins late). The first to
+    wait makes the event its result sets, under ``lock``, the one that
+    result is set under (the runner's or the section runner's)."""
+    if execution.result is None:
+        with lock:
+            if execution.result is None and execution.joined is None:
+                execution.joined = Event()
     joined = execution.joined
     if joined is None:
         return

@@ -35,7 +35,7 @@ from .redact import MASK, describe_exception, redact, redact_value
 from .runner import Runner
 from .scheduler import Execution, wait
 from .services import Service, check_dependencies
-from .threads import Event, allocate_lock
+from .threads import allocate_lock
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -291,11 +291,7 @@ class SectionRunner:
 
     def collect(self, run: _Run) -> Any:
         """The value of ``run``, or a timeout at its deadline."""
-        if run.result is None:
-            with self._lock:
-                if run.result is None and run.joined is None:
-                    run.joined = Event()
-            wait(run)
+        wait(run, self._lock)
         with self._lock:
             if run.result is None:
                 self._set(run, f"timed out after {run.timeout:g} s")
