@@ -180,6 +180,11 @@ class Runner:
 
     # -- one check ------------------------------------------------------------
 
+    def call(self, check: Check, deadline: float) -> object:
+        """Call ``check``'s function with its services as a check run here
+        is called (see :meth:`.Executor.call`): how sections are called."""
+        return self.executor.call(check, deadline, inline=self.scheduler.inline)
+
     def _execute(self, execution: Execution) -> None:
         """Run one check and record its result; never raises."""
         result, error = self.executor.execute(

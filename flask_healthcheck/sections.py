@@ -308,11 +308,7 @@ class SectionRunner:
         assert isinstance(execution, _Run)
         error: BaseException | None = None
         try:
-            value = self._runner.executor.call(
-                execution.check,
-                execution.deadline,
-                inline=self._runner.scheduler.inline,
-            )
+            value = self._runner.call(execution.check, execution.deadline)
             # On the section's time: a slow or raising __str__ is its own.
             shown = shown_value(value)
         except BaseException as e:  # SystemExit in a section must not end a worker

@@ -190,7 +190,7 @@ def test_a_snapshot_has_the_checks_asked_for_in_that_order() -> None:
 
 
 def history_of(app: Flask) -> History:
-    return get_state(app).runner.history
+    return get_state(app).history
 
 
 def test_every_run_adds_a_result_per_check_and_one_overall(
@@ -418,7 +418,7 @@ def test_the_history_of_a_thousand_checks_stays_bounded(app: Flask) -> None:
     health = HealthCheck(app)
     for number in range(1000):
         health.add_check(lambda: True, name=f"check_{number:04}")
-    history = get_state(app).runner.history
+    history = get_state(app).history
     for _ in range(MAX_RESULTS):
         for number in range(1000):
             history.record(result(name=f"check_{number:04}", duration=0.012345))

@@ -275,7 +275,7 @@ def test_a_thousand_checks_with_full_histories_through_the_app(app: Flask) -> No
         health.add_check(lambda: True, name=name)
     client = app.test_client()
     client.get("/health")  # one run, cached from now on
-    history = get_state(app).runner.history
+    history = get_state(app).history
     results = [
         [CheckResult(name=name, status=LETTER[s], duration=0.004) for s in "pfw"]
         for name in names
