@@ -13,6 +13,9 @@ its baseline:
   the statement, median of ``--runs``): ``import flask_healthcheck`` and
   ``from flask_healthcheck import HealthCheck`` (what an app pays) against
   ``import flask``;
+- ``init_app``: ``Flask()`` then ``HealthCheck(app)`` against ``Flask()``
+  alone, per call (median of interleaved calls in one interpreter), for a
+  bare app and for one with six URL rules;
 - commands, wall time and CPU (user + system) per call, median: ``python
   -m flask_healthcheck.probe URL`` against ``python -c pass`` (the goal: at
   most 150 ms over it), ``flask --app example_app health`` and ``curl``,
@@ -23,6 +26,7 @@ its baseline:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -176,6 +180,68 @@ def imports(root: Path, runs: int) -> list[str]:
     return lines
 
 
+#: The most ``HealthCheck(app)`` may add to ``Flask()`` (idle machine).
+TARGET_INIT_APP_MS = 1.0
+#: Run in a fresh interpreter of the checkout measured: per call, the wall
+#: milliseconds of ``Flask()`` alone and with ``HealthCheck(app)``, for a
+#: bare app and one with six URL rules, interleaved, one line of JSON.
+_INIT_APP_CODE = """
+import json, sys, time
+from flask import Flask
+from flask_healthcheck import HealthCheck
+
+def app_with(rules):
+    app = Flask("bench")
+    for number in range(rules):
+        app.add_url_rule(f"/page{number}/<int:item>", f"page{number}", lambda item: "")
+    return app
+
+def one(rules, extension):
+    start = time.perf_counter()
+    app = app_with(rules)
+    if extension:
+        HealthCheck(app)
+    return (time.perf_counter() - start) * 1000
+
+rounds = int(sys.argv[1])
+for rules in (0, 6):  # warm up: first calls import and compile
+    one(rules, True)
+times = {f"{r},{e}": [] for r in (0, 6) for e in (0, 1)}
+for _ in range(rounds):
+    for key, values in times.items():
+        rules, extension = map(int, key.split(","))
+        values.append(one(rules, bool(extension)))
+print(json.dumps(times))
+"""
+
+
+def init_app_cost(root: Path, rounds: int) -> list[str]:
+    """What ``HealthCheck(app)`` adds to ``Flask()`` per call, median of
+    ``rounds`` interleaved calls (a test suite that builds an app per test
+    pays it each time)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _INIT_APP_CODE, str(rounds)],
+        capture_output=True,
+        text=True,
+        env=_env(root),
+        cwd=root,
+        timeout=300,
+        check=True,
+    )
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = []
+    for rules, label in ((0, "Flask()"), (6, "Flask() + 6 URL rules")):
+        bare = _median(times[f"{rules},0"])
+        with_extension = _median(times[f"{rules},1"])
+        over = with_extension - bare
+        verdict = "ok" if over <= TARGET_INIT_APP_MS else "OVER TARGET"
+        lines.append(
+            f"{label:<24} {bare:7.3f} ms; + HealthCheck(app) {with_extension:7.3f} ms:"
+            f" {over:+.3f} ms (target <= {TARGET_INIT_APP_MS:g} ms idle: {verdict})"
+        )
+    return lines
+
+
 def commands(root: Path, runs: int, slow_runs: int) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         env = _env(
@@ -243,6 +309,7 @@ def run(root: Path = HERE.parent, runs: int = 15, slow_runs: int = 5) -> list[st
     """Every figure, as lines; ``root`` is the checkout measured."""
     steps: list[Callable[[], list[str]]] = [
         lambda: imports(root, runs),
+        lambda: init_app_cost(root, max(runs, 15) * 20),
         lambda: commands(root, runs, slow_runs),
     ]
     load = os.getloadavg()[0]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import feed_xml, feeds, openmetrics
+from . import openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -275,6 +275,40 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
     return render_error_page(code, errors, title=title, assets=context.assets)
 
 
+# -- RSS and Atom --------------------------------------------------------------
+
+# :mod:`~flask_healthcheck.feeds` (and the XML writer under it) load on the
+# first feed asked for, not with the extension: for start-up cost (issue 20),
+# as most apps never serve one.
+
+RSS = "application/rss+xml"
+ATOM = "application/atom+xml"
+
+
+def _rss(report: HealthReport, context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.rss(report, context)
+
+
+def _rss_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.rss_error(code, errors, context)
+
+
+def _atom(report: HealthReport, context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.atom(report, context)
+
+
+def _atom_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.atom_error(code, errors, context)
+
+
 #: The built-in formats by media type; the first is the default for ``*/*``,
 #: a missing or malformed ``Accept``, or one that matches nothing. Adding
 #: one is one entry here, with its ``name=``: negotiation, ``?format=``, HEAD,
@@ -323,16 +357,16 @@ FORMATS: dict[str, Format] = {
             content_type=openmetrics.CONTENT_TYPE,
         ),
         Format(
-            mimetype=feed_xml.RSS,
-            render=feeds.rss,
-            render_error=feeds.rss_error,
+            mimetype=RSS,
+            render=_rss,
+            render_error=_rss_error,
             name="rss",
             history=True,
         ),
         Format(
-            mimetype=feed_xml.ATOM,
-            render=feeds.atom,
-            render_error=feeds.atom_error,
+            mimetype=ATOM,
+            render=_atom,
+            render_error=_atom_error,
             name="atom",
             history=True,
         ),

@@ -31,7 +31,6 @@ from .endpoints import HISTORY, OPENAPI, PAGE_ASSETS, Endpoint, describe
 from .errors import ConfigurationError
 from .format_registry import ENVELOPE, HEADERS, answer
 from .history import Snapshot, history_document
-from .openapi import openapi_response
 from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
 from .redact import describe_exception, redact
 from .state import HealthCheckState, get_state
@@ -137,6 +136,9 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     if check == HISTORY and endpoint.tags is None:
         return respond_history(state)
     if check == OPENAPI and endpoint.tags is None:
+        # Imported here, not at the top, for start-up cost (issue 20).
+        from .openapi import openapi_response
+
         return openapi_response(state, details_allowed(state.settings), HEADERS)
     chosen = state.formats().choose(request)
     if chosen is None:  # a ?format= that names no format: nothing runs
