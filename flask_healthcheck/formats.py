@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -275,6 +274,32 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
     return render_error_page(code, errors, title=title, assets=context.assets)
 
 
+# -- OpenMetrics ---------------------------------------------------------------
+
+# :mod:`~flask_healthcheck.openmetrics` loads on the first scrape, not with the
+# extension: for start-up cost (issue 20), as most apps are never scraped.
+
+#: The media type offered in negotiation.
+
+OPENMETRICS = "application/openmetrics-text"
+#: The full ``Content-Type``: scrapers pick their parser by ``version``.
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _openmetrics(report: HealthReport, context: RenderContext) -> str:
+    from . import openmetrics
+
+    return openmetrics.render(report, context)
+
+
+def _openmetrics_error(
+    code: int, errors: Mapping[str, str], context: RenderContext
+) -> str:
+    from . import openmetrics
+
+    return openmetrics.render_error(code, errors, context)
+
+
 # -- RSS and Atom --------------------------------------------------------------
 
 # :mod:`~flask_healthcheck.feeds` (and the XML writer under it) load on the
@@ -350,11 +375,11 @@ FORMATS: dict[str, Format] = {
             sections=True,
         ),
         Format(
-            openmetrics.MIMETYPE,
-            openmetrics.render,
-            openmetrics.render_error,
+            OPENMETRICS,
+            _openmetrics,
+            _openmetrics_error,
             name="openmetrics",
-            content_type=openmetrics.CONTENT_TYPE,
+            content_type=OPENMETRICS_CONTENT_TYPE,
         ),
         Format(
             mimetype=RSS,

@@ -514,6 +514,7 @@ LOADED_ON_FIRST_USE = (
     "flask_healthcheck.feed_xml",
     "xml.etree.ElementTree",
     "flask_healthcheck.openapi",
+    "flask_healthcheck.openmetrics",
 )
 
 
@@ -530,7 +531,7 @@ def test_what_only_some_apps_use_loads_on_first_use() -> None:
         "print(sorted(m for m in later if m in sys.modules))\n"
         "print('flask_healthcheck.contrib' in sys.modules)\n"
         "client = app.test_client()\n"
-        "for query in ['', '?format=rss', '/openapi.json', '/status.css']:\n"
+        "for query in ['?format=rss', '?format=openmetrics', '/openapi.json']:\n"
         "    client.get('/health' + query)\n"
         "@health.check\n"
         "async def slow():\n"
