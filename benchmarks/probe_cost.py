@@ -10,9 +10,13 @@ Everything is measured in the same run, interleaved, and printed against
 its baseline:
 
 - imports (``python -X importtime``, the sum of the top-level imports of
-  the statement, median of ``--runs``): ``import flask_healthcheck`` and
-  ``from flask_healthcheck import HealthCheck`` (what an app pays) against
-  ``import flask``;
+  the statement, median of ``--runs``, with the bytecode compiled once
+  into a temporary cache first, as an installed package has it): ``import
+  flask_healthcheck`` and ``from flask_healthcheck import HealthCheck``
+  (what an app pays) against ``import flask``;
+- ``init_app``: ``Flask()`` then ``HealthCheck(app)`` against ``Flask()``
+  alone, per call (median of interleaved calls in one interpreter), for a
+  bare app and for one with six URL rules;
 - commands, wall time and CPU (user + system) per call, median: ``python
   -m flask_healthcheck.probe URL`` against ``python -c pass`` (the goal: at
   most 150 ms over it), ``flask --app example_app health`` and ``curl``,
@@ -23,6 +27,7 @@ its baseline:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -50,15 +55,24 @@ def _env(root: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(root), **extra}
 
 
-def import_ms(statement: str, root: Path) -> float:
+def _bytecode_env(root: Path, cache: Path) -> dict[str, str]:
+    """Bytecode written to and read from ``cache``, as an installed package
+    has it: with ``PYTHONDONTWRITEBYTECODE`` set, a checkout's modules would
+    be compiled on every import while Flask's come compiled."""
+    env = _env(root, PYTHONPYCACHEPREFIX=str(cache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def import_ms(statement: str, root: Path, cache: Path) -> float:
     """Milliseconds of the imports ``statement`` makes in a fresh interpreter
-    (the interpreter's own start-up imports left out)."""
+    (the interpreter's own start-up imports left out), bytecode in ``cache``."""
     code = f"import sys; sys.stderr.write({_MARK!r} + '\\n'); {statement}"
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
-        env=_env(root),
+        env=_bytecode_env(root, cache),
         cwd=root,  # -c puts the working directory first on sys.path
         timeout=60,
         check=True,
@@ -152,11 +166,19 @@ def imports(root: Path, runs: int) -> list[str]:
         "from flask_healthcheck import HealthCheck": (
             "from flask_healthcheck import HealthCheck"
         ),
+        # What init_app imports on first use (contrib) counted too.
+        "... and HealthCheck(Flask('app'))": (
+            "from flask import Flask; from flask_healthcheck import HealthCheck;"
+            " HealthCheck(Flask('app'))"
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in statements}
-    for _ in range(runs):
-        for name, statement in statements.items():
-            times[name].append(import_ms(statement, root))
+    with tempfile.TemporaryDirectory() as cache:
+        for statement in statements.values():  # compiles, not measured
+            import_ms(statement, root, Path(cache))
+        for _ in range(runs):
+            for name, statement in statements.items():
+                times[name].append(import_ms(statement, root, Path(cache)))
     flask = _median(times["import flask"])
     lines = []
     for name, values in times.items():
@@ -173,6 +195,68 @@ def imports(root: Path, runs: int) -> list[str]:
         f"import flask_healthcheck: {package:.2f} x import flask"
         f" (target <= {TARGET_IMPORT_RATIO:g}: {verdict})"
     )
+    return lines
+
+
+#: The most ``HealthCheck(app)`` may add to ``Flask()`` (idle machine).
+TARGET_INIT_APP_MS = 1.0
+#: Run in a fresh interpreter of the checkout measured: per call, the wall
+#: milliseconds of ``Flask()`` alone and with ``HealthCheck(app)``, for a
+#: bare app and one with six URL rules, interleaved, one line of JSON.
+_INIT_APP_CODE = """
+import json, sys, time
+from flask import Flask
+from flask_healthcheck import HealthCheck
+
+def app_with(rules):
+    app = Flask("bench")
+    for number in range(rules):
+        app.add_url_rule(f"/page{number}/<int:item>", f"page{number}", lambda item: "")
+    return app
+
+def one(rules, extension):
+    start = time.perf_counter()
+    app = app_with(rules)
+    if extension:
+        HealthCheck(app)
+    return (time.perf_counter() - start) * 1000
+
+rounds = int(sys.argv[1])
+for rules in (0, 6):  # warm up: first calls import and compile
+    one(rules, True)
+times = {f"{r},{e}": [] for r in (0, 6) for e in (0, 1)}
+for _ in range(rounds):
+    for key, values in times.items():
+        rules, extension = map(int, key.split(","))
+        values.append(one(rules, bool(extension)))
+print(json.dumps(times))
+"""
+
+
+def init_app_cost(root: Path, rounds: int) -> list[str]:
+    """What ``HealthCheck(app)`` adds to ``Flask()`` per call, median of
+    ``rounds`` interleaved calls (a test suite that builds an app per test
+    pays it each time)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _INIT_APP_CODE, str(rounds)],
+        capture_output=True,
+        text=True,
+        env=_env(root),
+        cwd=root,
+        timeout=300,
+        check=True,
+    )
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = []
+    for rules, label in ((0, "Flask()"), (6, "Flask() + 6 URL rules")):
+        bare = _median(times[f"{rules},0"])
+        with_extension = _median(times[f"{rules},1"])
+        over = with_extension - bare
+        verdict = "ok" if over <= TARGET_INIT_APP_MS else "OVER TARGET"
+        lines.append(
+            f"{label:<24} {bare:7.3f} ms; + HealthCheck(app) {with_extension:7.3f} ms:"
+            f" {over:+.3f} ms (target <= {TARGET_INIT_APP_MS:g} ms idle: {verdict})"
+        )
     return lines
 
 
@@ -243,6 +327,7 @@ def run(root: Path = HERE.parent, runs: int = 15, slow_runs: int = 5) -> list[st
     """Every figure, as lines; ``root`` is the checkout measured."""
     steps: list[Callable[[], list[str]]] = [
         lambda: imports(root, runs),
+        lambda: init_app_cost(root, max(runs, 15) * 20),
         lambda: commands(root, runs, slow_runs),
     ]
     load = os.getloadavg()[0]

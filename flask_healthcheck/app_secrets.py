@@ -257,7 +257,8 @@ def register_app_secrets(app: Flask) -> None:
     """
     with _lock:
         _apps.add(app)
-    app_secrets(app)
+    # Nothing looked up here: app_secrets() does it on first use, when a
+    # redaction needs them (issue 20: init_app builds nothing a first use can).
 
 
 def known_secrets() -> tuple[str, ...]:

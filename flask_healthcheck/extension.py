@@ -8,10 +8,6 @@ from typing import Any, TypeVar, overload
 
 from flask import Flask
 
-# The ready-made services, passed to each app's state; importing them also
-# registers their fork hooks (``forks.on_fork``). Only the extension knows
-# contrib: the state and everything below it never import it.
-from . import contrib
 from .app_secrets import register_app_secrets
 from .checks import callable_check, make_check
 from .checkset import Registry
@@ -100,6 +96,13 @@ class HealthCheck(AppControls):
             )
         settings = read_settings(app.config, self._overrides)
         register_app_secrets(app)
+        # The ready-made services, passed to each app's state; importing them
+        # also registers their fork hooks (``forks.on_fork``), so before any
+        # fork of a set-up app. Imported here, not at the top, for start-up
+        # cost (issue 20). Only the extension knows contrib: the state and
+        # everything below it never import it.
+        from . import contrib
+
         state = HealthCheckState(app, settings, self._registry, contrib.services())
         state.check_clashes()
         app.register_blueprint(make_blueprint(state.endpoints()))

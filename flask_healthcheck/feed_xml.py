@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from xml.etree import ElementTree
 
+from .formats import ATOM as ATOM
+from .formats import RSS as RSS
 from .history import iso_time
 
-RSS = "application/rss+xml"
-ATOM = "application/atom+xml"
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import feed_xml, feeds, openmetrics
 from .checks import CheckResult, HealthReport
 from .config import Settings
 from .history import Snapshot
@@ -275,6 +274,66 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
     return render_error_page(code, errors, title=title, assets=context.assets)
 
 
+# -- OpenMetrics ---------------------------------------------------------------
+
+# :mod:`~flask_healthcheck.openmetrics` loads on the first scrape, not with the
+# extension: for start-up cost (issue 20), as most apps are never scraped.
+
+#: The media type offered in negotiation.
+
+OPENMETRICS = "application/openmetrics-text"
+#: The full ``Content-Type``: scrapers pick their parser by ``version``.
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _openmetrics(report: HealthReport, context: RenderContext) -> str:
+    from . import openmetrics
+
+    return openmetrics.render(report, context)
+
+
+def _openmetrics_error(
+    code: int, errors: Mapping[str, str], context: RenderContext
+) -> str:
+    from . import openmetrics
+
+    return openmetrics.render_error(code, errors, context)
+
+
+# -- RSS and Atom --------------------------------------------------------------
+
+# :mod:`~flask_healthcheck.feeds` (and the XML writer under it) load on the
+# first feed asked for, not with the extension: for start-up cost (issue 20),
+# as most apps never serve one.
+
+RSS = "application/rss+xml"
+ATOM = "application/atom+xml"
+
+
+def _rss(report: HealthReport, context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.rss(report, context)
+
+
+def _rss_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.rss_error(code, errors, context)
+
+
+def _atom(report: HealthReport, context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.atom(report, context)
+
+
+def _atom_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
+    from . import feeds
+
+    return feeds.atom_error(code, errors, context)
+
+
 #: The built-in formats by media type; the first is the default for ``*/*``,
 #: a missing or malformed ``Accept``, or one that matches nothing. Adding
 #: one is one entry here, with its ``name=``: negotiation, ``?format=``, HEAD,
@@ -316,23 +375,23 @@ FORMATS: dict[str, Format] = {
             sections=True,
         ),
         Format(
-            openmetrics.MIMETYPE,
-            openmetrics.render,
-            openmetrics.render_error,
+            OPENMETRICS,
+            _openmetrics,
+            _openmetrics_error,
             name="openmetrics",
-            content_type=openmetrics.CONTENT_TYPE,
+            content_type=OPENMETRICS_CONTENT_TYPE,
         ),
         Format(
-            mimetype=feed_xml.RSS,
-            render=feeds.rss,
-            render_error=feeds.rss_error,
+            mimetype=RSS,
+            render=_rss,
+            render_error=_rss_error,
             name="rss",
             history=True,
         ),
         Format(
-            mimetype=feed_xml.ATOM,
-            render=feeds.atom,
-            render_error=feeds.atom_error,
+            mimetype=ATOM,
+            render=_atom,
+            render_error=_atom_error,
             name="atom",
             history=True,
         ),

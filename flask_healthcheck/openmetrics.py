@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from .checks import HealthReport
+from .formats import OPENMETRICS, OPENMETRICS_CONTENT_TYPE
 from .gauges import (
     CHECK_GAUGES,
     HEALTH_STATUS,
@@ -28,10 +29,11 @@ from .gauges import (
     check_values,
 )
 
-#: The media type offered in negotiation.
-MIMETYPE = "application/openmetrics-text"
+#: The media type offered in negotiation (:mod:`~flask_healthcheck.formats`
+#: names it, to offer it without importing this module).
+MIMETYPE = OPENMETRICS
 #: The full ``Content-Type``: scrapers pick their parser by ``version``.
-CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+CONTENT_TYPE = OPENMETRICS_CONTENT_TYPE
 
 #: The last line of every exposition.
 EOF = "# EOF\n"

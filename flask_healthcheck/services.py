@@ -30,7 +30,6 @@ from .checks import (
 )
 from .config import ServiceCheckOptions
 from .errors import ConfigurationError
-from .event_loop import loop_for
 
 logger = logging.getLogger("flask_healthcheck")
 
@@ -211,6 +210,10 @@ class Scope:
 
     def run_async(self, awaitable: Any) -> Any:
         """Await ``awaitable`` on the app's loop, cancelled at the deadline."""
+        # Imported here, not at the top, for start-up cost (issue 20): only
+        # apps with async checks or services pay for asyncio.
+        from .event_loop import loop_for
+
         return loop_for(self.app).run(awaitable, self.deadline)
 
     def arguments(self, parameters: tuple[Parameter, ...]) -> dict[str, Any]:
@@ -280,6 +283,8 @@ class Scope:
         deadline = self.deadline
         if deadline is not None and self._budget is not None:
             deadline = max(deadline, time.monotonic() + self._budget)
+        from .event_loop import loop_for  # start-up cost: see run_async
+
         try:
             loop_for(self.app).run(agen.__anext__(), deadline)
         except StopAsyncIteration:

@@ -26,11 +26,12 @@ stats without strips (1,000 checks with full histories: about 0.5 MB).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from http import HTTPStatus
 from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import Environment, StrictUndefined, Template
 
 from .checks import CheckResult, HealthReport
 from .history import Snapshot, Trend
@@ -49,11 +50,17 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none';"
     " form-action 'none'; frame-ancestors 'none'"
 )
-_environment = Environment(autoescape=True, undefined=StrictUndefined)
-_page = _environment.from_string(
-    files(__package__).joinpath("status.html").read_text("utf-8"),
-    globals={"asset_version": ASSET_VERSION},
-)
+
+
+@cache
+def _page() -> Template:
+    """The page's template, compiled on first use, not at import: for
+    start-up cost (issue 20), as most apps never show the page."""
+    environment = Environment(autoescape=True, undefined=StrictUndefined)
+    return environment.from_string(
+        files(__package__).joinpath("status.html").read_text("utf-8"),
+        globals={"asset_version": ASSET_VERSION},
+    )
 
 
 def format_observed(result: CheckResult) -> str | None:
@@ -148,7 +155,7 @@ def render_status_page(
         )
         for result, trend in zip(shown, trends, strict=True)
     ]
-    return _page.render(
+    return _page().render(
         assets=assets,
         title=title,
         headline=HEADLINES[report.status],
@@ -180,7 +187,7 @@ def render_error_page(
         phrase = HTTPStatus(code).phrase
     except ValueError:
         phrase = "Error"
-    return _page.render(
+    return _page().render(
         assets=assets,
         title=title,
         headline=phrase,

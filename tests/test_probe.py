@@ -505,6 +505,45 @@ def test_a_public_name_loads_on_first_use_with_the_redacting_filter() -> None:
     ]
 
 
+#: Modules only some apps use: none loads with ``HealthCheck`` or its
+#: ``init_app``, each on first use (issue 20: start-up cost).
+LOADED_ON_FIRST_USE = (
+    "asyncio",
+    "flask_healthcheck.event_loop",
+    "flask_healthcheck.feeds",
+    "flask_healthcheck.feed_xml",
+    "xml.etree.ElementTree",
+    "flask_healthcheck.openapi",
+    "flask_healthcheck.openmetrics",
+)
+
+
+def test_what_only_some_apps_use_loads_on_first_use() -> None:
+    status, lines, stderr = run_python(
+        "import sys\n"
+        f"later = {LOADED_ON_FIRST_USE!r}\n"
+        "from flask_healthcheck import HealthCheck\n"
+        "print(sorted(m for m in later if m in sys.modules))\n"
+        "print('flask_healthcheck.contrib' in sys.modules)\n"
+        "from flask import Flask\n"
+        "app = Flask('app')\n"
+        "health = HealthCheck(app)\n"
+        "print(sorted(m for m in later if m in sys.modules))\n"
+        "print('flask_healthcheck.contrib' in sys.modules)\n"
+        "client = app.test_client()\n"
+        "for query in ['?format=rss', '?format=openmetrics', '/openapi.json']:\n"
+        "    client.get('/health' + query)\n"
+        "@health.check\n"
+        "async def slow():\n"
+        "    return True\n"
+        "print(client.get('/health').status_code)\n"
+        "print(sorted(m for m in later if m not in sys.modules))\n"
+    )
+    assert status == 0, stderr
+    # contrib (its fork hooks with it) loads with init_app, before any fork.
+    assert lines == ["[]", "False", "[]", "True", "200", "[]"]
+
+
 @pytest.mark.parametrize(
     "statement",
     [
