@@ -31,23 +31,15 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from flask_healthcheck import HealthCheck  # noqa: E402
+from scale import build_ours  # noqa: E402 - benchmarks/ is sys.path[0]
+
 from flask_healthcheck.scheduler import Scheduler  # noqa: E402
 
 CHECKS = 20
 
 
-def trivial_check() -> bool:
-    return True
-
-
 def build(threads: bool, checks: int = CHECKS) -> Flask:
-    app = Flask(f"profile_{'threads' if threads else 'inline'}")
-    app.config["HEALTHCHECK_THREADS"] = threads
-    health = HealthCheck(app)
-    for i in range(checks):
-        health.add_check(trivial_check, name=f"check_{i}")
-    return app
+    return build_ours(checks, threads=threads)
 
 
 #: One profiler per pool thread, made when the thread first drains a batch.
