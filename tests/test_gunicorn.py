@@ -262,3 +262,45 @@ def test_a_burst_of_200_mixed_probes_is_all_answered_by_stable_workers(
     # gthread's threads, the main one, a hung check, an idle pool thread,
     # the signal thread: never one per probe.
     assert max(threads) < 4 + 8, threads
+
+
+#: The README's Kubernetes app with an alert subscriber that never returns:
+#: a chat webhook whose server accepts the connection and then says nothing.
+HUNG_SUBSCRIBER_APP = (
+    KUBERNETES_APP
+    + """
+
+import threading
+
+from flask_healthcheck.signals import check_failed
+
+_never = threading.Event()
+
+
+@check_failed.connect_via(app)
+def page_the_on_call(sender, result, **extra):
+    _never.wait()  # hangs for good
+"""
+)
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_a_subscriber_that_hangs_for_good_never_holds_a_probe(
+    gunicorn_server: StartGunicorn, worker_class: str
+) -> None:
+    """A ``check_failed`` subscriber that never returns, on the real server:
+    every probe still answers within its checks' timeout (plus a margin),
+    and the failure goes on being reported."""
+    server = gunicorn_server(
+        HUNG_SUBSCRIBER_APP, workers=1, threads=4, worker_class=worker_class
+    )
+    deadline = TIMEOUT + MARGIN
+    for number in range(6):
+        for path in PATHS:
+            answer = server.get(path, deadline)
+            assert answer is not None, (
+                f"round {number + 1}: GET {path} unanswered after {deadline:g} s"
+                f"\n{server.tail()}"
+            )
+            expected = 500 if path == "/readyz" else 200
+            assert answer.status == expected, (path, answer.text)
