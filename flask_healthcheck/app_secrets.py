@@ -29,8 +29,9 @@ from flask import Flask, current_app, has_app_context
 _MIN_SECRET_LENGTH = 4
 #: Seconds an app's config secrets are reused before they are looked up again.
 SECRETS_REFRESH = 2.0
-#: Longest config string searched for URL passwords (what redaction scans).
-_MAX_URL_SCAN = 8192
+#: Longest text any redaction pattern looks at (``redact.MAX_SCAN``); also the
+#: longest config string searched for URL passwords.
+MAX_SCAN = 8192
 
 # -- what counts as a secret key ------------------------------------------------
 
@@ -169,7 +170,7 @@ def _collect(value: str, secret: bool, found: set[str]) -> None:
         found.add(value)
     if "//" not in value:
         return
-    for match in URL_USERINFO.finditer(value[:_MAX_URL_SCAN]):
+    for match in URL_USERINFO.finditer(value[:MAX_SCAN]):
         user, colon, password = match.group("userinfo").partition(":")
         if colon and len(password) >= _MIN_SECRET_LENGTH:
             found.add(password)

@@ -91,7 +91,7 @@ class _Holding:
     pid: int
     #: ``(st_dev, st_ino)`` of the locked file: the file at the path must
     #: still be this one.
-    identity: tuple[int, int]
+    identity: lockfile.Identity
     #: The :class:`HostLock` objects of this process that hold it (their ``id``).
     holders: set[int] = field(default_factory=set)
     #: Set once ``fd`` is closed; guarded by ``beat_lock`` (an operating
@@ -248,7 +248,7 @@ class HostLock:
             info = os.stat(self.path, follow_symlinks=False)
         except OSError:
             return False
-        if (info.st_dev, info.st_ino) != holding.identity:
+        if lockfile.identity(info) != holding.identity:
             return False
         try:
             # The heartbeat: an mtime that moves. Needs no free space.
@@ -257,7 +257,7 @@ class HostLock:
             logger.debug("Could not touch %s: %s", self.path, e)
         return True
 
-    def _lock(self) -> tuple[int, tuple[int, int]] | None:
+    def _lock(self) -> tuple[int, lockfile.Identity] | None:
         """The lock file's descriptor, locked, and its identity; None if
         another process holds it (then maybe take over from it, if stale).
         Nothing opened here is left open when this raises."""
@@ -286,7 +286,7 @@ class HostLock:
 
     def _take_over_if_stale(
         self, info: os.stat_result
-    ) -> tuple[int, tuple[int, int]] | None:
+    ) -> tuple[int, lockfile.Identity] | None:
         """Note what the holder's file looks like; if it has not changed for
         :attr:`stale_after` seconds, replace it with a file locked here.
         Under ``_guard``."""

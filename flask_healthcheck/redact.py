@@ -25,13 +25,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .app_secrets import MAX_SCAN as MAX_SCAN  # re-exported: the one scan bound
 from .app_secrets import URL_USERINFO, is_secret_key, merge_known
 
 MASK = "***"
 #: Longest error message shown to clients; the full one goes to the log.
 MAX_LENGTH = 500
-#: Longest text any pattern looks at. Longer text is cut first.
-MAX_SCAN = 8192
 #: Marks text that was cut.
 ELLIPSIS = "..."
 
