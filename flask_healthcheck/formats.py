@@ -281,7 +281,6 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
 # extension: for start-up cost (issue 20), as most apps are never scraped.
 
 #: The media type offered in negotiation.
-
 OPENMETRICS = "application/openmetrics-text"
 #: The full ``Content-Type``: scrapers pick their parser by ``version``.
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
