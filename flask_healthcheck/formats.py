@@ -29,7 +29,7 @@ from .status_page import (
 )
 
 #: The envelope's ``status`` values: a warn still serves traffic.
-_ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
+ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def envelope(report: HealthReport, *, details: bool) -> str:
     ``json.dumps`` with its defaults gives clearskies' key order and spacing;
     Flask's ``jsonify`` would sort the keys and drop the spaces.
     """
-    status = _ENVELOPE_STATUS[report.status]
+    status = ENVELOPE_STATUS[report.status]
     if not details:
         return _PLAIN_ENVELOPES[status]
     return _envelope_json(status, {"checks": check_details(report)})
