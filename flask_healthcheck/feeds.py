@@ -173,7 +173,9 @@ def _text_time(timestamp: float) -> str:
     )
 
 
-def _item(change: Change, report: HealthReport, context: FeedContext, key: str) -> Item:
+def _item(
+    change: Change, report: HealthReport, context: FeedContext, service: str, key: str
+) -> Item:
     subject = (
         "Overall status" if change.check is None else clean(change.check, MAX_NAME)
     )
@@ -187,9 +189,7 @@ def _item(change: Change, report: HealthReport, context: FeedContext, key: str) 
     trend = _trend(context.history, change.check)
     if context.details and trend is not None and trend.since == change.at:
         lines.extend(_now(change, report))
-    identity = _uuid(
-        _name(context.settings), key, change.check or "", repr(change.at), change.after
-    )
+    identity = _uuid(service, key, change.check or "", repr(change.at), change.after)
     return Item(identity, title, "\n".join(lines), change.at, change.after)
 
 
@@ -225,7 +225,7 @@ def _feed(report: HealthReport, context: FeedContext, fmt: str) -> Feed:
     service = _name(context.settings)
     history = context.history
     items = [
-        _item(change, report, context, key)
+        _item(change, report, context, service, key)
         for change in changes(history, details=context.details)
     ]
     now = history.now if history is not None else report.started_at

@@ -9,6 +9,7 @@ view, and no format can show more than another.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -28,7 +29,7 @@ from .status_page import (
 )
 
 #: The envelope's ``status`` values: a warn still serves traffic.
-_ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
+ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def envelope(report: HealthReport, *, details: bool) -> str:
     ``json.dumps`` with its defaults gives clearskies' key order and spacing;
     Flask's ``jsonify`` would sort the keys and drop the spaces.
     """
-    status = _ENVELOPE_STATUS[report.status]
+    status = ENVELOPE_STATUS[report.status]
     if not details:
         return _PLAIN_ENVELOPES[status]
     return _envelope_json(status, {"checks": check_details(report)})
@@ -280,24 +281,9 @@ def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> 
 # extension: for start-up cost (issue 20), as most apps are never scraped.
 
 #: The media type offered in negotiation.
-
 OPENMETRICS = "application/openmetrics-text"
 #: The full ``Content-Type``: scrapers pick their parser by ``version``.
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
-
-def _openmetrics(report: HealthReport, context: RenderContext) -> str:
-    from . import openmetrics
-
-    return openmetrics.render(report, context)
-
-
-def _openmetrics_error(
-    code: int, errors: Mapping[str, str], context: RenderContext
-) -> str:
-    from . import openmetrics
-
-    return openmetrics.render_error(code, errors, context)
 
 
 # -- RSS and Atom --------------------------------------------------------------
@@ -310,28 +296,17 @@ RSS = "application/rss+xml"
 ATOM = "application/atom+xml"
 
 
-def _rss(report: HealthReport, context: RenderContext) -> str:
-    from . import feeds
+def _lazy(module: str, renderer: str) -> Callable[..., str]:
+    """``module.renderer``, imported on its first call (for start-up cost,
+    issue 20: most apps never serve these formats)."""
 
-    return feeds.rss(report, context)
+    def call(*args: Any) -> str:
+        render: Callable[..., str] = getattr(
+            importlib.import_module(f".{module}", __package__), renderer
+        )
+        return render(*args)
 
-
-def _rss_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
-    from . import feeds
-
-    return feeds.rss_error(code, errors, context)
-
-
-def _atom(report: HealthReport, context: RenderContext) -> str:
-    from . import feeds
-
-    return feeds.atom(report, context)
-
-
-def _atom_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
-    from . import feeds
-
-    return feeds.atom_error(code, errors, context)
+    return call
 
 
 #: The built-in formats by media type; the first is the default for ``*/*``,
@@ -376,22 +351,22 @@ FORMATS: dict[str, Format] = {
         ),
         Format(
             OPENMETRICS,
-            _openmetrics,
-            _openmetrics_error,
+            _lazy("openmetrics", "render"),
+            _lazy("openmetrics", "render_error"),
             name="openmetrics",
             content_type=OPENMETRICS_CONTENT_TYPE,
         ),
         Format(
             mimetype=RSS,
-            render=_rss,
-            render_error=_rss_error,
+            render=_lazy("feeds", "rss"),
+            render_error=_lazy("feeds", "rss_error"),
             name="rss",
             history=True,
         ),
         Format(
             mimetype=ATOM,
-            render=_atom,
-            render_error=_atom_error,
+            render=_lazy("feeds", "atom"),
+            render_error=_lazy("feeds", "atom_error"),
             name="atom",
             history=True,
         ),

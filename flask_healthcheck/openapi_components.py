@@ -13,11 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .formats import Format
+from .checks import STATUSES
+from .formats import ENVELOPE_STATUS, Format
 
-STATUSES = ("pass", "warn", "fail")
-#: The envelope's ``status`` for each report status (a warn still serves).
-ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
 #: Status codes a refused request gets, whatever the checks say.
 REFUSALS = (400, 404, 405, 406)
 

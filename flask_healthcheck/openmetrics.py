@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from .checks import HealthReport
-from .formats import OPENMETRICS, OPENMETRICS_CONTENT_TYPE
+from .formats import OPENMETRICS_CONTENT_TYPE
 from .gauges import (
     CHECK_GAUGES,
     HEALTH_STATUS,
@@ -29,9 +29,6 @@ from .gauges import (
     check_values,
 )
 
-#: The media type offered in negotiation (:mod:`~flask_healthcheck.formats`
-#: names it, to offer it without importing this module).
-MIMETYPE = OPENMETRICS
 #: The full ``Content-Type``: scrapers pick their parser by ``version``.
 CONTENT_TYPE = OPENMETRICS_CONTENT_TYPE
 
