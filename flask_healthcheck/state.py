@@ -153,7 +153,7 @@ class HealthCheckState(CheckSet):
     @property
     def history(self) -> History:
         """The recent results of this process, for the status page and feeds."""
-        return self.runner.history
+        return self.runner.recorder.history
 
     # -- running --------------------------------------------------------------
 
