@@ -255,7 +255,7 @@ def app_with(checks: int) -> Flask:
 def page(checks: int, repeat: int) -> list[str]:
     app = app_with(checks)
     client = app.test_client()
-    history = get_state(app).runner.history
+    history = get_state(app).history
     report = HealthReport.from_results(
         [
             CheckResult(

@@ -26,7 +26,6 @@ from flask import Flask
 from .checks import Check, CheckResult, HealthReport, Status
 from .delivery import Delivery
 from .executor import Executor, failure
-from .history import History
 from .pool import WorkerPool
 from .recorder import Alerting, Outbox, Recorder
 from .scheduler import Execution, Scheduler, wait
@@ -94,11 +93,6 @@ class Runner:
     def pool(self) -> WorkerPool:
         """The threads that run the checks."""
         return self.scheduler.pool
-
-    @property
-    def history(self) -> History:
-        """The recent results of this process, for the status page."""
-        return self.recorder.history
 
     # -- public ---------------------------------------------------------------
 

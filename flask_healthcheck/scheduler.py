@@ -80,7 +80,7 @@ class _Batch:
     __slots__ = (
         "lock",
         "pending",
-        "remaining",
+        "total",
         "done",
         "threads",
         "started",
@@ -94,8 +94,9 @@ class _Batch:
         # another on a thread must not keep one with a shorter timeout
         # from a thread until that timeout (a stable sort: in order else).
         self.pending = deque(sorted(executions, key=_deadline))
-        self.remaining = len(executions)
-        #: Checks finished (or given up), for the ramp to see progress.
+        self.total = len(executions)
+        #: Checks finished (or given up): all ``total`` of them finishes the
+        #: batch; the ramp sees progress in it.
         self.done = 0
         #: Threads asked for, and threads that have begun taking checks.
         self.threads = 0
@@ -307,9 +308,8 @@ class Scheduler:
                 # Counted done and the next taken under one lock: a quick
                 # check costs little more than the lock.
                 with batch.lock:
-                    batch.remaining -= 1
                     batch.done += 1
-                    last = batch.remaining == 0
+                    last = batch.done == batch.total
                     following = batch.pending.popleft() if batch.pending else None
                 if last:
                     batch.finished.set()
@@ -323,9 +323,8 @@ class Scheduler:
 
     def _count_done(self, batch: _Batch) -> None:
         with batch.lock:
-            batch.remaining -= 1
             batch.done += 1
-            done = batch.remaining == 0
+            done = batch.done == batch.total
         if done:
             batch.finished.set()
 

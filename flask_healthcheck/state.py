@@ -146,14 +146,9 @@ class HealthCheckState(CheckSet):
         call_after_fork(self.app, [*fork_hooks(), *own])
 
     @property
-    def app_name(self) -> str:
-        """The app's name, for log lines about it."""
-        return self.app.name
-
-    @property
     def history(self) -> History:
         """The recent results of this process, for the status page and feeds."""
-        return self.runner.history
+        return self.runner.recorder.history
 
     # -- running --------------------------------------------------------------
 
