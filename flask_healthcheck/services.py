@@ -208,13 +208,16 @@ class Scope:
         if self._stack is not None:
             self._stack.close()
 
-    def run_async(self, awaitable: Any) -> Any:
-        """Await ``awaitable`` on the app's loop, cancelled at the deadline."""
+    def run_async(self, awaitable: Any, deadline: float | None = None) -> Any:
+        """Await ``awaitable`` on the app's loop, cancelled at ``deadline``
+        (the check's by default)."""
         # Imported here, not at the top, for start-up cost (issue 20): only
         # apps with async checks or services pay for asyncio.
         from .event_loop import loop_for
 
-        return loop_for(self.app).run(awaitable, self.deadline)
+        return loop_for(self.app).run(
+            awaitable, self.deadline if deadline is None else deadline
+        )
 
     def arguments(self, parameters: tuple[Parameter, ...]) -> dict[str, Any]:
         """Keyword arguments for a function, building what it needs."""
@@ -283,10 +286,8 @@ class Scope:
         deadline = self.deadline
         if deadline is not None and self._budget is not None:
             deadline = max(deadline, time.monotonic() + self._budget)
-        from .event_loop import loop_for  # start-up cost: see run_async
-
         try:
-            loop_for(self.app).run(agen.__anext__(), deadline)
+            self.run_async(agen.__anext__(), deadline)
         except StopAsyncIteration:
             return
         logger.warning("Service factory %r yielded more than once.", agen)
