@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Container, Iterable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from hashlib import sha256
 
 from flask import Blueprint, Flask, Response, request
@@ -203,6 +203,11 @@ def assets_url(state: HealthCheckState) -> str:
     return request.script_root + state.settings.url.rstrip("/")
 
 
+@lru_cache(maxsize=16)  # the stylesheet and one icon per colour
+def _asset_etag(body: str) -> str:
+    return f"{ASSET_VERSION}-{sha256(body.encode()).hexdigest()[:8]}"
+
+
 def respond_asset(asset: str) -> Response:
     """``<url>/status.css`` and ``<url>/status.svg?status=fail``: the
     status page's stylesheet and icon, from the app's own origin so that
@@ -212,7 +217,7 @@ def respond_asset(asset: str) -> Response:
     else:
         body = icon(request.args.get("status", "other"))
     response = Response(body, mimetype=ASSETS[asset], headers=ASSET_HEADERS)
-    response.set_etag(f"{ASSET_VERSION}-{sha256(body.encode()).hexdigest()[:8]}")
+    response.set_etag(_asset_etag(body))
     response.make_conditional(request)
     return response
 
