@@ -91,10 +91,9 @@ class FormatRegistry:
         ``+`` in a query is a space); no name has a space, so it is read
         as the ``+`` it was meant to be.
         """
-        if request.query_string:  # what probes send has none: nothing to parse
-            name = request.args.get(FORMAT_ARG)
-            if name:
-                return self.names.get(name.replace(" ", "+"))
+        name = request.args.get(FORMAT_ARG)
+        if name:
+            return self.names.get(name.replace(" ", "+"))
         return self.negotiate(request)
 
     def negotiate(self, request: Request) -> Format:
@@ -106,8 +105,6 @@ class FormatRegistry:
         parameters (``version=1.0.0``) are not matched: a format has one
         version.
         """
-        if request.headers.get("Accept", "*/*") == "*/*":  # what most probes send
-            return self.default
         accept = request.accept_mimetypes
         if any(";" in value for value, _ in accept):
             # Werkzeug matches parameters too: Prometheus's

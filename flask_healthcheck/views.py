@@ -296,8 +296,6 @@ def select(
         if not selected:
             raise _Refused(404, {"check": f"unknown check {describe(check)}"})
     # Empty values (``?exclude=``) are ignored, repeated ones count once.
-    if not request.query_string:  # what probes send: nothing to parse
-        return selected
     exclude = {name for name in request.args.getlist("exclude") if name}
     unknown = exclude.difference(c.name for c in state.checks())
     if unknown:
