@@ -15,6 +15,7 @@ check for the per-request shortcuts, 20 for the per-check ones).
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import sys
 import time
@@ -40,6 +41,7 @@ from flask_healthcheck.checks import CheckResult  # noqa: E402
 from flask_healthcheck.executor import Executor  # noqa: E402
 from flask_healthcheck.format_registry import FormatRegistry  # noqa: E402
 from flask_healthcheck.formats import Format  # noqa: E402
+from flask_healthcheck.history import History  # noqa: E402
 from flask_healthcheck.redact import redact_value  # noqa: E402
 from flask_healthcheck.reentry import inside  # noqa: E402
 from flask_healthcheck.services import Scope  # noqa: E402
@@ -80,6 +82,32 @@ def plain_completed(outcome: CheckResult, **fields: Any) -> CheckResult:
 def plain_call(self: Executor, check: Any, deadline: float) -> object:
     # An app context pushed and popped per check (its teardown, a fresh g).
     return self._call_pushed(check, deadline)
+
+
+def tweaked_scope_call(
+    self: Scope, func: Callable[..., Any], kind: Any, kwargs: dict[str, Any]
+) -> Any:
+    # Scope._call not asking a True or None whether it is awaitable.
+    if kind in ("generator", "async_generator"):
+        return _scope_call(self, func, kind, kwargs)
+    value = func(**kwargs)
+    if value is not True and value is not None and inspect.isawaitable(value):
+        value = self.run_async(value)
+    return value
+
+
+_scope_call = Scope._call
+
+
+def tweaked_add(
+    self: History, series: Any, at: float, tick: float, status: Any, duration: float
+) -> None:
+    # History._add pruning only if the oldest entry is old enough.
+    offset = self.offset
+    series.add(at, status, duration, tick - at - offset, self.max_results)
+    times = series.times
+    if times and times[0] + offset + series.shifts[0][1] < tick - self.max_age:
+        series.prune(tick - self.max_age, offset)
 
 
 _NO_SERVICES: Mapping[str, Any] = MappingProxyType({})
@@ -220,6 +248,24 @@ TWEAKS = (
         (20, 1000),
         False,
         lambda: patched(executor, "redact_value", tweaked_shown),
+    ),
+    Tweak(
+        "a `True` or `None` result not asked whether it is awaitable",
+        "`Scope._call`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(Scope, "_call", tweaked_scope_call),
+    ),
+    Tweak(
+        "no prune when the oldest result is young enough",
+        "`History._add`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(History, "_add", tweaked_add),
     ),
     Tweak(
         "no query string: `?format=` not looked up",
