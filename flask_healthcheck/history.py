@@ -241,11 +241,7 @@ class History:
     ) -> None:
         offset = self.offset
         series.add(at, status, duration, tick - at - offset, self.max_results)
-        # The oldest entry's monotonic time (see Series.shifts): most adds
-        # have nothing to prune, and need not look further.
-        times = series.times
-        if times and times[0] + offset + series.shifts[0][1] < tick - self.max_age:
-            series.prune(tick - self.max_age, offset)
+        series.prune(tick - self.max_age, offset)
 
     def snapshot(self, names: Iterable[str] = (), *, overall: bool = True) -> Snapshot:
         """The trends of the checks ``names`` and, if ``overall``, of the

@@ -267,8 +267,7 @@ class Scope:
             self._teardowns().callback(self._finish_async_generator, agen)
             return value
         value = func(**kwargs)
-        # Most checks return a bool or None: no need to ask.
-        if value is not True and value is not None and inspect.isawaitable(value):
+        if inspect.isawaitable(value):
             value = self.run_async(value)
         return value
 

@@ -1,0 +1,361 @@
+"""What each speed tweak is worth today (issue 19): the probe it speeds up,
+timed with the tweak and with the plain code patched in, in one run.
+
+    python benchmarks/tweaks.py             # about 1 minute
+    python benchmarks/tweaks.py --quick
+
+Rounds alternate (tweak, plain, tweak, plain, ...), each the median of a
+batch of probes through Flask's test client after a warm-up; the figure is
+the median over rounds of ``1 - tweak / plain``: the share of the probe the
+tweak saves. A tweak is worth keeping above 10 % where it counts most.
+Each is timed inline, where no thread hand-off hides it (the pool thread's
+own on pool threads): the per-request shortcuts on one check, the
+per-check ones on 20 and 1,000. For a tweak kept, the plain code is patched
+in; for one removed, the tweak as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import flask
+from flask import Flask, Request
+from flask.signals import appcontext_tearing_down
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+from flask_healthcheck import HealthCheck, executor, views  # noqa: E402
+from flask_healthcheck.checks import CheckResult  # noqa: E402
+from flask_healthcheck.executor import Executor  # noqa: E402
+from flask_healthcheck.format_registry import FormatRegistry  # noqa: E402
+from flask_healthcheck.formats import Format  # noqa: E402
+from flask_healthcheck.history import History  # noqa: E402
+from flask_healthcheck.redact import redact_value  # noqa: E402
+from flask_healthcheck.reentry import inside  # noqa: E402
+from flask_healthcheck.services import Scope  # noqa: E402
+
+
+def trivial_check() -> bool:
+    return True
+
+
+def build(count: int, *, threads: bool) -> Flask:
+    app = Flask(f"tweaks_{'threads' if threads else 'inline'}_{count}")
+    app.config["HEALTHCHECK_THREADS"] = threads
+    health = HealthCheck(app)
+    for i in range(count):
+        health.add_check(trivial_check, name=f"check_{i}")
+    return app
+
+
+@contextmanager
+def patched(owner: object, name: str, plain: object) -> Iterator[None]:
+    """``owner.name`` is ``plain`` inside the block."""
+    tweak = getattr(owner, name)
+    setattr(owner, name, plain)
+    try:
+        yield
+    finally:
+        setattr(owner, name, tweak)
+
+
+# ---------------------------------------------- the versions not in the code
+# For a tweak kept, the plain code; for one removed, the tweak as it was.
+
+
+def plain_completed(outcome: CheckResult, **fields: Any) -> CheckResult:
+    return replace(outcome, **fields)
+
+
+def plain_call(self: Executor, check: Any, deadline: float) -> object:
+    # An app context pushed and popped per check (its teardown, a fresh g).
+    return self._call_pushed(check, deadline)
+
+
+def tweaked_scope_call(
+    self: Scope, func: Callable[..., Any], kind: Any, kwargs: dict[str, Any]
+) -> Any:
+    # Scope._call not asking a True or None whether it is awaitable.
+    if kind in ("generator", "async_generator"):
+        return _scope_call(self, func, kind, kwargs)
+    value = func(**kwargs)
+    if value is not True and value is not None and inspect.isawaitable(value):
+        value = self.run_async(value)
+    return value
+
+
+_scope_call = Scope._call
+
+
+def tweaked_add(
+    self: History, series: Any, at: float, tick: float, status: Any, duration: float
+) -> None:
+    # History._add pruning only if the oldest entry is old enough.
+    offset = self.offset
+    series.add(at, status, duration, tick - at - offset, self.max_results)
+    times = series.times
+    if times and times[0] + offset + series.shifts[0][1] < tick - self.max_age:
+        series.prune(tick - self.max_age, offset)
+
+
+_NO_SERVICES: Mapping[str, Any] = MappingProxyType({})
+
+
+def tweaked_in_context(
+    services: bool, cleanup: bool
+) -> Callable[[Executor, Any, float, Any], object]:
+    """``Executor._call_in_context`` with no service map for a check without
+    parameters (``services``), and with the teardown only if the app has one
+    and a new ``g`` only if the check used it (``cleanup``)."""
+
+    def call_in_context(
+        self: Executor, check: Any, deadline: float, context: Any
+    ) -> object:
+        inside.set(("check", check.name))
+        try:
+            if services and not check.parameters:
+                found = _NO_SERVICES
+            else:
+                found = self.services
+            with Scope(self.app, found, deadline=deadline) as scope:
+                return scope.call(
+                    check.func, check.kind, scope.arguments(check.parameters)
+                )
+        finally:
+            try:
+                app = self.app
+                if (
+                    not cleanup
+                    or app.teardown_appcontext_funcs
+                    or appcontext_tearing_down.receivers
+                ):
+                    app.do_teardown_appcontext(sys.exc_info()[1])
+            finally:
+                if not cleanup or context.g.__dict__:
+                    context.g = self.app.app_ctx_globals_class()
+
+    return call_in_context
+
+
+def tweaked_shown(value: object) -> object:
+    return value if value is None else redact_value(value)
+
+
+_choose = FormatRegistry.choose
+_negotiate = FormatRegistry.negotiate
+_select = views.select
+
+
+def tweaked_choose(self: FormatRegistry, request: Request) -> Format | None:
+    if request.query_string:
+        return _choose(self, request)
+    return self.negotiate(request)
+
+
+def tweaked_negotiate(self: FormatRegistry, request: Request) -> Format:
+    if request.headers.get("Accept", "*/*") == "*/*":
+        return self.default
+    return _negotiate(self, request)
+
+
+def tweaked_select(state: Any, endpoint: Any, check: str | None) -> Any:
+    if check is None and not flask.request.query_string:
+        return state.select(tags=endpoint.tags)
+    return _select(state, endpoint, check)
+
+
+@dataclass
+class Tweak:
+    name: str
+    where: str
+    probe: str
+    threads: bool
+    #: The probes it is timed on: how many checks.
+    checks: tuple[int, ...]
+    #: Whether the code has the tweak (else the plain code).
+    kept: bool
+    #: Puts the version that is not in the code in, for a block.
+    other: Callable[[], AbstractContextManager[None]]
+
+
+TWEAKS = (
+    Tweak(
+        "result built with `object.__new__`, not `dataclasses.replace`",
+        "`executor._completed`",
+        "inline",
+        False,
+        (20, 1000),
+        True,
+        lambda: patched(executor, "_completed", plain_completed),
+    ),
+    Tweak(
+        "pool thread keeps one app context, `g` swapped by hand",
+        "`Executor._call`, `_app_context`",
+        "pool threads",
+        True,
+        (20, 1000),
+        True,
+        lambda: patched(Executor, "_call", plain_call),
+    ),
+    Tweak(
+        "inline checks reuse the thread's app context (perf20)",
+        "`Executor._call_inline`",
+        "inline",
+        False,
+        (20, 1000),
+        True,
+        lambda: patched(Executor, "_call_inline", plain_call),
+    ),
+    Tweak(
+        "teardown only if the app has one, a new `g` only if used",
+        "`Executor._call_in_context`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(
+            Executor, "_call_in_context", tweaked_in_context(False, cleanup=True)
+        ),
+    ),
+    Tweak(
+        "no service map for a check without parameters",
+        "`Executor._call_in_context`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(
+            Executor, "_call_in_context", tweaked_in_context(True, cleanup=False)
+        ),
+    ),
+    Tweak(
+        "no `redact_value` call for a None observed value",
+        "`executor._shown`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(executor, "redact_value", tweaked_shown),
+    ),
+    Tweak(
+        "a `True` or `None` result not asked whether it is awaitable",
+        "`Scope._call`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(Scope, "_call", tweaked_scope_call),
+    ),
+    Tweak(
+        "no prune when the oldest result is young enough",
+        "`History._add`",
+        "inline",
+        False,
+        (20, 1000),
+        False,
+        lambda: patched(History, "_add", tweaked_add),
+    ),
+    Tweak(
+        "no query string: `?format=` not looked up",
+        "`FormatRegistry.choose`",
+        "inline",
+        False,
+        (1,),
+        False,
+        lambda: patched(FormatRegistry, "choose", tweaked_choose),
+    ),
+    Tweak(
+        "no `Accept` or `*/*`: the default format without negotiating",
+        "`FormatRegistry.negotiate`",
+        "inline",
+        False,
+        (1,),
+        False,
+        lambda: patched(FormatRegistry, "negotiate", tweaked_negotiate),
+    ),
+    Tweak(
+        "no query string: `?exclude=` not looked up",
+        "`views.select`",
+        "inline",
+        False,
+        (1,),
+        False,
+        lambda: patched(views, "select", tweaked_select),
+    ),
+)
+
+
+def batch(client: Any, probes: int) -> float:
+    """The median time of one probe over ``probes`` probes, in µs."""
+    times = []
+    for _ in range(probes):
+        start = time.perf_counter()
+        response = client.get("/health")
+        times.append(time.perf_counter() - start)
+        response.close()
+    return statistics.median(times) * 1e6
+
+
+def measure(
+    tweak: Tweak, checks: int, rounds: int, probes: int
+) -> tuple[float, float, float]:
+    """Median probe with the tweak and plain (µs), and the median saving."""
+    client = build(checks, threads=tweak.threads).test_client()
+    with tweak.other():
+        assert client.get("/health").status_code == 200
+    for _ in range(20):
+        client.get("/health").close()
+    withs, withouts, savings = [], [], []
+    for _ in range(rounds):
+        here = batch(client, probes)
+        with tweak.other():
+            other = batch(client, probes)
+        a, b = (here, other) if tweak.kept else (other, here)
+        withs.append(a)
+        withouts.append(b)
+        savings.append(1 - a / b)
+    return (
+        statistics.median(withs),
+        statistics.median(withouts),
+        statistics.median(savings),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    rounds, probes = (5, 100) if args.quick else (15, 300)
+    print("| tweak | where | probe | with | plain | saves | worth it | in the code |")
+    print("|---|---|---|---|---|---|---|---|")
+    for tweak in TWEAKS:
+        for checks in tweak.checks:
+            # About as long a batch for 1,000 checks as for 20.
+            batch_probes = max(5, probes * 20 // max(checks, 20))
+            a, b, saving = measure(tweak, checks, rounds, batch_probes)
+            print(
+                f"| {tweak.name} | {tweak.where} | {tweak.probe}, {checks:,}"
+                f" check{'s' if checks > 1 else ''} | {a:,.0f} µs | {b:,.0f} µs"
+                f" | {saving * 100:+.1f} % | {'yes' if saving > 0.10 else 'no'} |"
+                f" {'kept' if tweak.kept else 'removed'} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
