@@ -36,6 +36,8 @@ class ProbeAccessLogFilter(logging.Filter):
         it (``/health/database``); the query string does not count.
     :param methods: the methods of probes; a ``POST`` to a health URL is
         never a probe and stays in the log.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

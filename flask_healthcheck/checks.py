@@ -24,6 +24,8 @@ class CheckResult:
     ``CheckResult(status="warn", error="disk 91% full", observed_value=91,
     observed_unit="%")``; the runner fills in ``name``, ``duration`` and
     ``tags``.
+
+    .. versionadded:: 0.1.0
     """
 
     #: The check's name.
@@ -56,7 +58,10 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class HealthReport:
-    """The outcome of one run: every selected check's result."""
+    """The outcome of one run: every selected check's result.
+
+    .. versionadded:: 0.1.0
+    """
 
     #: ``"fail"`` if a critical check failed, ``"warn"`` if a check warned or a
     #: non-critical one failed, else ``"pass"``.

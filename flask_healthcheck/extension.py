@@ -45,6 +45,8 @@ class HealthCheck(AppControls):
 
     Checks and services registered on this object serve every app it is
     initialised on; pass ``app=`` to register for one app only.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

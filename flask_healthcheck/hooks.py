@@ -67,6 +67,8 @@ def is_health_request() -> bool:
             if is_health_request():
                 return None
             ...
+
+    .. versionadded:: 0.1.0
     """
     if not has_request_context():
         return False

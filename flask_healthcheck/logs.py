@@ -51,6 +51,8 @@ class RedactingFilter(logging.Filter):
     (:func:`~flask_healthcheck.app_secrets.register_app_secrets`). Every part is
     cut to a bound before it is redacted, so a record costs at most a few
     milliseconds however long its exception message.
+
+    .. versionadded:: 0.1.0
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

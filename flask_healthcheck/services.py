@@ -74,6 +74,8 @@ def observe(value: Any, unit: str | None = None) -> None:
 
     :param value: what was measured, such as a latency or free bytes.
     :param unit: the unit of ``value``, such as ``"ms"`` or ``"bytes"``.
+
+    .. versionadded:: 0.1.0
     """
     current = _current.get()
     if current is not None:
@@ -95,6 +97,8 @@ def time_left() -> float | None:
     the check's own: a call that gives up by itself frees its thread and
     reports a precise error, where one abandoned at the timeout keeps its
     thread until the call returns, and the check is not run again until then.
+
+    .. versionadded:: 0.1.0
     """
     current = _current.get()
     if current is None or current[0].deadline is None:

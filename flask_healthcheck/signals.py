@@ -25,10 +25,14 @@ _signals = Namespace()
 
 #: Sent every time a check fails (also a non-critical one). Sender: the app.
 #: Keyword: ``result`` (:class:`~flask_healthcheck.CheckResult`).
+#:
+#: .. versionadded:: 0.1.0
 check_failed = _signals.signal("check-failed")
 
 #: Sent when a check no longer fails after its previous run failed.
 #: Sender: the app. Keyword: ``result`` (:class:`~flask_healthcheck.CheckResult`).
+#:
+#: .. versionadded:: 0.1.0
 check_recovered = _signals.signal("check-recovered")
 
 #: Sent when the overall status differs from the previous run's with the same
@@ -36,8 +40,12 @@ check_recovered = _signals.signal("check-recovered")
 #: (:class:`~flask_healthcheck.HealthReport`) and ``previous`` (the previous
 #: status, ``"pass"``, ``"warn"`` or ``"fail"``; ``None`` on an app's first
 #: run, which counts as a change only when it does not pass).
+#:
+#: .. versionadded:: 0.1.0
 health_changed = _signals.signal("health-changed")
 
 #: Sent after every run, for exporters such as Prometheus gauges.
 #: Sender: the app. Keyword: ``report`` (:class:`~flask_healthcheck.HealthReport`).
+#:
+#: .. versionadded:: 0.1.0
 health_checked = _signals.signal("health-checked")

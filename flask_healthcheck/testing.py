@@ -16,7 +16,10 @@ from .state import get_state
 
 @dataclass
 class RecordedSignals:
-    """The signals one app sent while :func:`record_signals` was recording."""
+    """The signals one app sent while :func:`record_signals` was recording.
+
+    .. versionadded:: 0.1.0
+    """
 
     app: Flask
     #: The ``result`` of every ``check_failed``, in order.
@@ -56,6 +59,8 @@ def record_signals(app: Flask, timeout: float = 5.0) -> Iterator[RecordedSignals
 
     :param app: the app whose signals to record.
     :param timeout: seconds to wait for delivery when the block ends.
+
+    .. versionadded:: 0.1.0
     """
     recorded = RecordedSignals(app)
     with ExitStack() as stack:

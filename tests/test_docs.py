@@ -59,3 +59,34 @@ def test_examples_run(
     document.namespace["__name__"] = f"docs_{page.stem.replace('-', '_')}"
     for example in document.examples():
         example.evaluate()
+
+
+def _documented_api() -> list[tuple[str, str, str]]:
+    """(directive, module, name) of every ``.. auto*::`` in docs/api.md."""
+    found = []
+    module = ""
+    for line in (ROOT / "docs" / "api.md").read_text().splitlines():
+        if m := re.match(r"\.\. module:: (\S+)", line):
+            module = m[1]
+        elif m := re.match(r"\.\. (auto\w+):: (\S+)", line):
+            found.append((m[1], module, m[2]))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("directive", "module", "name"), _documented_api(), ids=lambda v: str(v)
+)
+def test_public_api_says_since_when(directive: str, module: str, name: str) -> None:
+    """Every public name in the API page carries ``.. versionadded::``: a
+    name added later must say when, as Flask's do."""
+    if directive == "autodata":  # documented by the ``#:`` comment above it
+        from sphinx.pycode import ModuleAnalyzer
+
+        docs = ModuleAnalyzer.for_module(module).find_attr_docs()
+        doc = "".join(docs[("", name)])
+    else:
+        import importlib
+        import inspect
+
+        doc = inspect.getdoc(getattr(importlib.import_module(module), name)) or ""
+    assert ".. versionadded:: " in doc, f"{module}.{name}"

@@ -39,7 +39,10 @@ logger = logging.getLogger("flask_healthcheck")
 
 @dataclass(frozen=True)
 class Alert:
-    """One message: the latest state of a check that changed."""
+    """One message: the latest state of a check that changed.
+
+    .. versionadded:: 0.1.0
+    """
 
     #: The name of the app the check belongs to.
     app_name: str
@@ -71,7 +74,10 @@ class Alert:
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """Slack's incoming-webhook JSON, also understood by Mattermost,
-    Rocket.Chat and Discord's ``/slack`` endpoint."""
+    Rocket.Chat and Discord's ``/slack`` endpoint.
+
+    .. versionadded:: 0.1.0
+    """
     return {"text": alert.text}
 
 
@@ -100,6 +106,8 @@ class WebhookAlerts:
         pass one they can move by hand.
     :param app: the app to watch now; or call :meth:`init_app` later. One
         notifier may watch many apps.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

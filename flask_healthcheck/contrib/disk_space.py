@@ -12,11 +12,17 @@ from ..services import observe
 
 
 class DiskSpaceError(Exception):
-    """Less space is free than the check asks for."""
+    """Less space is free than the check asks for.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class DiskUsage(NamedTuple):
-    """Bytes on the disk holding the path; the value of a :func:`disk` service."""
+    """Bytes on the disk holding the path; the value of a :func:`disk` service.
+
+    .. versionadded:: 0.1.0
+    """
 
     total: int
     used: int
@@ -48,6 +54,8 @@ def disk(
     :param min_free: bytes that must be free, such as ``2 * 1024**3``.
     :param min_free_ratio: the share of the disk that must be free, from 0
         to 1, such as ``0.1`` for 10%.
+
+    .. versionadded:: 0.1.0
     """
     if isinstance(min_free, bool) or not isinstance(min_free, int) or min_free < 0:
         raise ConfigurationError(

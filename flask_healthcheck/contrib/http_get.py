@@ -38,12 +38,18 @@ DEFAULT_STATUSES = range(200, 400)
 
 
 class HTTPStatusError(Exception):
-    """The server answered, with a status the check does not accept."""
+    """The server answered, with a status the check does not accept.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 @dataclass(frozen=True)
 class HTTPResult:
-    """What the server answered; the value of an :func:`http` service."""
+    """What the server answered; the value of an :func:`http` service.
+
+    .. versionadded:: 0.1.0
+    """
 
     #: The URL without credentials or query string, safe to show.
     url: str
@@ -114,6 +120,8 @@ def http(
     :param timeout: seconds to wait for the server. It is lowered to stay
         below the check's own timeout, which is also the default.
     :param headers: more request headers, such as an ``Authorization``.
+
+    .. versionadded:: 0.1.0
     """
     parts = urlsplit(url)
     # Not quoted in the messages: the URL may hold a password or a token.

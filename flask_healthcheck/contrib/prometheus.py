@@ -114,7 +114,10 @@ _lock = threading.Lock()
 
 def metrics_for(registry: CollectorRegistry | None = None) -> HealthMetrics:
     """The gauges in ``registry`` (default: prometheus_client's), made once:
-    a registry refuses a second metric of the same name."""
+    a registry refuses a second metric of the same name.
+
+    .. versionadded:: 0.1.0
+    """
     prometheus_client = optional_import("prometheus_client", "prometheus")
     if registry is None:
         registry = prometheus_client.REGISTRY
@@ -149,6 +152,8 @@ def init_prometheus(
         label does not name the app: give each app its own registry when
         one process serves several apps with checks of the same names.
     :returns: the gauges, for tests or to update them by hand.
+
+    .. versionadded:: 0.1.0
     """
     metrics = metrics_for(registry)
     signals.health_checked.connect(metrics.receiver, app, weak=False)
@@ -163,6 +168,8 @@ def make_metrics_app(registry: CollectorRegistry | None = None) -> WSGIApp:
     the metrics of every process of the server from that directory, as
     prometheus_client documents; otherwise it serves ``registry`` (default:
     prometheus_client's global one) like ``make_wsgi_app``.
+
+    .. versionadded:: 0.1.0
     """
     prometheus_client = optional_import("prometheus_client", "prometheus")
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
