@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 import flask
-from flask import Flask, Request
+from flask import Request
 from flask.signals import appcontext_tearing_down
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +38,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-from flask_healthcheck import HealthCheck, executor, views  # noqa: E402
+from scale import build_ours  # noqa: E402 - benchmarks/ is sys.path[0]
+
+from flask_healthcheck import executor, views  # noqa: E402
 from flask_healthcheck.checks import CheckResult  # noqa: E402
 from flask_healthcheck.executor import Executor  # noqa: E402
 from flask_healthcheck.format_registry import FormatRegistry  # noqa: E402
@@ -47,19 +49,6 @@ from flask_healthcheck.history import History  # noqa: E402
 from flask_healthcheck.redact import redact_value  # noqa: E402
 from flask_healthcheck.reentry import inside  # noqa: E402
 from flask_healthcheck.services import Scope  # noqa: E402
-
-
-def trivial_check() -> bool:
-    return True
-
-
-def build(count: int, *, threads: bool) -> Flask:
-    app = Flask(f"tweaks_{'threads' if threads else 'inline'}_{count}")
-    app.config["HEALTHCHECK_THREADS"] = threads
-    health = HealthCheck(app)
-    for i in range(count):
-        health.add_check(trivial_check, name=f"check_{i}")
-    return app
 
 
 @contextmanager
@@ -314,7 +303,7 @@ def measure(
     tweak: Tweak, checks: int, rounds: int, probes: int
 ) -> tuple[float, float, float]:
     """Median probe with the tweak and plain (µs), and the median saving."""
-    client = build(checks, threads=tweak.threads).test_client()
+    client = build_ours(checks, threads=tweak.threads).test_client()
     with tweak.other():
         assert client.get("/health").status_code == 200
     for _ in range(20):
