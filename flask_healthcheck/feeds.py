@@ -48,7 +48,7 @@ from .checks import HealthReport, Status
 from .config import Settings
 from .feed_xml import Feed, Item, write_atom, write_rss
 from .history import Snapshot, Trend
-from .redact import MAX_LENGTH, escape_controls, redact
+from .redact import ELLIPSIS, MAX_LENGTH, escape_controls, redact, truncate
 from .series import NAMES
 
 #: Entries in one feed at the most; the newest changes win.
@@ -77,13 +77,26 @@ class FeedContext(Protocol):
     def history(self) -> Snapshot | None: ...
 
 
-def clean(text: str, limit: int = MAX_LENGTH) -> str:
-    """``text`` fit for a feed: cut; control characters shown as escapes
+def _xml_text(text: str, limit: int) -> str:
+    """``text`` cut roughly; control characters shown as escapes
     (``\\x00``: XML 1.0 can't carry them) and what else XML forbids
-    replaced, both before redaction, so that what redaction looks at is
-    what the reader sees; then credentials blanked."""
+    replaced."""
     text = escape_controls(text[: limit * 4], keep_newlines=True)
-    return redact(_FORBIDDEN.sub("\ufffd", text), limit=limit)
+    return _FORBIDDEN.sub("\ufffd", text)
+
+
+def clean(text: str, limit: int = MAX_LENGTH) -> str:
+    """``text`` fit for a feed (:func:`_xml_text`) before redaction, so
+    that what redaction looks at is what the reader sees; then credentials
+    blanked and the text cut to ``limit``."""
+    return redact(_xml_text(text, limit), limit=limit)
+
+
+def clean_redacted(text: str, limit: int = MAX_LENGTH) -> str:
+    """:func:`clean` for text redacted already (a refusal's messages, by
+    the view, for every format): fit for a feed and cut the same way."""
+    text, cut = truncate(_xml_text(text, limit), limit)
+    return text + ELLIPSIS if cut else text
 
 
 @dataclass(frozen=True)
@@ -259,7 +272,7 @@ def _error_feed(
     poll, naming what was wrong."""
     link, key = _locations()
     service = _name(context.settings)
-    messages = "; ".join(clean(message) for message in errors.values())
+    messages = "; ".join(clean_redacted(message) for message in errors.values())
     now = time.time()
     item = Item(
         _uuid(service, key, str(code), messages),

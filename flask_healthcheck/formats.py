@@ -62,7 +62,8 @@ class Format:
     #: Renders a report (text, sent as UTF-8, or bytes).
     render: Callable[[HealthReport, RenderContext], str | bytes]
     #: Renders a request the view refused: the HTTP status and
-    #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``).
+    #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``), their
+    #: messages redacted already (by the view, once for every format).
     render_error: Callable[[int, Mapping[str, str], RenderContext], str | bytes]
     #: Headers of its own, added to every answer in this format.
     headers: Mapping[str, str] = field(default_factory=dict)

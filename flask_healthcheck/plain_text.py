@@ -67,10 +67,11 @@ def plain_text(report: HealthReport, context: Context) -> str:
 
 
 def plain_text_error(code: int, errors: Mapping[str, str], context: Context) -> str:
-    """``fail``, then what was wrong with the request, a line each."""
+    """``fail``, then what was wrong with the request, a line each. The
+    view redacted the messages already, for every format."""
     lines = ["fail"]
     lines.extend(
-        f"{_line(key)}: {_line(message[: MAX_LENGTH * 4])}"
+        f"{escape_controls(key)}: {escape_controls(message[: MAX_LENGTH * 4])}"
         for key, message in errors.items()
     )
     return "\n".join(lines) + "\n"
