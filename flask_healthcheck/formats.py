@@ -19,9 +19,9 @@ from typing import Any
 
 from .checks import CheckResult, HealthReport
 from .config import Settings
-from .history import Snapshot
 from .plain_text import plain_text, plain_text_error
 from .redact import redact, redact_value
+from .render_context import RenderContext as RenderContext  # views, cli build it
 from .status_page import (
     CONTENT_SECURITY_POLICY,
     render_error_page,
@@ -30,28 +30,6 @@ from .status_page import (
 
 #: The envelope's ``status`` values: a warn still serves traffic.
 ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
-
-
-@dataclass(frozen=True)
-class RenderContext:
-    """What a renderer may use besides the report."""
-
-    #: Whether per-check results may be shown (``HEALTHCHECK_SHOW_DETAILS``).
-    details: bool
-    #: The app's settings: service identity, the HTML refresh interval.
-    settings: Settings
-    #: The ``component_type`` of each check that has one, by check name
-    #: (health+json's ``componentType``; results don't carry it).
-    component_types: Mapping[str, str] = field(default_factory=dict)
-    #: The recent past, for the status page (other formats show none).
-    history: Snapshot | None = None
-    #: Where the status page's stylesheet and icon are served: the main
-    #: URL with the app's script root, without a trailing slash.
-    assets: str = ""
-    #: The sections (``health.add_section``) by name, evaluated and
-    #: redacted: set by the view only with details, for a Format with
-    #: ``sections=True``.
-    sections: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

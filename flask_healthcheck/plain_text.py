@@ -13,21 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from .checks import CheckResult, HealthReport
 from .redact import MAX_LENGTH, escape_controls, redact
+from .render_context import RenderContext
 from .status_page import format_duration
-
-
-class Context(Protocol):
-    """What these renderers use of :class:`~.formats.RenderContext`."""
-
-    @property
-    def details(self) -> bool: ...
-
-    @property
-    def sections(self) -> Mapping[str, Any]: ...
 
 
 def _line(text: str) -> str:
@@ -53,7 +44,7 @@ def section_line(name: str, value: Any) -> str:
     return f"{_line(name)}: {escape_controls(text)}"
 
 
-def plain_text(report: HealthReport, context: Context) -> str:
+def plain_text(report: HealthReport, context: RenderContext) -> str:
     """The status, then with details a line per check and per section."""
     lines: list[str] = [report.status]
     if context.details:
@@ -66,7 +57,9 @@ def plain_text(report: HealthReport, context: Context) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plain_text_error(code: int, errors: Mapping[str, str], context: Context) -> str:
+def plain_text_error(
+    code: int, errors: Mapping[str, str], context: RenderContext
+) -> str:
     """``fail``, then what was wrong with the request, a line each. The
     view redacted the messages already, for every format."""
     lines = ["fail"]
