@@ -90,7 +90,7 @@ def exposition(report: HealthReport, *, details: bool) -> str:
             if label in seen:
                 continue
             seen.add(label)
-            for column, (_, value) in zip(
+            for column, value in zip(
                 columns, check_values(result, report), strict=True
             ):
                 column.append((label, value))
