@@ -16,21 +16,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from .checks import CheckResult, HealthReport
-from .redact import MAX_LENGTH, escape_controls, redact
+from .redact import MAX_LENGTH, escape_controls, redact_line
 from .render_context import RenderContext
-from .status_page import format_duration
-
-
-def _line(text: str) -> str:
-    """``text`` redacted, on one line."""
-    return escape_controls(redact(text))
+from .strips import format_duration
 
 
 def check_line(result: CheckResult) -> str:
     """``database: fail, 2.00 s, TimeoutError: timed out``."""
-    line = f"{_line(result.name)}: {result.status}, {format_duration(result.duration)}"
+    line = (
+        f"{redact_line(result.name)}: {result.status},"
+        f" {format_duration(result.duration)}"
+    )
     if result.error:
-        line += f", {_line(result.error)}"
+        line += f", {redact_line(result.error)}"
     return line
 
 
@@ -41,7 +39,7 @@ def section_line(name: str, value: Any) -> str:
         text = value
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    return f"{_line(name)}: {escape_controls(text)}"
+    return f"{redact_line(name)}: {escape_controls(text)}"
 
 
 def plain_text(report: HealthReport, context: RenderContext) -> str:

@@ -229,6 +229,13 @@ def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, text)
 
 
+def redact_line(text: str) -> str:
+    """``text`` redacted, on one line: for a terminal (``flask health``) or
+    a line of ``text/plain``, where a dependency's reply must neither
+    recolour nor rewrite the screen nor forge a line."""
+    return escape_controls(redact(text))
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
