@@ -169,9 +169,10 @@ def _check_object(
     return item
 
 
-def _service_fields(settings: Settings) -> dict[str, str]:
-    """What the config says about the service, redacted as it is shown: a
-    description may quote a connection string."""
+def service_fields(settings: Settings) -> dict[str, str]:
+    """What the config says about the service, by its health+json name,
+    redacted as it is shown (health+json, the page, the OpenAPI document):
+    a description may quote a connection string."""
     fields = {
         "version": settings.version,
         "releaseId": settings.release_id,
@@ -192,7 +193,7 @@ def health_document(report: HealthReport, context: RenderContext) -> dict[str, A
     """
     return {
         "status": report.status,
-        **_service_fields(context.settings),
+        **service_fields(context.settings),
         "checks": {
             result.name: [_check_object(result, report, context)]
             for result in report.checks
@@ -212,7 +213,7 @@ def health_json_error(
     return json.dumps(
         {
             "status": "fail",
-            **_service_fields(context.settings),
+            **service_fields(context.settings),
             "output": "; ".join(errors.values()),
         }
     )
@@ -223,7 +224,7 @@ def health_json_error(
 
 def html_page(report: HealthReport, context: RenderContext) -> str:
     """The status page for people; see :mod:`flask_healthcheck.status_page`."""
-    fields = _service_fields(context.settings)
+    fields = service_fields(context.settings)
     return render_status_page(
         report,
         details=context.details,
@@ -250,7 +251,7 @@ def section_text(value: Any) -> str:
 
 
 def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
-    title = _service_fields(context.settings).get("serviceId")
+    title = service_fields(context.settings).get("serviceId")
     return render_error_page(code, errors, title=title, assets=context.assets)
 
 
