@@ -14,11 +14,11 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from .checks import CheckResult, HealthReport
 from .config import Settings
+from .history import iso_time
 from .plain_text import plain_text, plain_text_error
 from .redact import redact, redact_value
 from .render_context import RenderContext as RenderContext  # views, cli build it
@@ -128,12 +128,6 @@ def _render_envelope_error(
 
 
 # -- application/health+json ---------------------------------------------------
-
-
-def iso_time(timestamp: float) -> str:
-    """``2024-05-01T12:00:00.123Z``: ISO 8601 in UTC, as the draft shows."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_value(value: Any) -> Any:
