@@ -395,6 +395,5 @@ class HealthCheck(AppControls):
         return self._registry if app is None else get_state(app).own
 
     def _apps_for(self, app: Flask | None) -> list[Flask]:
-        """The apps a registration for ``app`` reaches: that one, or every
-        app set up so far (a copy: the set is weak)."""
+        """That app, or every app set up so far (a copy: the set is weak)."""
         return [app] if app is not None else list(self._apps)
