@@ -1,6 +1,7 @@
-"""Which strings are secrets: the words of secret keys, the secret values
-of an app's config, and the registry of apps whose config secrets
-:func:`~flask_healthcheck.redact.redact` blanks everywhere.
+"""Which strings are secrets: the secret values of an app's config (the
+keys that hold them by :mod:`~flask_healthcheck.secret_keys`' words, less
+keys that configure a secret), and the registry of apps whose config
+secrets :func:`~flask_healthcheck.redact.redact` blanks everywhere.
 
 Patterns find credentials by their shape; a password kept in config has
 no shape (``hunter22``), so redaction also blanks every secret-looking
@@ -24,6 +25,10 @@ from urllib.parse import quote, unquote
 
 from flask import Flask, current_app, has_app_context
 
+# Re-exported: redaction and sections ask here, with the config's own rule.
+from .secret_keys import is_secret_key as is_secret_key
+from .secret_keys import is_secret_part, key_parts
+
 #: Config values shorter than this are not blanked literally: they would
 #: blank ordinary words everywhere.
 _MIN_SECRET_LENGTH = 4
@@ -35,24 +40,6 @@ MAX_SCAN = 8192
 
 # -- what counts as a secret key ------------------------------------------------
 
-#: Word parts of a key that make its value a secret (``DB_PASS``,
-#: ``X-Amz-Signature``, ``AccountKey``, ``client_secret``). Compared whole,
-#: so ``author`` and ``tokenizer`` are not secrets.
-_SECRET_PARTS = frozenset(
-    {
-        "pass", "passwd", "password", "passwords", "passphrase", "pwd", "pw",
-        "secret", "secrets", "token", "tokens", "key", "keys", "apikey",
-        "credential", "credentials", "private", "privatekey", "webhook",
-        "webhooks", "dsn", "auth", "authorization", "cookie", "cookies",
-        "signature", "sig", "sas", "jwt", "otp", "pin",
-    }
-)  # fmt: skip
-#: Endings of a one-part key that make it a secret (``dbpassword``,
-#: ``authtoken``, ``accesskey``).
-_SECRET_SUFFIXES = (
-    "password", "passwd", "secret", "token", "apikey", "accesskey",
-    "secretkey", "privatekey", "credential", "credentials", "signature",
-)  # fmt: skip
 #: Last word parts of config keys that name a secret's *settings*, not the
 #: secret (``SESSION_COOKIE_NAME``, ``JWT_COOKIE_SECURE``, ``AUTH_TYPE``).
 _SETTING_PARTS = frozenset(
@@ -64,26 +51,6 @@ _SETTING_PARTS = frozenset(
         "timeout", "prefix", "scheme", "version",
     }
 )  # fmt: skip
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_PARTS = re.compile(r"[^A-Za-z0-9]+")
-
-
-def key_parts(key: str) -> list[str]:
-    """``"X-Amz-Signature"`` -> ``["x", "amz", "signature"]``; camel case,
-    ``_``, ``-`` and ``.`` separate parts."""
-    return [part for part in _PARTS.split(_CAMEL.sub("_", key).lower()) if part]
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether the value of ``key`` is a secret: a word part of it names one.
-
-    ``DB_PASS``, ``MYSQL_PWD``, ``apiKey``, ``X-Amz-Signature``, ``Cookie``
-    and ``auth`` are; ``author``, ``authority`` and ``tokenizer`` are not.
-    """
-    return any(
-        part in _SECRET_PARTS or part.endswith(_SECRET_SUFFIXES)
-        for part in key_parts(key)
-    )
 
 
 def is_secret_config_key(key: str) -> bool:
@@ -92,9 +59,7 @@ def is_secret_config_key(key: str) -> bool:
     parts = key_parts(key)
     if not parts or parts[-1] in _SETTING_PARTS:
         return False
-    return any(
-        part in _SECRET_PARTS or part.endswith(_SECRET_SUFFIXES) for part in parts
-    )
+    return any(is_secret_part(part) for part in parts)
 
 
 # -- where a URL holds its credentials ------------------------------------------

@@ -26,9 +26,10 @@ from flask.cli import ScriptInfo
 from . import formats
 from .checks import CheckResult, HealthReport
 from .errors import ConfigurationError
-from .redact import escape_controls, redact
+from .redact import redact_line
 from .state import EXTENSION_KEY, get_state
-from .status_page import format_duration, format_observed
+from .status_page import format_observed
+from .strips import format_duration
 
 #: Exit statuses.
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIGURATION = 0, 1, 2
@@ -87,7 +88,7 @@ def health_command(
             )
     except ConfigurationError as e:
         click.echo(
-            f"Error: the health configuration is wrong: {printable(str(e))}",
+            f"Error: the health configuration is wrong: {redact_line(str(e))}",
             err=True,
         )
         ctx.exit(EXIT_CONFIGURATION)
@@ -128,23 +129,17 @@ def _load_app(ctx: click.Context) -> Flask:
     return ctx.ensure_object(ScriptInfo).load_app()
 
 
-def printable(text: str) -> str:
-    """``text`` redacted, on one line, its control characters shown as
-    escapes: a dependency's reply can't recolour or rewrite the terminal."""
-    return escape_controls(redact(text))
-
-
 def _cells(result: CheckResult, verbose: bool) -> list[str]:
     cells = [
-        printable(result.name),
+        redact_line(result.name),
         result.status,
         format_duration(result.duration),
-        printable(result.error or ""),
+        redact_line(result.error or ""),
     ]
     if verbose:
         cells[3:3] = [
-            printable(format_observed(result) or ""),
-            printable(",".join(sorted(result.tags))),
+            redact_line(format_observed(result) or ""),
+            redact_line(",".join(sorted(result.tags))),
             "yes" if result.critical else "no",
         ]
     return cells

@@ -7,22 +7,40 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.utils import ImportStringError, import_string
 
-from .config_keys import KEYS
+from .config_keys import KEYS, Key
 from .endpoints import Endpoint, describe, validate_endpoints, validate_url
 from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
 
 
+class _Defaults(Mapping[str, Any]):
+    """Each key's default, read from its :class:`~.config_keys.Key` when
+    looked up, so that one made from the machine (the run dir's, in the
+    temp dir) is made on first use, not at import."""
+
+    def __init__(self, keys: Iterable[Key]) -> None:
+        self._keys = {key.name: key for key in keys}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._keys[name].default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 #: Defaults set with ``app.config.setdefault`` in ``init_app``: one per key
 #: of :data:`~.config_keys.KEYS`, where each key is described.
-DEFAULTS: dict[str, Any] = {key.name: key.default for key in KEYS}
+DEFAULTS: Mapping[str, Any] = _Defaults(KEYS)
 
 
 @dataclass(frozen=True)

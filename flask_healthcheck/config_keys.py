@@ -10,13 +10,17 @@ from __future__ import annotations
 import getpass
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 
 def default_run_dir() -> str:
     """``HEALTHCHECK_RUN_DIR``'s default: a directory of the user's own in
-    the temp dir, so servers of two users on one host never meet there."""
+    the temp dir, so servers of two users on one host never meet there.
+    Made when the default is read (:attr:`Key.compute`), not at import:
+    finding the temp dir tries files on disk, and a ``TMPDIR`` set after
+    the import must count."""
     user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
     return os.path.join(tempfile.gettempdir(), f"flask-healthcheck-{user}")
 
@@ -27,8 +31,8 @@ class Key:
 
     #: The config key.
     name: str
-    #: Its default, set with ``app.config.setdefault`` in ``init_app``.
-    default: Any
+    #: Its default as written here (see :attr:`default`).
+    value: Any
     #: What an environment variable holds for it (Markdown).
     type: str
     #: What it does, in a line (Markdown, MyST roles allowed).
@@ -37,6 +41,14 @@ class Key:
     env: str
     #: The default as the docs show it, where its ``repr`` won't do.
     shown: str | None = None
+    #: Makes the default each time it is read, in place of :attr:`value`,
+    #: for a default that depends on the machine (the temp dir).
+    compute: Callable[[], Any] | None = None
+
+    @property
+    def default(self) -> Any:
+        """Its default, set with ``app.config.setdefault`` in ``init_app``."""
+        return self.value if self.compute is None else self.compute()
 
 
 #: Every key ``init_app`` reads, in the order the docs list them.
@@ -179,7 +191,7 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "HEALTHCHECK_RUN_DIR",
-        default_run_dir(),
+        None,
         type="absolute path, or `null` for no election",
         meaning=(
             "where the worker processes of one host elect the one that refreshes (a "
@@ -187,6 +199,7 @@ KEYS: tuple[Key, ...] = (
         ),
         env="/run/myapp",
         shown="<temp dir>/flask-healthcheck-<uid>",
+        compute=default_run_dir,
     ),
     Key(
         "HEALTHCHECK_THREADS",

@@ -260,7 +260,7 @@ class HealthCheck(AppControls):
             tags=tags,
             component_type=component_type,
         )
-        for target in [app] if app is not None else list(self._apps):
+        for target in self._apps_for(app):
             get_state(target).check_clashes(check=check)
         self._registry_for(app).add_check(check)
 
@@ -289,7 +289,7 @@ class HealthCheck(AppControls):
             that isn't callable.
         """
         section = make_section(name, func)
-        for target in [app] if app is not None else list(self._apps):
+        for target in self._apps_for(app):
             state = get_state(target)
             check_section_clash(section, state.shared.sections, state.own.sections)
         self._registry_for(app).add_section(section)
@@ -311,7 +311,7 @@ class HealthCheck(AppControls):
         :param app: add it for this app only.
         """
         endpoint = make_endpoint(url, tags)
-        apps = [app] if app is not None else list(self._apps)
+        apps = self._apps_for(app)
         for target in apps:
             get_state(target).check_clashes(endpoint=endpoint)
         self._registry_for(app).add_endpoint(endpoint)
@@ -361,7 +361,7 @@ class HealthCheck(AppControls):
             name added already, or a built-in format's name.
         """
         format = user_format(mimetype, render, name)
-        for target in [app] if app is not None else list(self._apps):
+        for target in self._apps_for(app):
             own = get_state(target).own.formats.values()
             check_format_clashes(format, [*self._registry.formats.values(), *own])
         self._registry_for(app).add_format(format)
@@ -395,3 +395,7 @@ class HealthCheck(AppControls):
 
     def _registry_for(self, app: Flask | None) -> Registry:
         return self._registry if app is None else get_state(app).own
+
+    def _apps_for(self, app: Flask | None) -> list[Flask]:
+        """That app, or every app set up so far (a copy: the set is weak)."""
+        return [app] if app is not None else list(self._apps)

@@ -11,8 +11,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from xml.etree import ElementTree
 
-from .formats import ATOM as ATOM
-from .formats import RSS as RSS
+from .formats import ATOM, RSS
 from .history import iso_time
 
 _ATOM_NS = "http://www.w3.org/2005/Atom"

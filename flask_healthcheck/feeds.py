@@ -40,7 +40,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Protocol
 
 from flask import has_request_context, request
 
@@ -48,7 +47,8 @@ from .checks import HealthReport, Status
 from .config import Settings
 from .feed_xml import Feed, Item, write_atom, write_rss
 from .history import Snapshot, Trend
-from .redact import MAX_LENGTH, escape_controls, redact
+from .redact import ELLIPSIS, MAX_LENGTH, escape_controls, redact, truncate
+from .render_context import RenderContext
 from .series import NAMES
 
 #: Entries in one feed at the most; the newest changes win.
@@ -65,25 +65,26 @@ _FORBIDDEN = re.compile("[\ud800-\udfff\ufffe\uffff]")
 _NAMESPACE = uuid.UUID("2f6b7f0e-4a2c-5d9e-9c41-6f1d3a8b0c57")
 
 
-class FeedContext(Protocol):
-    """What the feeds use of :class:`~flask_healthcheck.formats.RenderContext`
-    (a protocol: this module sits below :mod:`~flask_healthcheck.formats`)."""
-
-    @property
-    def details(self) -> bool: ...
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def history(self) -> Snapshot | None: ...
+def _xml_text(text: str, limit: int) -> str:
+    """``text`` cut roughly; control characters shown as escapes
+    (``\\x00``: XML 1.0 can't carry them) and what else XML forbids
+    replaced."""
+    text = escape_controls(text[: limit * 4], keep_newlines=True)
+    return _FORBIDDEN.sub("\ufffd", text)
 
 
 def clean(text: str, limit: int = MAX_LENGTH) -> str:
-    """``text`` fit for a feed: cut; control characters shown as escapes
-    (``\\x00``: XML 1.0 can't carry them) and what else XML forbids
-    replaced, both before redaction, so that what redaction looks at is
-    what the reader sees; then credentials blanked."""
-    text = escape_controls(text[: limit * 4], keep_newlines=True)
-    return redact(_FORBIDDEN.sub("\ufffd", text), limit=limit)
+    """``text`` fit for a feed (:func:`_xml_text`) before redaction, so
+    that what redaction looks at is what the reader sees; then credentials
+    blanked and the text cut to ``limit``."""
+    return redact(_xml_text(text, limit), limit=limit)
+
+
+def clean_redacted(text: str, limit: int = MAX_LENGTH) -> str:
+    """:func:`clean` for text redacted already (a refusal's messages, by
+    the view, for every format): fit for a feed and cut the same way."""
+    text, cut = truncate(_xml_text(text, limit), limit)
+    return text + ELLIPSIS if cut else text
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def _text_time(timestamp: float) -> str:
 
 
 def _item(
-    change: Change, report: HealthReport, context: FeedContext, service: str, key: str
+    change: Change, report: HealthReport, context: RenderContext, service: str, key: str
 ) -> Item:
     subject = (
         "Overall status" if change.check is None else clean(change.check, MAX_NAME)
@@ -220,7 +221,7 @@ def _now(change: Change, report: HealthReport) -> list[str]:
     return lines
 
 
-def _feed(report: HealthReport, context: FeedContext, fmt: str) -> Feed:
+def _feed(report: HealthReport, context: RenderContext, fmt: str) -> Feed:
     link, key = _locations()
     service = _name(context.settings)
     history = context.history
@@ -252,14 +253,14 @@ def _feed(report: HealthReport, context: FeedContext, fmt: str) -> Feed:
 
 
 def _error_feed(
-    code: int, errors: Mapping[str, str], context: FeedContext, fmt: str
+    code: int, errors: Mapping[str, str], context: RenderContext, fmt: str
 ) -> Feed:
     """A refused request as a feed: the status code says it; a reader that
     shows the body anyway shows one entry, whose id is the same at every
     poll, naming what was wrong."""
     link, key = _locations()
     service = _name(context.settings)
-    messages = "; ".join(clean(message) for message in errors.values())
+    messages = "; ".join(clean_redacted(message) for message in errors.values())
     now = time.time()
     item = Item(
         _uuid(service, key, str(code), messages),
@@ -282,19 +283,19 @@ def _error_feed(
 # -- the renderers -------------------------------------------------------------
 
 
-def rss(report: HealthReport, context: FeedContext) -> str:
+def rss(report: HealthReport, context: RenderContext) -> str:
     """The report's endpoint as an RSS 2.0 feed of status changes."""
     return write_rss(_feed(report, context, "rss"))
 
 
-def atom(report: HealthReport, context: FeedContext) -> str:
+def atom(report: HealthReport, context: RenderContext) -> str:
     """The report's endpoint as an Atom 1.0 feed of status changes."""
     return write_atom(_feed(report, context, "atom"))
 
 
-def rss_error(code: int, errors: Mapping[str, str], context: FeedContext) -> str:
+def rss_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
     return write_rss(_error_feed(code, errors, context, "rss"))
 
 
-def atom_error(code: int, errors: Mapping[str, str], context: FeedContext) -> str:
+def atom_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
     return write_atom(_error_feed(code, errors, context, "atom"))

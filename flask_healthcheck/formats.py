@@ -14,14 +14,14 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from .checks import CheckResult, HealthReport
 from .config import Settings
-from .history import Snapshot
+from .history import iso_time
 from .plain_text import plain_text, plain_text_error
 from .redact import redact, redact_value
+from .render_context import RenderContext as RenderContext  # views, cli build it
 from .status_page import (
     CONTENT_SECURITY_POLICY,
     render_error_page,
@@ -33,28 +33,6 @@ ENVELOPE_STATUS = {"pass": "success", "warn": "success", "fail": "failure"}
 
 
 @dataclass(frozen=True)
-class RenderContext:
-    """What a renderer may use besides the report."""
-
-    #: Whether per-check results may be shown (``HEALTHCHECK_SHOW_DETAILS``).
-    details: bool
-    #: The app's settings: service identity, the HTML refresh interval.
-    settings: Settings
-    #: The ``component_type`` of each check that has one, by check name
-    #: (health+json's ``componentType``; results don't carry it).
-    component_types: Mapping[str, str] = field(default_factory=dict)
-    #: The recent past, for the status page (other formats show none).
-    history: Snapshot | None = None
-    #: Where the status page's stylesheet and icon are served: the main
-    #: URL with the app's script root, without a trailing slash.
-    assets: str = ""
-    #: The sections (``health.add_section``) by name, evaluated and
-    #: redacted: set by the view only with details, for a Format with
-    #: ``sections=True``.
-    sections: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Format:
     """A media type and its two renderers."""
 
@@ -62,7 +40,8 @@ class Format:
     #: Renders a report (text, sent as UTF-8, or bytes).
     render: Callable[[HealthReport, RenderContext], str | bytes]
     #: Renders a request the view refused: the HTTP status and
-    #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``).
+    #: ``input_errors`` (``{"exclude": "unknown check 'x'"}``), their
+    #: messages redacted already (by the view, once for every format).
     render_error: Callable[[int, Mapping[str, str], RenderContext], str | bytes]
     #: Headers of its own, added to every answer in this format.
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -151,12 +130,6 @@ def _render_envelope_error(
 # -- application/health+json ---------------------------------------------------
 
 
-def iso_time(timestamp: float) -> str:
-    """``2024-05-01T12:00:00.123Z``: ISO 8601 in UTC, as the draft shows."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _json_value(value: Any) -> Any:
     """A check's observed value as JSON can carry it: what ``json.dumps``
     can't write, or would write as invalid JSON (NaN), becomes a string.
@@ -190,9 +163,10 @@ def _check_object(
     return item
 
 
-def _service_fields(settings: Settings) -> dict[str, str]:
-    """What the config says about the service, redacted as it is shown: a
-    description may quote a connection string."""
+def service_fields(settings: Settings) -> dict[str, str]:
+    """What the config says about the service, by its health+json name,
+    redacted as it is shown (health+json, the page, the OpenAPI document):
+    a description may quote a connection string."""
     fields = {
         "version": settings.version,
         "releaseId": settings.release_id,
@@ -213,7 +187,7 @@ def health_document(report: HealthReport, context: RenderContext) -> dict[str, A
     """
     return {
         "status": report.status,
-        **_service_fields(context.settings),
+        **service_fields(context.settings),
         "checks": {
             result.name: [_check_object(result, report, context)]
             for result in report.checks
@@ -233,7 +207,7 @@ def health_json_error(
     return json.dumps(
         {
             "status": "fail",
-            **_service_fields(context.settings),
+            **service_fields(context.settings),
             "output": "; ".join(errors.values()),
         }
     )
@@ -244,7 +218,7 @@ def health_json_error(
 
 def html_page(report: HealthReport, context: RenderContext) -> str:
     """The status page for people; see :mod:`flask_healthcheck.status_page`."""
-    fields = _service_fields(context.settings)
+    fields = service_fields(context.settings)
     return render_status_page(
         report,
         details=context.details,
@@ -271,7 +245,7 @@ def section_text(value: Any) -> str:
 
 
 def html_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
-    title = _service_fields(context.settings).get("serviceId")
+    title = service_fields(context.settings).get("serviceId")
     return render_error_page(code, errors, title=title, assets=context.assets)
 
 

@@ -78,16 +78,17 @@ ALL_GAUGES = (HEALTH_STATUS, *CHECK_GAUGES)
 
 
 def check_values(
-    result: CheckResult, report: HealthReport | None = None
-) -> tuple[tuple[GaugeDefinition, float], ...]:
-    """The value of each gauge in :data:`CHECK_GAUGES` for one result.
+    result: CheckResult, report: HealthReport
+) -> tuple[float, float, float]:
+    """The value of each gauge in :data:`CHECK_GAUGES` for one result, in
+    that order.
 
     A result without a start time (made by hand) is taken to have started
     with its report.
     """
-    started_at = result.started_at or (report.started_at if report else 0.0)
+    started_at = result.started_at or report.started_at
     return (
-        (CHECK_STATUS, STATUS_VALUES[result.status]),
-        (CHECK_DURATION, result.duration),
-        (CHECK_LAST_RUN, started_at + result.duration),
+        STATUS_VALUES[result.status],
+        result.duration,
+        started_at + result.duration,
     )

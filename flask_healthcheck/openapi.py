@@ -27,10 +27,9 @@ from flask import Response, request
 from .config import Settings
 from .endpoints import HISTORY, OPENAPI, PAGE_ASSETS, RESERVED_NAMES, Endpoint
 from .errors import ConfigurationError
-from .formats import Format
+from .formats import Format, service_fields
 from .openapi_components import Responses, ref
 from .page_assets import ASSETS, COLOURS
-from .redact import redact
 from .state import HealthCheckState
 
 try:
@@ -51,8 +50,7 @@ _cache: WeakKeyDictionary[HealthCheckState, dict[tuple[Any, ...], str]] = (
 
 
 def offered_formats(state: HealthCheckState) -> Sequence[Format]:
-    """The formats the health URLs answer in. The one place the document
-    reads them, so a per-app registry of formats changes only this."""
+    """The formats the health URLs answer in: the app's registry's."""
     return tuple(state.formats().formats.values())
 
 
@@ -157,20 +155,20 @@ def build_document(
 
 def _info(settings: Settings) -> dict[str, Any]:
     """The title and version: the service's own when configured, redacted
-    as health+json shows them (a description may quote a connection
-    string)."""
-    service = redact(settings.service_id) if settings.service_id else None
+    as health+json shows them."""
+    fields = service_fields(settings)
+    service = fields.get("serviceId")
     info: dict[str, Any] = {
         "title": f"{service} health" if service else "Health checks",
-        "version": redact(settings.version) if settings.version else EXTENSION_VERSION,
+        "version": fields.get("version") or EXTENSION_VERSION,
     }
     description = (
         "The health endpoints of this app, served by flask-healthcheck: each"
         " runs its checks and answers in the format asked for by `Accept` or"
         " `?format=`."
     )
-    if settings.description:
-        description = f"{redact(settings.description)}\n\n{description}"
+    if fields.get("description"):
+        description = f"{fields['description']}\n\n{description}"
     info["description"] = description
     return info
 

@@ -55,7 +55,7 @@ def format_schema(offer: Format, statuses: Sequence[str]) -> dict[str, Any]:
 
 
 def no_store_headers() -> dict[str, Any]:
-    """``views.HEADERS``: on every answer under the health URLs."""
+    """``format_registry.HEADERS``: on every answer under the health URLs."""
     return {
         "Cache-Control": ref("headers", "CacheControl"),
         "Vary": ref("headers", "Vary"),
@@ -350,7 +350,8 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-#: The headers every answer under the health URLs carries (``views.HEADERS``).
+#: The headers every answer under the health URLs carries
+#: (``format_registry.HEADERS``).
 HEADERS: dict[str, Any] = {
     "CacheControl": {
         "description": "No cache may keep a health answer.",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Protocol
 
 from .checks import HealthReport
 from .formats import OPENMETRICS_CONTENT_TYPE
@@ -28,6 +27,7 @@ from .gauges import (
     GaugeDefinition,
     check_values,
 )
+from .render_context import RenderContext
 
 #: The full ``Content-Type``: scrapers pick their parser by ``version``.
 CONTENT_TYPE = OPENMETRICS_CONTENT_TYPE
@@ -37,14 +37,6 @@ EOF = "# EOF\n"
 
 #: Lone surrogates: a Python string may hold them, UTF-8 can't.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-class Context(Protocol):
-    """What the renderer reads of :class:`~flask_healthcheck.formats.RenderContext`
-    (typed here so that formats, which lists this renderer, is not imported)."""
-
-    @property
-    def details(self) -> bool: ...
 
 
 def escape(text: str) -> str:
@@ -98,7 +90,7 @@ def exposition(report: HealthReport, *, details: bool) -> str:
             if label in seen:
                 continue
             seen.add(label)
-            for column, (_, value) in zip(
+            for column, value in zip(
                 columns, check_values(result, report), strict=True
             ):
                 column.append((label, value))
@@ -107,12 +99,12 @@ def exposition(report: HealthReport, *, details: bool) -> str:
     return "\n".join(lines) + "\n" + EOF
 
 
-def render(report: HealthReport, context: Context) -> str:
+def render(report: HealthReport, context: RenderContext) -> str:
     """The ``Format`` renderer: :func:`exposition` by the details rule."""
     return exposition(report, details=context.details)
 
 
-def render_error(code: int, errors: Mapping[str, str], context: Context) -> str:
+def render_error(code: int, errors: Mapping[str, str], context: RenderContext) -> str:
     """A refused request (404 unknown check, 400, 405): an empty, valid
     exposition. No check ran, so no gauge has a value to report; a
     ``health_status 0`` would claim the app unhealthy because of a typo in

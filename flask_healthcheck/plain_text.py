@@ -13,33 +13,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from .checks import CheckResult, HealthReport
-from .redact import MAX_LENGTH, escape_controls, redact
-from .status_page import format_duration
-
-
-class Context(Protocol):
-    """What these renderers use of :class:`~.formats.RenderContext`."""
-
-    @property
-    def details(self) -> bool: ...
-
-    @property
-    def sections(self) -> Mapping[str, Any]: ...
-
-
-def _line(text: str) -> str:
-    """``text`` redacted, on one line."""
-    return escape_controls(redact(text))
+from .redact import MAX_LENGTH, escape_controls, redact_line
+from .render_context import RenderContext
+from .strips import format_duration
 
 
 def check_line(result: CheckResult) -> str:
     """``database: fail, 2.00 s, TimeoutError: timed out``."""
-    line = f"{_line(result.name)}: {result.status}, {format_duration(result.duration)}"
+    line = (
+        f"{redact_line(result.name)}: {result.status},"
+        f" {format_duration(result.duration)}"
+    )
     if result.error:
-        line += f", {_line(result.error)}"
+        line += f", {redact_line(result.error)}"
     return line
 
 
@@ -50,10 +39,10 @@ def section_line(name: str, value: Any) -> str:
         text = value
     else:
         text = json.dumps(value, ensure_ascii=False, default=str)
-    return f"{_line(name)}: {escape_controls(text)}"
+    return f"{redact_line(name)}: {escape_controls(text)}"
 
 
-def plain_text(report: HealthReport, context: Context) -> str:
+def plain_text(report: HealthReport, context: RenderContext) -> str:
     """The status, then with details a line per check and per section."""
     lines: list[str] = [report.status]
     if context.details:
@@ -66,11 +55,14 @@ def plain_text(report: HealthReport, context: Context) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plain_text_error(code: int, errors: Mapping[str, str], context: Context) -> str:
-    """``fail``, then what was wrong with the request, a line each."""
+def plain_text_error(
+    code: int, errors: Mapping[str, str], context: RenderContext
+) -> str:
+    """``fail``, then what was wrong with the request, a line each. The
+    view redacted the messages already, for every format."""
     lines = ["fail"]
     lines.extend(
-        f"{_line(key)}: {_line(message[: MAX_LENGTH * 4])}"
+        f"{escape_controls(key)}: {escape_controls(message[: MAX_LENGTH * 4])}"
         for key, message in errors.items()
     )
     return "\n".join(lines) + "\n"

@@ -4,8 +4,9 @@ A Docker ``HEALTHCHECK`` or a Kubernetes exec probe runs its command every
 few seconds, for the life of the container. ``flask health`` imports the
 whole app each time (half a second of CPU for the example app); this asks
 the server that is already running, with the standard library alone: it
-imports neither Flask, nor Werkzeug, nor the app, nor the rest of this
-package.
+imports neither Flask, nor Werkzeug, nor the app, nor any module of this
+package but two that need nothing else (its HTTP client and the words of
+secret keys).
 
 Exit status 0 for pass or warn, 1 for fail, 2 when there is no health
 answer to be had: the server can't be reached (refused, unknown host, no
@@ -17,8 +18,10 @@ too big to be a health document). One line on stdout says which::
     fail 503 http://127.0.0.1:8000/readyz 12 ms: database
     error - http://127.0.0.1:8000/readyz 1 ms: connection refused
 
-A password in the URL is sent (HTTP basic auth) and printed as ``***``;
-header values are sent and never printed.
+A password in the URL is sent (HTTP basic auth) and printed as ``***``, as
+is a query value whose key names a secret (by the package's one rule,
+:mod:`~flask_healthcheck.secret_keys`); header values are sent and never
+printed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from .probe_http import MAX_BODY, ProtocolError, request
+from .secret_keys import is_secret_key
 
 #: Exit statuses, as ``flask health`` has them.
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -44,8 +48,6 @@ ENVELOPE_STATUS = {"success": "pass", "failure": "fail"}
 #: The extension's own answers that are not a run of checks: a bad query,
 #: an unknown check name, a method not allowed. The probe is set up wrong.
 NOT_A_RUN = frozenset({400, 404, 405})
-#: Query keys whose values are not printed.
-SECRET_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "signature", "cred")
 #: A check's statuses that make it named on the line.
 BAD = frozenset({"warn", "fail"})
 #: The longest server-given text printed (check names, a Location).
@@ -94,10 +96,7 @@ def public_url(url: SplitResult) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [
-                (k, "***" if any(s in k.lower() for s in SECRET_KEYS) else v)
-                for k, v in pairs
-            ],
+            [(k, "***" if is_secret_key(k) else v) for k, v in pairs],
             safe="*",
         )
     return shown(url._replace(netloc=netloc, query=query, fragment="").geturl(), 400)

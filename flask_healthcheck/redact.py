@@ -35,6 +35,8 @@ MAX_LENGTH = 500
 ELLIPSIS = "..."
 
 #: Cheap first test of a key in text: contains a secret part somewhere.
+#: Every word of :mod:`~flask_healthcheck.secret_keys` holds one of these
+#: (a test keeps it so); fewer alternatives keep the pattern fast.
 _TRIGGERS = r"pass|pwd|pw|secret|token|key|cred|private|webhook|dsn|auth|cookie|sig|sas|jwt|otp|pin"  # noqa: E501
 
 
@@ -227,6 +229,13 @@ def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
     forge log lines. ``keep_newlines`` keeps newlines and tabs (tracebacks)."""
     pattern = _CONTROL if keep_newlines else _CONTROL_ALL
     return pattern.sub(_escape, text)
+
+
+def redact_line(text: str) -> str:
+    """``text`` redacted, on one line: for a terminal (``flask health``) or
+    a line of ``text/plain``, where a dependency's reply must neither
+    recolour nor rewrite the screen nor forge a line."""
+    return escape_controls(redact(text))
 
 
 def _escape(match: re.Match[str]) -> str:

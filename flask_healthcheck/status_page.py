@@ -37,8 +37,16 @@ from .checks import CheckResult, HealthReport
 from .history import Snapshot, Trend
 from .page_assets import ASSET_VERSION
 from .redact import redact, redact_value
-from .strips import MIN_SLOTS, Scale, TrendView, clock_time, page_scale, trend_view, utc
-from .strips import format_duration as format_duration
+from .strips import (
+    MIN_SLOTS,
+    Scale,
+    TrendView,
+    clock_time,
+    format_duration,
+    page_scale,
+    trend_view,
+    utc,
+)
 from .strips import format_period as format_period
 from .strips import format_uptime as format_uptime
 

@@ -112,7 +112,7 @@ class TrendView:
     spark_label: str = ""
 
 
-#: Letters of :data:`~flask_healthcheck.history.LETTERS`, the worst first.
+#: Letters of :data:`~flask_healthcheck.series.LETTERS`, the worst first.
 _WORST_FIRST = ("f", "w", "p")
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,6 +120,35 @@ def test_defaults_are_set_on_the_config(app: Flask) -> None:
     assert run_dir == os.path.join(
         tempfile.gettempdir(), f"flask-healthcheck-{os.getuid()}"
     )
+
+
+def test_the_run_dir_default_is_made_on_first_use(tmp_path: Path) -> None:
+    """Importing the extension does not look for the temp dir (which tries
+    files on disk); a ``TMPDIR`` set after the import counts."""
+    code = (
+        "import os, tempfile\n"
+        "from flask import Flask\n"
+        "from flask_healthcheck import HealthCheck\n"
+        "import flask_healthcheck.config_keys\n"
+        "print(tempfile.tempdir)\n"
+        f"os.environ['TMPDIR'] = {str(tmp_path)!r}\n"
+        "app = Flask('app')\n"
+        "HealthCheck(app)\n"
+        "print(app.config['HEALTHCHECK_RUN_DIR'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "None",
+        os.path.join(tmp_path, f"flask-healthcheck-{os.getuid()}"),
+    ]
 
 
 def test_init_app_twice_says_what_to_do(app: Flask) -> None:

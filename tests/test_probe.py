@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask, Request, redirect
 from flask.typing import ResponseReturnValue
 
 from flask_healthcheck import CheckResult, HealthCheck
+from flask_healthcheck.app_secrets import is_secret_key
+from flask_healthcheck.probe import public_url
 
 from .browser import serve_wsgi
 from .server_fixtures import skip_or_fail_missing
@@ -420,6 +423,28 @@ def test_a_password_in_the_url_is_not_printed(server: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("token", True),
+        ("apiKey", True),
+        ("X-Amz-Signature", True),
+        ("sig", True),  # an Azure SAS URL's signature
+        ("author", False),
+        ("tag", False),
+    ],
+)
+def test_the_probe_masks_query_values_by_the_packages_rule(
+    key: str, secret: bool
+) -> None:
+    """One rule for secret keys, the probe's printed URL included: the
+    probe can't import redaction (it imports Flask), so both ask
+    :mod:`flask_healthcheck.secret_keys`."""
+    printed = public_url(urlsplit(f"http://127.0.0.1/livez?{key}=v4lue"))
+    assert ("v4lue" not in printed) is secret
+    assert is_secret_key(key) is secret
+
+
+@pytest.mark.parametrize(
     "args",
     [
         ["ftp://127.0.0.1/health"],
@@ -460,7 +485,10 @@ def test_the_probe_imports_no_flask(server: str) -> None:
     )
     status, (_, verdict), stderr = run_python(code)
     assert status == 0, stderr
-    assert verdict == "0 [] ['flask_healthcheck', 'flask_healthcheck.probe_http']"
+    assert verdict == (
+        "0 [] ['flask_healthcheck', 'flask_healthcheck.probe_http',"
+        " 'flask_healthcheck.secret_keys']"
+    )
 
 
 def run_python(code: str) -> tuple[int, list[str], str]:

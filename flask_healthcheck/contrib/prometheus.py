@@ -98,7 +98,7 @@ class HealthMetrics:
                 exported.append(result)
                 gauges = (self.status, self.duration, self.last_run)
                 values = check_values(result, report)
-                for gauge, (_, value) in zip(gauges, values, strict=True):
+                for gauge, value in zip(gauges, values, strict=True):
                     gauge.labels(check=result.name).set(value)
 
     def receiver(self, sender: Flask, report: HealthReport, **kwargs: Any) -> None:
