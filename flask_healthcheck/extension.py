@@ -26,8 +26,7 @@ from .views import add_routes, make_blueprint
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-# Registration and init_app are written here; the methods that run an app's
-# checks (run, start, stop, drain, wait_for_signals) come from controls.py.
+# Registration and init_app here; running an app's checks in controls.py.
 class HealthCheck(AppControls):
     """Health endpoints for Flask apps.
 
