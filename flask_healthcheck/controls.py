@@ -59,7 +59,7 @@ class AppControls:
 
         :param app: the app; the current app if not given.
         """
-        get_state(app).refresher.stop()
+        get_state(app).stop()
 
     def drain(self, app: Flask | None = None) -> None:
         """Put ``app`` (or the current app) in draining: its readiness
@@ -77,7 +77,7 @@ class AppControls:
             state.draining = True
             logger.info(
                 "App %r is draining: its readiness endpoints fail from now on.",
-                state.app.name,
+                state.app_name,
             )
 
     def undrain(self, app: Flask | None = None) -> None:

@@ -287,6 +287,10 @@ class HealthCheckState(CheckSet):
         self.checks()
         self.refresher.start()
 
+    def stop(self) -> None:
+        """Stop the background refresh until :meth:`start`."""
+        self.refresher.stop()
+
 
 def get_state(app: Flask | None = None) -> HealthCheckState:
     """The extension's state for ``app``, or for the current app."""
