@@ -77,7 +77,7 @@ class AppControls:
             state.draining = True
             logger.info(
                 "App %r is draining: its readiness endpoints fail from now on.",
-                state.app_name,
+                state.app.name,
             )
 
     def undrain(self, app: Flask | None = None) -> None:
