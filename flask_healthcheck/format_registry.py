@@ -48,6 +48,10 @@ _MIMETYPE = re.compile(rf"{_TOKEN}/{_TOKEN}\Z")
 _NAME = re.compile(r"[A-Za-z0-9.+-]+\Z")
 
 
+#: How many different ``Accept`` headers a registry remembers its answer to.
+MAX_ACCEPT_HEADERS = 64
+
+
 class FormatRegistry:
     """Formats by media type, in order: the first one answers ``*/*``, a
     missing or malformed ``Accept`` and one that matches nothing.
@@ -72,6 +76,10 @@ class FormatRegistry:
             if alias not in self.formats and target in self.formats
         }
         self._offered = [*self.formats, *self._aliases]
+        #: What each ``Accept`` header seen so far was answered with: a
+        #: client sends the same one every time, and parsing and matching
+        #: it costs more than the rest of a cached probe's negotiation.
+        self._by_accept: dict[str | None, Format] = {}
 
     def with_formats(self, added: Iterable[Format]) -> FormatRegistry:
         """This registry with ``added``: one with a registered media type
@@ -105,7 +113,15 @@ class FormatRegistry:
         parameters (``version=1.0.0``) are not matched: a format has one
         version.
         """
-        accept = request.accept_mimetypes
+        header = request.headers.get("Accept")
+        chosen = self._by_accept.get(header)
+        if chosen is None:
+            chosen = self._best_match(request.accept_mimetypes)
+            if len(self._by_accept) < MAX_ACCEPT_HEADERS:  # a bound for odd clients
+                self._by_accept[header] = chosen
+        return chosen
+
+    def _best_match(self, accept: MIMEAccept) -> Format:
         if any(";" in value for value, _ in accept):
             # Werkzeug matches parameters too: Prometheus's
             # ``application/openmetrics-text;version=1.0.0`` would match nothing.

@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, HealthReport
-from flask_healthcheck.format_registry import BUILT_IN
+from flask_healthcheck.format_registry import BUILT_IN, MAX_ACCEPT_HEADERS
 from flask_healthcheck.state import get_state
 
 from .helpers import FAILURE, REFUSALS, SUCCESS
@@ -112,6 +112,29 @@ def test_accept_and_format_choose_the_format(
         if mimetype != HTML:  # the page shows one run more each time
             length = len(get(app, "/health" + query, accept).data)
             assert response.headers["Content-Length"] == str(length)
+
+
+def test_each_accept_header_keeps_its_answer(app: Flask, health: HealthCheck) -> None:
+    """The registry remembers what each Accept header was answered with
+    (a client sends the same one every time), for a bounded number of
+    headers: answers stay right in any order, and past the bound."""
+    asked = {
+        None: JSON,
+        "*/*": JSON,
+        "image/png": JSON,
+        HEALTH_JSON: HEALTH_JSON,
+        "application/xhtml+xml": HTML,
+        "text/html;q=0, */*": JSON,
+        "application/health+json; charset=utf-8": HEALTH_JSON,
+    }
+    odd = [f"application/x-{i}, {HTML};q=0.5" for i in range(2 * MAX_ACCEPT_HEADERS)]
+    for _ in range(2):
+        for accept, mimetype in [*asked.items(), *reversed(asked.items())]:
+            assert get(app, accept=accept).mimetype == mimetype, accept
+        for accept in odd:
+            assert get(app, accept=accept).mimetype == HTML, accept
+    with app.app_context():
+        assert len(get_state().formats()._by_accept) <= MAX_ACCEPT_HEADERS
 
 
 @pytest.mark.parametrize("accept", [None, "*/*", JSON, "image/png", "text/csv"])
