@@ -47,8 +47,6 @@ from .strips import (
     trend_view,
     utc,
 )
-from .strips import format_period as format_period
-from .strips import format_uptime as format_uptime
 
 #: The banner's headline for each status.
 HEADLINES = {"pass": "Healthy", "warn": "Degraded", "fail": "Unhealthy"}

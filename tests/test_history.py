@@ -20,7 +20,7 @@ from flask_healthcheck import (
 )
 from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
 from flask_healthcheck.state import get_state
-from flask_healthcheck.status_page import format_period, format_uptime
+from flask_healthcheck.strips import format_period, format_uptime
 
 from .children import in_child
 from .helpers import bounded, configured_health, strict_json
