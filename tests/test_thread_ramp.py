@@ -22,6 +22,7 @@ from flask import Flask
 
 import flask_healthcheck.scheduler
 from flask_healthcheck import HealthCheck, HealthReport
+from flask_healthcheck.cputime import RunQueueWaits
 from flask_healthcheck.signals import health_checked
 from flask_healthcheck.state import get_state
 
@@ -268,3 +269,35 @@ def test_a_chain_of_cpu_bound_checks_holds_the_others_back_for_a_while_only(
     health.add_check(lambda: True, name="queued", timeout=1.0)
     report = run(app, health)
     assert [r.status for r in report.checks] == ["pass"] * 21, report.checks[-1]
+
+
+def test_a_thread_reads_ready_to_run_while_it_runs_not_while_it_waits(
+    release: threading.Event,
+) -> None:
+    """What the ramp reads to tell a thread kept from a CPU (not yet in
+    Linux's schedstat) from one stuck on I/O; where it can't be read, a
+    thread counts as waiting."""
+    if not os.path.exists(f"/proc/self/task/{threading.get_native_id()}/stat"):
+        pytest.skip("needs Linux (/proc/self/task)")
+    waiting: list[int] = []
+
+    def waits_for_release() -> None:
+        waiting.append(threading.get_native_id())
+        release.wait()
+
+    waiter = threading.Thread(target=waits_for_release)
+    waiter.start()
+    waits = RunQueueWaits()
+    try:
+        wait_for(lambda: bool(waiting), TIMEOUT, "the thread never began")
+        wait_for(
+            lambda: not waits.ready(waiting[0]), TIMEOUT, "the thread never waited"
+        )
+        assert waits.ready(threading.get_native_id())
+        release.set()
+        waiter.join(TIMEOUT)
+        # Gone (once the system has ended it too, a little after join).
+        wait_for(lambda: not waits.ready(waiting[0]), TIMEOUT, "still ready")
+    finally:
+        release.set()
+        waits.close()
