@@ -233,7 +233,8 @@ class Scheduler:
         """The looks of :meth:`_ramp`; ``most`` is the patience in wall time."""
         # Checks finished, and since when none has (or a thread was added
         # for want of it); the time the threads had waited for a CPU then
-        # (read at the next look at which none has finished).
+        # (read at the next look at which none has finished and all have
+        # begun).
         done = 0
         since = previous = time.monotonic()
         queued: dict[int, float] | None = None
@@ -256,7 +257,7 @@ class Scheduler:
             late, previous = now - previous > RAMP_SECONDS + LATE_SECONDS, now
             if finished != done:
                 done, since, queued = finished, now, None
-            elif queued is None:
+            elif queued is None and begun:
                 queued = run_queue_waits(clocks, waits)
             if not begun:  # threads still starting are no sign of slow checks
                 base = None
