@@ -70,7 +70,8 @@ class RunQueueWaits:
         has neither used nor (yet) waited any time, like a thread stuck on
         I/O, which sleeps (``S``)."""
         stat = self._read(native_id, "stat", 512)
-        return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R"
+        end = stat.rfind(b")")  # of the name, which may hold one too
+        return end >= 0 and stat[end + 2 : end + 3] == b"R"
 
     def close(self) -> None:
         for fd in self._files.values():
