@@ -4,8 +4,9 @@ that compute, which would only take turns at the GIL.
 
 A thread's CPU time comes from its own clock (``time.pthread_getcpuclockid``,
 Linux and the BSDs); the time it was ready to run but kept from a CPU by a
-busy machine from Linux's ``/proc/self/task/<id>/schedstat``. Where
-either is missing it reads as none: the thread counts as waiting.
+busy machine from Linux's ``/proc/self/task/<id>/schedstat``, and whether
+it is ready to run now from ``/proc/self/task/<id>/stat``. Where either is
+missing it reads as none: the thread counts as waiting.
 """
 
 from __future__ import annotations
@@ -34,24 +35,43 @@ class RunQueueWaits:
     yet it is no thread stuck on I/O. Files opened once per ramp."""
 
     def __init__(self) -> None:
-        self._files: dict[int, int | None] = {}
+        self._files: dict[tuple[int, str], int | None] = {}
 
-    def seconds(self, native_id: int) -> float:
-        if native_id not in self._files:
+    def _read(self, native_id: int, name: str, size: int) -> bytes:
+        """The start of the thread's file ``name``; empty if unreadable."""
+        key = (native_id, name)
+        if key not in self._files:
             try:
                 fd: int | None = os.open(
-                    f"/proc/self/task/{native_id}/schedstat", os.O_RDONLY
+                    f"/proc/self/task/{native_id}/{name}", os.O_RDONLY
                 )
             except OSError:
                 fd = None
-            self._files[native_id] = fd
-        fd = self._files[native_id]
+            self._files[key] = fd
+        fd = self._files[key]
         if fd is None:
-            return 0.0
+            return b""
         try:
-            return int(os.pread(fd, 64, 0).split()[1]) / 1e9
-        except (OSError, ValueError, IndexError):
+            return os.pread(fd, size, 0)
+        except OSError:
+            return b""
+
+    def seconds(self, native_id: int) -> float:
+        try:
+            return int(self._read(native_id, "schedstat", 64).split()[1]) / 1e9
+        except (ValueError, IndexError):
             return 0.0
+
+    def ready(self, native_id: int) -> bool:
+        """True if the thread is running or ready to run (state ``R``).
+        Linux adds the time a thread waits for a CPU to its schedstat only
+        once it gets one: on a busy machine a thread that computes, woken
+        after a turn of the GIL and kept from a CPU for milliseconds since,
+        has neither used nor (yet) waited any time, like a thread stuck on
+        I/O, which sleeps (``S``)."""
+        stat = self._read(native_id, "stat", 512)
+        end = stat.rfind(b")")  # of the name, which may hold one too
+        return end >= 0 and stat[end + 2 : end + 3] == b"R"
 
     def close(self) -> None:
         for fd in self._files.values():
@@ -70,3 +90,26 @@ def busy_times(clocks: dict[int, int], waits: RunQueueWaits) -> dict[int, float]
         except OSError:
             pass
     return times
+
+
+def any_ready(clocks: dict[int, int], waits: RunQueueWaits) -> bool:
+    """True if a thread of ``clocks`` is running or ready to run now (see
+    :meth:`RunQueueWaits.ready`): it computes, or would, so it is not stuck."""
+    return any(waits.ready(native_id) for native_id in clocks.values())
+
+
+def run_queue_waits(clocks: dict[int, int], waits: RunQueueWaits) -> dict[int, float]:
+    """The seconds each thread of ``clocks`` has waited for a CPU."""
+    return {clock: waits.seconds(native_id) for clock, native_id in clocks.items()}
+
+
+def kept_since(
+    before: dict[int, float], clocks: dict[int, int], waits: RunQueueWaits
+) -> float:
+    """The seconds the threads of ``clocks`` have waited for a CPU since
+    ``before`` (:func:`run_queue_waits`), between them."""
+    return sum(
+        waits.seconds(native_id) - before[clock]
+        for clock, native_id in clocks.items()
+        if clock in before
+    )

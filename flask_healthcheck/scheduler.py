@@ -19,7 +19,14 @@ from collections.abc import Callable
 from operator import attrgetter
 
 from .checks import Check, CheckResult
-from .cputime import RunQueueWaits, busy_times, own_clock
+from .cputime import (
+    RunQueueWaits,
+    any_ready,
+    busy_times,
+    kept_since,
+    own_clock,
+    run_queue_waits,
+)
 from .pool import WorkerPool
 from .threads import Event, allocate_lock, get_native_id
 
@@ -183,7 +190,8 @@ class Scheduler:
         Every :data:`RAMP_SECONDS` it looks at the threads running them.
         Over :data:`QUIET_SECONDS` they used less than half a CPU between
         them (:data:`BURNING`; time ready to run but kept from a CPU by a
-        busy machine counts as used): they mostly wait (on I/O, a sleep, a lock,
+        busy machine counts as used, and so does a thread ready to run when
+        looked at): they mostly wait (on I/O, a sleep, a lock,
         or hang), so the threads double (quadruple if they used almost
         none), and a hung or slow check never holds the others back. They
         used more: another thread would only take turns with them at the
@@ -195,9 +203,12 @@ class Scheduler:
 
         Whatever the threads do, one more comes once no check has finished
         for a patience (:data:`PATIENCE_SECONDS`): a check that spins holds
-        the others back no longer than that. Looks this thread could make
-        only late (the GIL or the CPU were busy) tell nothing, and wait for
-        the patience too.
+        the others back no longer than that. Time the threads spent kept
+        from a CPU by a busy machine doesn't count (it would make checks
+        that merely compute look like ones that spin, and more threads
+        would only slow each of them further), up to a quarter of the
+        shortest timeout. Looks this thread could make only late (the GIL
+        or the CPU were busy) tell nothing, and wait for the patience too.
         """
         deadline = max(execution.deadline for execution in batch.pending)
         shortest = min(execution.timeout for execution in batch.pending)
@@ -206,7 +217,7 @@ class Scheduler:
         self._add_threads(batch, run, 1)
         waits = RunQueueWaits()
         try:
-            return self._look(batch, run, patience, deadline, waits)
+            return self._look(batch, run, patience, shortest / 4, deadline, waits)
         finally:
             waits.close()
 
@@ -215,14 +226,18 @@ class Scheduler:
         batch: _Batch,
         run: Run,
         patience: float,
+        most: float,
         deadline: float,
         waits: RunQueueWaits,
     ) -> bool:
-        """The looks of :meth:`_ramp`."""
+        """The looks of :meth:`_ramp`; ``most`` is the patience in wall time."""
         # Checks finished, and since when none has (or a thread was added
-        # for want of it).
+        # for want of it); the time the threads had waited for a CPU then
+        # (read at the next look at which none has finished and all have
+        # begun).
         done = 0
         since = previous = time.monotonic()
+        queued: dict[int, float] | None = None
         # The window in which the threads are judged: when it began, the
         # time they had used or wanted a CPU then (read lazily), and the
         # checks finished by then.
@@ -241,12 +256,18 @@ class Scheduler:
                 return False
             late, previous = now - previous > RAMP_SECONDS + LATE_SECONDS, now
             if finished != done:
-                done, since = finished, now
+                done, since, queued = finished, now, None
+            elif queued is None and begun:
+                queued = run_queue_waits(clocks, waits)
             if not begun:  # threads still starting are no sign of slow checks
                 base = None
-            elif now - since >= patience:
+            elif now - since >= patience and (
+                now - since >= most
+                or queued is None
+                or now - since - kept_since(queued, clocks, waits) >= patience
+            ):
                 self._add_threads(batch, run, 1)
-                since, base = now, None
+                since, base, queued = now, None, None
             elif late:
                 base = None
             elif base is None:
@@ -257,6 +278,8 @@ class Scheduler:
                 if cpu:
                     burnt = sum(t - base[c] for c, t in cpu.items() if c in base)
                     share = burnt / (now - window) / BURNING
+                    if share < 1 and any_ready(clocks, waits):
+                        share = 1  # kept from a CPU: not yet in schedstat
                     # Almost idle (all stuck, say): faster.
                     grow = 0 if share >= 1 else 3 if share < 1 / 8 else 1
                 elif done != window_done:
