@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import repeat
@@ -215,13 +215,20 @@ class History:
 
     def record(self, result: CheckResult) -> None:
         """Add ``result``, which just became its check's latest."""
+        self.record_many((result,))
+
+    def record_many(self, results: Sequence[CheckResult]) -> None:
+        """Add ``results``, which just became their checks' latest, in this
+        order: the results of a run, at one time."""
         at = self.clock()
         tick = self.monotonic()
+        checks = self._checks
         with self._lock:
-            series = self._checks.get(result.name)
-            if series is None:
-                series = self._checks[result.name] = Series()
-            self._add(series, at, tick, result.status, result.duration)
+            for result in results:
+                series = checks.get(result.name)
+                if series is None:
+                    series = checks[result.name] = Series()
+                self._add(series, at, tick, result.status, result.duration)
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:

@@ -8,9 +8,13 @@ started again meanwhile; every request waits for it only until its deadline.
 
 The work is shared out: the :class:`~.scheduler.Scheduler` hands checks to
 threads, the :class:`~.executor.Executor` runs one check in the app's
-context, and the :class:`~.recorder.Recorder` turns each result that becomes
-a check's latest, under the runner's lock, into history, signals and log
-lines, queued for delivery in that order.
+context, and the :class:`~.recorder.Recorder` turns the results that became
+checks' latest, under the runner's lock, into history, signals and log
+lines, queued for delivery in that order. A result becomes its check's
+latest the moment its check ends (a request waiting for it has it then);
+it is recorded with the others of its run, under one lock, before the run
+returns (or earlier, by whichever run or late result takes the lock first:
+results are always recorded in the order they came).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from .checks import Check, CheckResult, HealthReport, Status
 from .delivery import Delivery
 from .executor import Executor, failure
 from .pool import WorkerPool
-from .recorder import Alerting, Outbox, Recorder
+from .recorder import Alerting, Outbox, Recorder, Settled
 from .scheduler import Execution, Scheduler, wait
 from .services import Service
 from .threads import allocate_lock
@@ -83,6 +87,8 @@ class Runner:
         self.recorder = Recorder(self.app, self.alerting)
         self._lock = allocate_lock()
         self._slots: dict[str, _Slot] = {}
+        #: Results made checks' latest and not recorded yet, in order.
+        self._settled: list[Settled] = []
 
     def after_fork_in_child(self) -> None:
         """Start afresh: the parent's threads, locks and results are not
@@ -108,6 +114,11 @@ class Runner:
         the alerts from it. A recovery it never saw is then still sent, and
         a failure it already sent is no new ``health_changed``."""
         with self._lock:
+            # Results had before are compared with this process's own.
+            deliveries: list[Delivery] = []
+            self._flush(deliveries)
+            if deliveries:
+                self._deliver(deliveries)
             self.recorder.assume(statuses, status)
 
     def run(
@@ -155,6 +166,8 @@ class Runner:
                     plan.append(result)
                 else:
                     plan.append(execution)
+            # Only results others had or have made: not a run of its own.
+            counts = bool(mine or deliveries)
             if deliveries:
                 self._deliver(deliveries)
         self.scheduler.start(mine, self._execute, self._give_up, background=background)
@@ -162,13 +175,15 @@ class Runner:
             item if isinstance(item, CheckResult) else self._wait(item) for item in plan
         ]
         report = HealthReport.from_results(results, started_at)
-        if not mine and not deliveries:
-            # Only results others had or have made: not a run of its own.
-            return report, self._deliver([])
         deliveries = []
         with self._lock:
-            latest = [s.latest for s in self._slots.values() if s.latest is not None]
-            self.recorder.run(latest, report, deliveries)
+            # The run's results (and any others') recorded at once, before
+            # the report is returned.
+            self._flush(deliveries)
+            if counts:
+                slots = self._slots.values()
+                latest = (s.latest for s in slots if s.latest is not None)
+                self.recorder.run(latest, report, deliveries)
             number = self._deliver(deliveries)
         return report, number
 
@@ -194,44 +209,72 @@ class Runner:
     def _finish(
         self, execution: Execution, result: CheckResult, error: BaseException | None
     ) -> None:
-        deliveries: list[Delivery] = []
         with self._lock:
             slot = self._slots.get(execution.check.name)
             if slot is not None and slot.running is execution:
                 slot.running = None
             now = time.monotonic()
-            if execution.result is None and now > execution.deadline:
-                # Over its timeout, whether or not a request noticed in time.
-                execution.result = _overran(execution, now, self.scheduler.inline)
-                self._record(execution.check, execution.result, None, deliveries, now)
-            elif execution.result is None:
+            if execution.result is None and now <= execution.deadline:
+                # The check's latest now; the run that waits for it records it.
                 execution.result = result
-                self._record(execution.check, result, error, deliveries, now)
-            if execution.result is not result:
-                deliveries.append(
-                    partial(
-                        logger.info,
-                        "Health check %r finished %.1f s after it timed out (%s).",
-                        execution.check.name,
-                        now - execution.deadline,
-                        result.status,
-                    )
-                )
+                self._settle(execution.check, result, error, now)
+            else:
+                self._late(execution, result, now)
             if execution.joined is not None:
                 execution.joined.set()
-            if deliveries:
-                self._deliver(deliveries)
+
+    def _late(self, execution: Execution, result: CheckResult, now: float) -> None:
+        """Under the lock: a check that finished after its deadline,
+        whether or not a request noticed in time. No run waits for this
+        result: it is recorded now."""
+        deliveries: list[Delivery] = []
+        if execution.result is None:
+            execution.result = _overran(execution, now, self.scheduler.inline)
+            self._record(execution.check, execution.result, None, deliveries, now)
+        deliveries.append(
+            partial(
+                logger.info,
+                "Health check %r finished %.1f s after it timed out (%s).",
+                execution.check.name,
+                now - execution.deadline,
+                result.status,
+            )
+        )
+        self._deliver(deliveries)
 
     def _wait(self, execution: Execution) -> CheckResult:
         """The result of ``execution``, or a failure at its deadline."""
-        wait(execution, self._lock)
-        deliveries: list[Delivery] = []
-        with self._lock:
-            if execution.result is None:
-                execution.result = _timed_out(execution)
-                self._record(execution.check, execution.result, None, deliveries)
-                self._deliver(deliveries)
-            return execution.result
+        if execution.result is None:
+            wait(execution, self._lock)
+            with self._lock:
+                if execution.result is None:
+                    execution.result = _timed_out(execution)
+                    deliveries: list[Delivery] = []
+                    self._record(execution.check, execution.result, None, deliveries)
+                    self._deliver(deliveries)
+        return execution.result
+
+    def _settle(
+        self,
+        check: Check,
+        result: CheckResult,
+        error: BaseException | None,
+        now: float | None = None,
+    ) -> None:
+        """Under the lock: make ``result`` the check's latest (had at
+        ``now``, ``time.monotonic()``), to be recorded by :meth:`_flush`.
+        ``error`` is what the check raised, for the log."""
+        slot = self._slots[check.name]
+        self._settled.append(Settled(check, result, slot.latest, error))
+        slot.latest = result
+        slot.latest_at = time.monotonic() if now is None else now
+
+    def _flush(self, deliveries: list[Delivery]) -> None:
+        """Under the lock: record the results settled so far, in the order
+        they came, and add what they cause to ``deliveries``."""
+        if self._settled:
+            settled, self._settled = self._settled, []
+            self.recorder.results(settled, deliveries)
 
     def _record(
         self,
@@ -241,14 +284,10 @@ class Runner:
         deliveries: list[Delivery],
         now: float | None = None,
     ) -> None:
-        """Under the lock: make ``result`` the check's latest (had at
-        ``now``, ``time.monotonic()``), and add what it causes to
-        ``deliveries``."""
-        slot = self._slots[check.name]
-        previous_result = slot.latest
-        slot.latest = result
-        slot.latest_at = time.monotonic() if now is None else now
-        self.recorder.result(check, result, previous_result, error, deliveries)
+        """Under the lock: make ``result`` the check's latest and record it
+        now (after those settled before it)."""
+        self._settle(check, result, error, now)
+        self._flush(deliveries)
 
 
 def _timed_out(execution: Execution) -> CheckResult:
