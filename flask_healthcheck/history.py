@@ -222,13 +222,17 @@ class History:
         order: the results of a run, at one time."""
         at = self.clock()
         tick = self.monotonic()
+        # What :meth:`_add` works out per entry, once for them all.
+        offset, limit = self.offset, self.max_results
+        skew, oldest = tick - at - offset, tick - self.max_age
         checks = self._checks
         with self._lock:
             for result in results:
                 series = checks.get(result.name)
                 if series is None:
                     series = checks[result.name] = Series()
-                self._add(series, at, tick, result.status, result.duration)
+                series.add(at, result.status, result.duration, skew, limit)
+                series.prune(oldest, offset)
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:
