@@ -170,7 +170,9 @@ class Runner:
             counts = bool(mine or deliveries)
             if deliveries:
                 self._deliver(deliveries)
-        self.scheduler.start(mine, self._execute, self._give_up, background=background)
+        # Where checks run is decided once per run, not asked again per check.
+        execute = partial(self._execute, inline=inline)
+        self.scheduler.start(mine, execute, self._give_up, background=background)
         results = [
             item if isinstance(item, CheckResult) else self._wait(item) for item in plan
         ]
@@ -194,10 +196,11 @@ class Runner:
         is called (see :meth:`.Executor.call`): how sections are called."""
         return self.executor.call(check, deadline, inline=self.scheduler.inline)
 
-    def _execute(self, execution: Execution) -> None:
-        """Run one check and record its result; never raises."""
+    def _execute(self, execution: Execution, *, inline: bool) -> None:
+        """Run one check and make its result the check's latest; never
+        raises. ``inline`` as for :meth:`.Executor.execute`."""
         result, error = self.executor.execute(
-            execution.check, execution.deadline, inline=self.scheduler.inline
+            execution.check, execution.deadline, inline=inline
         )
         self._finish(execution, result, error)
 
