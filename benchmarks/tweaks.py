@@ -117,16 +117,18 @@ _NO_SERVICES: Mapping[str, Any] = MappingProxyType({})
 
 def tweaked_in_context(
     services: bool, cleanup: bool
-) -> Callable[[Executor, Any, float, Any], object]:
+) -> Callable[[Executor, Any, float, Any, Scope], object]:
     """``Executor._call_in_context`` with no service map for a check without
     parameters (``services``), and with the teardown only if the app has one
     and a new ``g`` only if the check used it (``cleanup``)."""
 
     def call_in_context(
-        self: Executor, check: Any, deadline: float, context: Any
+        self: Executor, check: Any, deadline: float, context: Any, shared: Scope
     ) -> object:
         inside.set(("check", check.name))
         try:
+            if not check.parameters and check.kind == "plain":
+                return shared.call_plain(check.func, deadline)
             if services and not check.parameters:
                 found = _NO_SERVICES
             else:
