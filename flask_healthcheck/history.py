@@ -217,21 +217,27 @@ class History:
         """Add ``result``, which just became its check's latest."""
         self.record_many((result,))
 
-    def record_many(self, results: Sequence[CheckResult]) -> None:
-        """Add ``results``, which just became their checks' latest, in this
-        order: the results of a run, at one time."""
+    def record_many(
+        self, results: Sequence[CheckResult], ticks: Sequence[float] | None = None
+    ) -> None:
+        """Add ``results``, which became their checks' latest in this order
+        (the results of a run, recorded together): each at its ``ticks``
+        (:attr:`monotonic` times at which it was had), or now."""
         at = self.clock()
         tick = self.monotonic()
-        # What :meth:`_add` works out per entry, once for them all.
+        # What :meth:`_add` works out per entry, once for them all: an
+        # entry had ``age`` seconds ago is at ``at - age``, ``tick - age``,
+        # so its skew is the same.
         offset, limit = self.offset, self.max_results
         skew, oldest = tick - at - offset, tick - self.max_age
+        had = [at] * len(results) if ticks is None else [at - (tick - t) for t in ticks]
         checks = self._checks
         with self._lock:
-            for result in results:
+            for result, when in zip(results, had, strict=True):
                 series = checks.get(result.name)
                 if series is None:
                     series = checks[result.name] = Series()
-                series.add(at, result.status, result.duration, skew, limit)
+                series.add(when, result.status, result.duration, skew, limit)
                 series.prune(oldest, offset)
             self._new_results = True
 

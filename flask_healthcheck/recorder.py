@@ -4,14 +4,16 @@ Each result that becomes a check's latest is added to the
 :class:`~flask_healthcheck.history.History` once, however many requests
 reuse it, and turned into the signals and log lines it causes, in the
 order results came; the runner queues them for delivery, another thread's
-job. The results of a run are recorded together (one lock, one clock
-reading for the history), and the app's overall status is kept up to date
-as they come, not worked out again from every check's latest per run.
+job. A result is settled when it becomes its check's latest and recorded
+with the others of its run (one lock, two clock readings for the history,
+each result entered at the time it was had); the app's overall status is
+kept up to date as they come, not worked out again from every check's
+latest per run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import NamedTuple
 
@@ -33,6 +35,8 @@ class Settled(NamedTuple):
     previous: CheckResult | None
     #: What the check raised, for the log's traceback.
     error: BaseException | None
+    #: When it became the latest, on the history's monotonic clock.
+    tick: float
 
 
 def _rank(result: CheckResult) -> int:
@@ -108,6 +112,8 @@ class Recorder:
         #: the overall status of every check's latest result.
         self._ranks: dict[str, int] = {}
         self._counts = [0, 0, 0]
+        #: Results settled and not yet recorded, in order.
+        self._settled: list[Settled] = []
 
     def assume(self, statuses: Mapping[str, Status], status: Status | None) -> None:
         """Compare the next result of each check in ``statuses``, and the
@@ -115,17 +121,35 @@ class Recorder:
         self._assumed = dict(statuses)
         self.status = status
 
-    def results(self, settled: Sequence[Settled], deliveries: list[Delivery]) -> None:
-        """Record ``settled``, results that became their checks' latest in
-        this order, and add the signals and log lines they cause to
-        ``deliveries``."""
-        self.history.record_many([item.result for item in settled])
+    def settle(
+        self,
+        check: Check,
+        result: CheckResult,
+        previous: CheckResult | None,
+        error: BaseException | None,
+    ) -> None:
+        """``result`` just became the check's latest (after ``previous``):
+        :meth:`flush` records it, with the others of its run. ``error`` is
+        what the check raised, for the log."""
+        tick = self.history.monotonic()
+        self._settled.append(Settled(check, result, previous, error, tick))
+
+    def flush(self, deliveries: list[Delivery]) -> None:
+        """Record the results settled so far, in the order they came, each
+        at the time it was had, and add the signals and log lines they
+        cause to ``deliveries``."""
+        if not self._settled:
+            return
+        settled, self._settled = self._settled, []
+        self.history.record_many(
+            [item.result for item in settled], [item.tick for item in settled]
+        )
         app = self.app
         alerting = self._alerting.on
         passes = passes_logged()
         assumed = self._assumed
         ranks, counts = self._ranks, self._counts
-        for check, result, previous_result, error in settled:
+        for check, result, previous_result, error, _ in settled:
             rank = _rank(result)
             if (was := ranks.get(check.name)) is not None:
                 counts[was] -= 1

@@ -31,7 +31,7 @@ from .checks import Check, CheckResult, HealthReport, Status
 from .delivery import Delivery
 from .executor import Executor, failure
 from .pool import WorkerPool
-from .recorder import Alerting, Outbox, Recorder, Settled
+from .recorder import Alerting, Outbox, Recorder
 from .scheduler import Execution, Scheduler, wait
 from .services import Service
 from .threads import allocate_lock
@@ -87,8 +87,6 @@ class Runner:
         self.recorder = Recorder(self.app, self.alerting)
         self._lock = allocate_lock()
         self._slots: dict[str, _Slot] = {}
-        #: Results made checks' latest and not recorded yet, in order.
-        self._settled: list[Settled] = []
 
     def after_fork_in_child(self) -> None:
         """Start afresh: the parent's threads, locks and results are not
@@ -268,16 +266,14 @@ class Runner:
         ``now``, ``time.monotonic()``), to be recorded by :meth:`_flush`.
         ``error`` is what the check raised, for the log."""
         slot = self._slots[check.name]
-        self._settled.append(Settled(check, result, slot.latest, error))
+        self.recorder.settle(check, result, slot.latest, error)
         slot.latest = result
         slot.latest_at = time.monotonic() if now is None else now
 
     def _flush(self, deliveries: list[Delivery]) -> None:
         """Under the lock: record the results settled so far, in the order
         they came, and add what they cause to ``deliveries``."""
-        if self._settled:
-            settled, self._settled = self._settled, []
-            self.recorder.results(settled, deliveries)
+        self.recorder.flush(deliveries)
 
     def _record(
         self,

@@ -5,6 +5,7 @@ deadline, and every result a run reports is recorded before it returns."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -197,3 +198,16 @@ def test_the_overall_status_covers_checks_outside_the_run(
         (None, "fail", ["a", "b", "minor"]),
         ("fail", "warn", ["a", "b", "minor"]),
     ]
+
+
+def test_each_result_enters_the_history_at_the_time_it_was_had(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    # Recorded together when the run ends, yet each at its own time.
+    health.add_check(lambda: True, name="quick")
+    health.add_check(lambda: time.sleep(0.3), name="slow")
+    run(app, health)
+    history = get_state(app).history.snapshot(["quick", "slow"])
+    (quick,) = history.checks["quick"].columns.times
+    (slow,) = history.checks["slow"].columns.times
+    assert slow - quick >= 0.25
