@@ -87,7 +87,7 @@ STEPS = {
     ),
     "    history.record": ("history", "record"),
     "runner._flush (the run's results at once, since batch20)": ("runner", "_flush"),
-    "  recorder.results (signals, logs, overall status)": ("recorder", "results"),
+    "  recorder.flush (signals, logs, overall status)": ("recorder", "flush"),
     "    history.record_many": ("history", "record_many"),
 }
 
