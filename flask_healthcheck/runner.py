@@ -164,8 +164,8 @@ class Runner:
                     plan.append(result)
                 else:
                     plan.append(execution)
-            # Only results others had or have made: not a run of its own.
-            counts = bool(mine or deliveries)
+            # Only results others had or have made is not a run of its own.
+            own = bool(mine or deliveries)
             if deliveries:
                 self._deliver(deliveries)
         # Where checks run is decided once per run, not asked again per check.
@@ -180,7 +180,7 @@ class Runner:
             # The run's results (and any others') recorded at once, before
             # the report is returned.
             self._flush(deliveries)
-            if counts:
+            if own:
                 slots = self._slots.values()
                 latest = (s.latest for s in slots if s.latest is not None)
                 self.recorder.run(latest, report, deliveries)
