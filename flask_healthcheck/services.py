@@ -262,9 +262,16 @@ class Scope:
         ``deadline`` for :func:`time_left` while it runs."""
         self.deadline = deadline
         try:
-            return self._call(func, "plain", {})
+            value = func()
         finally:
             self.deadline = None
+        if inspect.isawaitable(value):
+            # Awaited on the app's loop, it may outlive its check (cancelled
+            # at the deadline): a scope of its own, which no later check
+            # changes.
+            scope = Scope(self.app, self.services, deadline=deadline)
+            return scope.call(lambda: value, "plain", {})
+        return value
 
     def _call(
         self, func: Callable[..., Any], kind: CallKind, kwargs: dict[str, Any]

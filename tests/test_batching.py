@@ -4,6 +4,7 @@ deadline, and every result a run reports is recorded before it returns."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -211,3 +212,19 @@ def test_each_result_enters_the_history_at_the_time_it_was_had(
     (quick,) = history.checks["quick"].columns.times
     (slow,) = history.checks["slow"].columns.times
     assert slow - quick >= 0.25
+
+
+def test_an_async_check_without_parameters_has_its_deadline(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    left: list[float | None] = []
+
+    async def check() -> bool:
+        await asyncio.sleep(0)
+        left.append(time_left())
+        return True
+
+    health.add_check(check, name="async", timeout=2)
+    health.add_check(lambda: True, name="sync", timeout=30)
+    assert run(app, health).status == "pass"
+    assert left and left[0] is not None and 0 < left[0] <= 2
