@@ -74,11 +74,21 @@ STEPS = {
         "_call_inline",
     ),
     "  scope.call (ContextVar, the call, awaitable?)": ("services", "call"),
+    "  scope.call_plain (no parameters: the thread's scope)": (
+        "services",
+        "call_plain",
+    ),
     "  interpret": ("checks", "interpret"),
     "  _completed (the result)": ("executor", "_completed"),
-    "runner._finish (lock, latest, record)": ("runner", "_finish"),
-    "  recorder.result (signals, logs)": ("recorder", "result"),
+    "runner._finish (lock, latest, record or settle)": ("runner", "_finish"),
+    "  recorder.result (signals, logs; per check, until batch20)": (
+        "recorder",
+        "result",
+    ),
     "    history.record": ("history", "record"),
+    "runner._flush (the run's results at once, since batch20)": ("runner", "_flush"),
+    "  recorder.flush (signals, logs, overall status)": ("recorder", "flush"),
+    "    history.record_many": ("history", "record_many"),
 }
 
 

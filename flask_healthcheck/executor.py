@@ -22,7 +22,7 @@ from .app_secrets import config_secrets
 from .checks import Check, CheckResult, interpret
 from .redact import describe_exception, redact, redact_value
 from .reentry import inside
-from .services import Scope, Service
+from .services import Scope, Service, thread_scope
 from .threads import local
 
 #: Added to greenlet's "Cannot switch to a different thread".
@@ -97,15 +97,18 @@ class Executor:
     def _call(self, check: Check, deadline: float) -> object:
         """Call the check with its services, then the app's teardown, in
         this thread's context for the app (see :meth:`_app_context`)."""
-        context, app_context = self._app_context()
-        return context.run(self._call_in_context, check, deadline, app_context)
+        context, app_context, scope = self._app_context()
+        return context.run(self._call_in_context, check, deadline, app_context, scope)
 
     def _call_in_context(
-        self, check: Check, deadline: float, context: AppContext
+        self, check: Check, deadline: float, context: AppContext, shared: Scope
     ) -> object:
         # A health run the check asks for answers from the latest results.
         inside.set(("check", check.name))
         try:
+            if not check.parameters and check.kind == "plain":
+                # It builds no service: the thread's scope will do.
+                return shared.call_plain(check.func, deadline)
             with Scope(self.app, self.services, deadline=deadline) as scope:
                 return scope.call(
                     check.func, check.kind, scope.arguments(check.parameters)
@@ -146,24 +149,27 @@ class Executor:
         finally:
             inside.reset(token)
 
-    def _app_context(self) -> tuple[contextvars.Context, AppContext]:
+    def _app_context(self) -> tuple[contextvars.Context, AppContext, Scope]:
         """The app context of this thread, pushed once for the thread's
         life: pushing one per check costs more than a quick check. Each
-        check still gets a fresh ``g`` and the app's teardown after it.
+        check still gets a fresh ``g`` and the app's teardown after it. The
+        services scope made current in it with the context serves the
+        checks that build no service (see :func:`.thread_scope`).
 
         It is pushed in an empty :class:`contextvars.Context` kept by this
         executor, not in the thread's own: an idle pool thread then holds
         nothing of the app, which a test suite can drop and collect, and a
         request thread's own context (its request, its ``g``) is neither
         seen nor changed by the checks it runs inline."""
-        contexts: tuple[contextvars.Context, AppContext] | None = getattr(
+        contexts: tuple[contextvars.Context, AppContext, Scope] | None = getattr(
             self._thread_state, "contexts", None
         )
         if contexts is None:
             app_context = self.app.app_context()
             context = contextvars.Context()
             context.run(app_context.push)
-            contexts = self._thread_state.contexts = (context, app_context)
+            scope = context.run(thread_scope, self.app)
+            contexts = self._thread_state.contexts = (context, app_context, scope)
         return contexts
 
     def _redact(self, error: str | None) -> str | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import repeat
@@ -215,13 +215,30 @@ class History:
 
     def record(self, result: CheckResult) -> None:
         """Add ``result``, which just became its check's latest."""
+        self.record_many((result,))
+
+    def record_many(
+        self, results: Sequence[CheckResult], ticks: Sequence[float] | None = None
+    ) -> None:
+        """Add ``results``, which became their checks' latest in this order
+        (the results of a run, recorded together): each at its ``ticks``
+        (:attr:`monotonic` times at which it was had), or now."""
         at = self.clock()
         tick = self.monotonic()
+        # What :meth:`_add` works out per entry, once for them all: an
+        # entry had ``age`` seconds ago is at ``at - age``, ``tick - age``,
+        # so its skew is the same.
+        offset, limit = self.offset, self.max_results
+        skew, oldest = tick - at - offset, tick - self.max_age
+        had = [at] * len(results) if ticks is None else [at - (tick - t) for t in ticks]
+        checks = self._checks
         with self._lock:
-            series = self._checks.get(result.name)
-            if series is None:
-                series = self._checks[result.name] = Series()
-            self._add(series, at, tick, result.status, result.duration)
+            for result, when in zip(results, had, strict=True):
+                series = checks.get(result.name)
+                if series is None:
+                    series = checks[result.name] = Series()
+                series.add(when, result.status, result.duration, skew, limit)
+                series.prune(oldest, offset)
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:

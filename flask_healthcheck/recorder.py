@@ -4,21 +4,47 @@ Each result that becomes a check's latest is added to the
 :class:`~flask_healthcheck.history.History` once, however many requests
 reuse it, and turned into the signals and log lines it causes, in the
 order results came; the runner queues them for delivery, another thread's
-job.
+job. A result is settled when it becomes its check's latest and recorded
+with the others of its run (one lock, two clock readings for the history,
+each result entered at the time it was had); the app's overall status is
+kept up to date as they come, not worked out again from every check's
+latest per run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from functools import partial
+from typing import NamedTuple
 
 from flask import Flask
 
 from . import signals
-from .checks import Check, CheckResult, HealthReport, Status, overall_status
+from .checks import Check, CheckResult, HealthReport, Status
 from .delivery import Delivery, Send, SignalDispatcher
 from .history import History
 from .logs import LogLines, log_passed, log_transition, passes_logged
+
+
+class Settled(NamedTuple):
+    """A result that became its check's latest, to be recorded."""
+
+    check: Check
+    result: CheckResult
+    #: The check's latest before it.
+    previous: CheckResult | None
+    #: What the check raised, for the log's traceback.
+    error: BaseException | None
+    #: When it became the latest, on the history's monotonic clock.
+    tick: float
+
+
+def _rank(result: CheckResult) -> int:
+    """What ``result`` makes of the app's overall status: 2 fails it (a
+    critical check failed), 1 makes it warn at least, 0 passes."""
+    if result.status == "pass":
+        return 0
+    return 2 if result.status == "fail" and result.critical else 1
 
 
 class Alerting:
@@ -82,6 +108,12 @@ class Recorder:
         #: Each check's status as the host last alerted it, from :meth:`assume`;
         #: what the check's next result is compared with instead of its latest.
         self._assumed: dict[str, Status] = {}
+        #: Each check's :func:`_rank`, and how many checks have each rank:
+        #: the overall status of every check's latest result.
+        self._ranks: dict[str, int] = {}
+        self._counts = [0, 0, 0]
+        #: Results settled and not yet recorded, in order.
+        self._settled: list[Settled] = []
 
     def assume(self, statuses: Mapping[str, Status], status: Status | None) -> None:
         """Compare the next result of each check in ``statuses``, and the
@@ -89,45 +121,67 @@ class Recorder:
         self._assumed = dict(statuses)
         self.status = status
 
-    def result(
+    def settle(
         self,
         check: Check,
         result: CheckResult,
-        previous_result: CheckResult | None,
+        previous: CheckResult | None,
         error: BaseException | None,
-        deliveries: list[Delivery],
     ) -> None:
-        """Record ``result``, the check's new latest (after
-        ``previous_result``), and add the signals and log lines it causes to
-        ``deliveries``. ``error`` is what the check raised, for the log."""
-        previous = previous_result.status if previous_result is not None else None
-        alerted = self._assumed.pop(check.name, previous)
-        self.history.record(result)
+        """``result`` just became the check's latest (after ``previous``):
+        :meth:`flush` records it, with the others of its run. ``error`` is
+        what the check raised, for the log."""
+        tick = self.history.monotonic()
+        self._settled.append(Settled(check, result, previous, error, tick))
+
+    def flush(self, deliveries: list[Delivery]) -> None:
+        """Record the results settled so far, in the order they came, each
+        at the time it was had, and add the signals and log lines they
+        cause to ``deliveries``."""
+        if not self._settled:
+            return
+        settled, self._settled = self._settled, []
+        self.history.record_many(
+            [item.result for item in settled], [item.tick for item in settled]
+        )
         app = self.app
-        status = result.status
-        if (status == "fail" or alerted == "fail") and self._alerting.on:
-            if status == "fail":
-                deliveries.append(Send(signals.check_failed, app, result=result))
-            else:
-                deliveries.append(Send(signals.check_recovered, app, result=result))
-        if status != previous or status == "fail":
-            deliveries.append(
-                partial(log_transition, app.name, result, previous_result, error)
-            )
-        if status == "pass" and passes_logged():
-            deliveries.append(partial(log_passed, app.name, result))
+        alerting = self._alerting.on
+        passes = passes_logged()
+        assumed = self._assumed
+        ranks, counts = self._ranks, self._counts
+        for check, result, previous_result, error, _ in settled:
+            rank = _rank(result)
+            if (was := ranks.get(check.name)) is not None:
+                counts[was] -= 1
+            counts[rank] += 1
+            ranks[check.name] = rank
+            status = result.status
+            previous = previous_result.status if previous_result is not None else None
+            alerted = assumed.pop(check.name, previous)
+            if (status == "fail" or alerted == "fail") and alerting:
+                if status == "fail":
+                    deliveries.append(Send(signals.check_failed, app, result=result))
+                else:
+                    deliveries.append(Send(signals.check_recovered, app, result=result))
+            if status != previous or status == "fail":
+                deliveries.append(
+                    partial(log_transition, app.name, result, previous_result, error)
+                )
+            if status == "pass" and passes:
+                deliveries.append(partial(log_passed, app.name, result))
 
     def run(
         self,
-        latest: Sequence[CheckResult],
+        latest: Iterable[CheckResult],
         report: HealthReport,
         deliveries: list[Delivery],
     ) -> None:
         """Record a finished run: the app's status is that of every check's
-        ``latest`` result; a run that changes it sends ``health_changed``
-        with all of them. Every run sends ``health_checked`` with its
-        ``report``."""
-        status = overall_status(latest)
+        ``latest`` result (read only when it changed); a run that changes it
+        sends ``health_changed`` with all of them. Every run sends
+        ``health_checked`` with its ``report``."""
+        counts = self._counts
+        status: Status = "fail" if counts[2] else "warn" if counts[1] else "pass"
         previous, self.status = self.status, status
         app = self.app
         if (
@@ -135,7 +189,7 @@ class Recorder:
             and (previous is not None or status != "pass")
             and self._alerting.on
         ):
-            changed = HealthReport.from_results(latest)
+            changed = HealthReport.from_results(list(latest))
             deliveries.append(
                 Send(signals.health_changed, app, report=changed, previous=previous)
             )

@@ -8,9 +8,13 @@ started again meanwhile; every request waits for it only until its deadline.
 
 The work is shared out: the :class:`~.scheduler.Scheduler` hands checks to
 threads, the :class:`~.executor.Executor` runs one check in the app's
-context, and the :class:`~.recorder.Recorder` turns each result that becomes
-a check's latest, under the runner's lock, into history, signals and log
-lines, queued for delivery in that order.
+context, and the :class:`~.recorder.Recorder` turns the results that became
+checks' latest, under the runner's lock, into history, signals and log
+lines, queued for delivery in that order. A result becomes its check's
+latest the moment its check ends (a request waiting for it has it then);
+it is recorded with the others of its run, under one lock, before the run
+returns (or earlier, by whichever run or late result takes the lock first:
+results are always recorded in the order they came).
 """
 
 from __future__ import annotations
@@ -108,6 +112,11 @@ class Runner:
         the alerts from it. A recovery it never saw is then still sent, and
         a failure it already sent is no new ``health_changed``."""
         with self._lock:
+            # Results had before are compared with this process's own.
+            deliveries: list[Delivery] = []
+            self._flush(deliveries)
+            if deliveries:
+                self._deliver(deliveries)
             self.recorder.assume(statuses, status)
 
     def run(
@@ -155,20 +164,26 @@ class Runner:
                     plan.append(result)
                 else:
                     plan.append(execution)
+            # Only results others had or have made is not a run of its own.
+            own = bool(mine or deliveries)
             if deliveries:
                 self._deliver(deliveries)
-        self.scheduler.start(mine, self._execute, self._give_up, background=background)
+        # Where checks run is decided once per run, not asked again per check.
+        execute = partial(self._execute, inline=inline)
+        self.scheduler.start(mine, execute, self._give_up, background=background)
         results = [
             item if isinstance(item, CheckResult) else self._wait(item) for item in plan
         ]
         report = HealthReport.from_results(results, started_at)
-        if not mine and not deliveries:
-            # Only results others had or have made: not a run of its own.
-            return report, self._deliver([])
         deliveries = []
         with self._lock:
-            latest = [s.latest for s in self._slots.values() if s.latest is not None]
-            self.recorder.run(latest, report, deliveries)
+            # The run's results (and any others') recorded at once, before
+            # the report is returned.
+            self._flush(deliveries)
+            if own:
+                slots = self._slots.values()
+                latest = (s.latest for s in slots if s.latest is not None)
+                self.recorder.run(latest, report, deliveries)
             number = self._deliver(deliveries)
         return report, number
 
@@ -179,10 +194,11 @@ class Runner:
         is called (see :meth:`.Executor.call`): how sections are called."""
         return self.executor.call(check, deadline, inline=self.scheduler.inline)
 
-    def _execute(self, execution: Execution) -> None:
-        """Run one check and record its result; never raises."""
+    def _execute(self, execution: Execution, *, inline: bool) -> None:
+        """Run one check and make its result the check's latest; never
+        raises. ``inline`` as for :meth:`.Executor.execute`."""
         result, error = self.executor.execute(
-            execution.check, execution.deadline, inline=self.scheduler.inline
+            execution.check, execution.deadline, inline=inline
         )
         self._finish(execution, result, error)
 
@@ -194,44 +210,70 @@ class Runner:
     def _finish(
         self, execution: Execution, result: CheckResult, error: BaseException | None
     ) -> None:
-        deliveries: list[Delivery] = []
         with self._lock:
             slot = self._slots.get(execution.check.name)
             if slot is not None and slot.running is execution:
                 slot.running = None
             now = time.monotonic()
-            if execution.result is None and now > execution.deadline:
-                # Over its timeout, whether or not a request noticed in time.
-                execution.result = _overran(execution, now, self.scheduler.inline)
-                self._record(execution.check, execution.result, None, deliveries, now)
-            elif execution.result is None:
+            if execution.result is None and now <= execution.deadline:
+                # The check's latest now; the run that waits for it records it.
                 execution.result = result
-                self._record(execution.check, result, error, deliveries, now)
-            if execution.result is not result:
-                deliveries.append(
-                    partial(
-                        logger.info,
-                        "Health check %r finished %.1f s after it timed out (%s).",
-                        execution.check.name,
-                        now - execution.deadline,
-                        result.status,
-                    )
-                )
+                self._settle(execution.check, result, error, now)
+            else:
+                self._late(execution, result, now)
             if execution.joined is not None:
                 execution.joined.set()
-            if deliveries:
-                self._deliver(deliveries)
+
+    def _late(self, execution: Execution, result: CheckResult, now: float) -> None:
+        """Under the lock: a check that finished after its deadline,
+        whether or not a request noticed in time. No run waits for this
+        result: it is recorded now."""
+        deliveries: list[Delivery] = []
+        if execution.result is None:
+            execution.result = _overran(execution, now, self.scheduler.inline)
+            self._record(execution.check, execution.result, None, deliveries, now)
+        deliveries.append(
+            partial(
+                logger.info,
+                "Health check %r finished %.1f s after it timed out (%s).",
+                execution.check.name,
+                now - execution.deadline,
+                result.status,
+            )
+        )
+        self._deliver(deliveries)
 
     def _wait(self, execution: Execution) -> CheckResult:
         """The result of ``execution``, or a failure at its deadline."""
-        wait(execution, self._lock)
-        deliveries: list[Delivery] = []
-        with self._lock:
-            if execution.result is None:
-                execution.result = _timed_out(execution)
-                self._record(execution.check, execution.result, None, deliveries)
-                self._deliver(deliveries)
-            return execution.result
+        if execution.result is None:
+            wait(execution, self._lock)
+            with self._lock:
+                if execution.result is None:
+                    execution.result = _timed_out(execution)
+                    deliveries: list[Delivery] = []
+                    self._record(execution.check, execution.result, None, deliveries)
+                    self._deliver(deliveries)
+        return execution.result
+
+    def _settle(
+        self,
+        check: Check,
+        result: CheckResult,
+        error: BaseException | None,
+        now: float | None = None,
+    ) -> None:
+        """Under the lock: make ``result`` the check's latest (had at
+        ``now``, ``time.monotonic()``), to be recorded by :meth:`_flush`.
+        ``error`` is what the check raised, for the log."""
+        slot = self._slots[check.name]
+        self.recorder.settle(check, result, slot.latest, error)
+        slot.latest = result
+        slot.latest_at = time.monotonic() if now is None else now
+
+    def _flush(self, deliveries: list[Delivery]) -> None:
+        """Under the lock: record the results settled so far, in the order
+        they came, and add what they cause to ``deliveries``."""
+        self.recorder.flush(deliveries)
 
     def _record(
         self,
@@ -241,14 +283,10 @@ class Runner:
         deliveries: list[Delivery],
         now: float | None = None,
     ) -> None:
-        """Under the lock: make ``result`` the check's latest (had at
-        ``now``, ``time.monotonic()``), and add what it causes to
-        ``deliveries``."""
-        slot = self._slots[check.name]
-        previous_result = slot.latest
-        slot.latest = result
-        slot.latest_at = time.monotonic() if now is None else now
-        self.recorder.result(check, result, previous_result, error, deliveries)
+        """Under the lock: make ``result`` the check's latest and record it
+        now (after those settled before it)."""
+        self._settle(check, result, error, now)
+        self._flush(deliveries)
 
 
 def _timed_out(execution: Execution) -> CheckResult:

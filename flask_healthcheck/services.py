@@ -260,6 +260,23 @@ class Scope:
         finally:
             _current.reset(token)
 
+    def call_plain(self, func: Callable[..., Any], deadline: float) -> Any:
+        """Call ``func``, a check without parameters that is no generator,
+        in this scope, current already (see :func:`thread_scope`), with
+        ``deadline`` for :func:`time_left` while it runs."""
+        self.deadline = deadline
+        try:
+            value = func()
+        finally:
+            self.deadline = None
+        if inspect.isawaitable(value):
+            # Awaited on the app's loop, it may outlive its check (cancelled
+            # at the deadline): a scope of its own, which no later check
+            # changes.
+            scope = Scope(self.app, self.services, deadline=deadline)
+            return scope.call(lambda: value, "plain", {})
+        return value
+
     def _call(
         self, func: Callable[..., Any], kind: CallKind, kwargs: dict[str, Any]
     ) -> Any:
@@ -294,6 +311,16 @@ class Scope:
         except StopAsyncIteration:
             return
         logger.warning("Service factory %r yielded more than once.", agen)
+
+
+def thread_scope(app: Flask) -> Scope:
+    """A scope made current in the context a thread runs its checks in,
+    once for the thread's life: a check that takes no parameters and is no
+    generator builds nothing, so it is called in this one (its deadline set,
+    see :meth:`Scope.call_plain`) rather than in a scope of its own."""
+    scope = Scope(app, {})
+    _current.set((scope, None))
+    return scope
 
 
 @contextlib.contextmanager

@@ -1,0 +1,230 @@
+"""The checks of a run share their bookkeeping (issue 20), but not their
+context: each still gets a fresh ``g``, the app's teardown and its own
+deadline, and every result a run reports is recorded before it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from flask import Flask, g
+
+from flask_healthcheck import CheckResult, HealthCheck, HealthReport, time_left
+from flask_healthcheck.signals import check_failed, health_changed
+from flask_healthcheck.state import get_state
+
+from .helpers import bounded, wait_for
+
+
+@pytest.fixture(params=[True, False], ids=["threads", "inline"])
+def threads(request: pytest.FixtureRequest, app: Flask) -> bool:
+    threads: bool = request.param
+    app.config["HEALTHCHECK_THREADS"] = threads
+    return threads
+
+
+def run(app: Flask, health: HealthCheck) -> HealthReport:
+    with app.app_context():
+        return health.run()
+
+
+def test_the_apps_teardown_runs_after_each_check_of_a_run(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    order: list[str] = []
+
+    @app.teardown_appcontext
+    def teardown(error: BaseException | None) -> None:
+        order.append("teardown")
+
+    def checker(i: int) -> Any:
+        def check() -> bool:
+            order.append(f"check{i}")
+            return True
+
+        return check
+
+    for i in range(5):
+        health.add_check(checker(i), name=f"c{i}")
+    order.clear()
+    report = run(app, health)
+    assert report.status == "pass"
+    checks = [entry for entry in order if entry != "teardown"]
+    assert sorted(checks) == [f"check{i}" for i in range(5)]
+    # Each check followed by a teardown, before the next check.
+    assert order[1::2] == ["teardown"] * 5
+
+
+def test_g_is_not_shared_by_the_checks_of_a_run(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    seen: list[object] = []
+
+    def check() -> bool:
+        seen.append(getattr(g, "mark", None))
+        g.mark = len(seen)
+        return True
+
+    for i in range(10):
+        health.add_check(check, name=f"c{i}")
+    run(app, health)
+    run(app, health)
+    assert seen == [None] * 20
+
+
+def test_a_check_without_parameters_has_its_own_deadline(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    left: dict[str, float | None] = {}
+
+    def checker(name: str) -> Any:
+        def check() -> bool:
+            left[name] = time_left()
+            return True
+
+        return check
+
+    health.add_check(checker("short"), name="short", timeout=1)
+    health.add_check(checker("long"), name="long", timeout=30)
+    run(app, health)
+    short, long = left["short"], left["long"]
+    assert short is not None and 0 < short <= 1
+    assert long is not None and 1 < long <= 30
+    # Outside a check, there is no deadline.
+    assert time_left() is None
+
+
+def test_a_hung_check_times_out_and_the_others_of_its_run_report(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    for i in range(5):
+        health.add_check(lambda: True, name=f"before{i}", timeout=5)
+    health.add_check(lambda: release.wait(10), name="hung", timeout=0.3)
+    for i in range(5):
+        health.add_check(lambda: True, name=f"after{i}", timeout=5)
+    report = bounded(lambda: run(app, health), 8, "the run")
+    results = {result.name: result for result in report.checks}
+    assert results.pop("hung").error == "timed out after 0.3 s"
+    assert {result.status for result in results.values()} == {"pass"}
+    history = get_state(app).history.snapshot(list(results) + ["hung"])
+    assert {
+        name: trend.count for name, trend in history.checks.items()
+    } == dict.fromkeys([*results, "hung"], 1)
+
+
+@pytest.mark.parametrize("raised", [SystemExit(3), KeyboardInterrupt()])
+def test_a_check_raising_systemexit_fails_alone(
+    app: Flask, health: HealthCheck, threads: bool, raised: BaseException
+) -> None:
+    def exits() -> bool:
+        raise raised
+
+    health.add_check(lambda: True, name="first")
+    health.add_check(exits, name="exits")
+    health.add_check(lambda: True, name="last")
+    for _ in range(2):  # the worker (or the request) survives it
+        report = run(app, health)
+        statuses = {result.name: result.status for result in report.checks}
+        assert statuses == {"first": "pass", "exits": "fail", "last": "pass"}
+    assert type(raised).__name__ in (report.checks[1].error or "")
+
+
+def test_a_run_that_joins_returns_once_the_result_is_recorded(
+    app: Flask, health: HealthCheck, threads: bool, release: threading.Event
+) -> None:
+    started = threading.Event()
+    failed: list[str] = []
+
+    def slow() -> bool:
+        started.set()
+        release.wait(5)
+        return False
+
+    health.add_check(slow, name="slow")
+    with check_failed.connected_to(
+        lambda sender, result: failed.append(result.name), app
+    ):
+        first = threading.Thread(target=run, args=(app, health))
+        first.start()
+        try:
+            assert started.wait(5)
+            joined: list[HealthReport] = []
+            second = threading.Thread(target=lambda: joined.append(run(app, health)))
+            second.start()
+            # The second run waits for the first's check (single flight).
+            wait_for(lambda: _waiting(app), 5)
+            release.set()
+            second.join(5)
+            # Recorded, and its signal delivered, before the joiner returned,
+            # whichever of the two runs recorded it.
+            assert [result.status for result in joined[0].checks] == ["fail"]
+            trend = get_state(app).history.snapshot(["slow"]).checks["slow"]
+            assert trend.count == 1
+            assert failed == ["slow"]
+        finally:
+            release.set()
+            first.join(5)
+    assert get_state(app).history.snapshot(["slow"]).checks["slow"].count == 1
+
+
+def _waiting(app: Flask) -> bool:
+    slot = get_state(app).runner._slots["slow"]
+    execution = slot.running
+    return execution is not None and execution.joined is not None
+
+
+def test_the_overall_status_covers_checks_outside_the_run(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    results = {"a": CheckResult(status="fail"), "b": CheckResult(status="pass")}
+    for name in results:
+        health.add_check(lambda name=name: results[name], name=name, tags=[name])
+    health.add_check(lambda: CheckResult(status="fail"), name="minor", critical=False)
+    changes: list[tuple[str | None, str, list[str]]] = []
+
+    def changed(sender: Flask, report: HealthReport, previous: str | None) -> None:
+        changes.append((previous, report.status, [r.name for r in report.checks]))
+
+    with health_changed.connected_to(changed, app), app.app_context():
+        health.run()
+        # Only "b", which passes: "a" still fails the app.
+        health.run(tags=["b"])
+        results["a"] = CheckResult(status="pass")
+        # Only "a", which passes now: "minor" (not critical) makes it warn.
+        health.run(tags=["a"])
+    assert changes == [
+        (None, "fail", ["a", "b", "minor"]),
+        ("fail", "warn", ["a", "b", "minor"]),
+    ]
+
+
+def test_each_result_enters_the_history_at_the_time_it_was_had(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    # Recorded together when the run ends, yet each at its own time.
+    health.add_check(lambda: True, name="quick")
+    health.add_check(lambda: time.sleep(0.3), name="slow")
+    run(app, health)
+    history = get_state(app).history.snapshot(["quick", "slow"])
+    (quick,) = history.checks["quick"].columns.times
+    (slow,) = history.checks["slow"].columns.times
+    assert slow - quick >= 0.25
+
+
+def test_an_async_check_without_parameters_has_its_deadline(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    left: list[float | None] = []
+
+    async def check() -> bool:
+        await asyncio.sleep(0)
+        left.append(time_left())
+        return True
+
+    health.add_check(check, name="async", timeout=2)
+    health.add_check(lambda: True, name="sync", timeout=30)
+    assert run(app, health).status == "pass"
+    assert left and left[0] is not None and 0 < left[0] <= 2
