@@ -178,6 +178,11 @@ def tweaked_negotiate(self: FormatRegistry, request: Request) -> Format:
     return _negotiate(self, request)
 
 
+def plain_negotiate(self: FormatRegistry, request: Request) -> Format:
+    """``FormatRegistry.negotiate`` without remembering each header's answer."""
+    return self._best_match(request.accept_mimetypes)
+
+
 def tweaked_select(state: Any, endpoint: Any, check: str | None) -> Any:
     if check is None and not flask.request.query_string:
         return state.select(tags=endpoint.tags)
@@ -301,6 +306,15 @@ TWEAKS = (
         (1,),
         False,
         lambda: patched(FormatRegistry, "negotiate", tweaked_negotiate),
+    ),
+    Tweak(
+        "each `Accept` header's answer remembered",
+        "`FormatRegistry.negotiate`",
+        "inline",
+        False,
+        (1,),
+        True,
+        lambda: patched(FormatRegistry, "negotiate", plain_negotiate),
     ),
     Tweak(
         "no query string: `?exclude=` not looked up",
