@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -194,13 +194,11 @@ class Runner:
         is called (see :meth:`.Executor.call`): how sections are called."""
         return self.executor.call(check, deadline, inline=self.scheduler.inline)
 
-    def _execute(self, execution: Execution, *, inline: bool) -> None:
-        """Run one check and make its result the check's latest; never
-        raises. ``inline`` as for :meth:`.Executor.execute`."""
-        result, error = self.executor.execute(
-            execution.check, execution.deadline, inline=inline
-        )
-        self._finish(execution, result, error)
+    def _execute(self, executions: Iterator[Execution], *, inline: bool) -> None:
+        """Run the checks one after another, making each result its check's
+        latest as it ends; never raises. ``inline`` as for
+        :meth:`.Executor.execute`."""
+        self.executor.execute(executions, self._finish, inline=inline)
 
     def _give_up(self, execution: Execution, reason: str) -> None:
         self._finish(
