@@ -66,7 +66,7 @@ def patched(owner: object, name: str, plain: object) -> Iterator[None]:
 # For a tweak kept, the plain code; for one removed, the tweak as it was.
 
 
-def plain_completed(outcome: CheckResult, **fields: Any) -> CheckResult:
+def plain_completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:
     return replace(outcome, **fields)
 
 

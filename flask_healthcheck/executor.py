@@ -98,10 +98,12 @@ class Executor:
         context: AppContext,
         shared: Scope,
     ) -> None:
+        # Unix time read from the performance counter: one clock a check.
+        wall = time.time() - time.perf_counter()
         for execution in executions:
             check, deadline = execution.check, execution.deadline
-            started_at = time.time()
             start = time.perf_counter()
+            started_at = wall + start
             try:
                 value = self._call_in_context(check, deadline, context, shared)
                 result = self._result(check, value, start, started_at)
@@ -129,17 +131,17 @@ class Executor:
         outcome = interpret(value, none_fails=check.none_fails)
         # Text is made here, on the check's time: a value whose __str__
         # is slow or raises must not hold up or break a response later.
-        return _completed(
-            outcome,
-            name=check.name,
-            duration=time.perf_counter() - start,
-            error=self._redact(outcome.error),
-            observed_value=redact_value(outcome.observed_value),
-            observed_unit=redact_value(outcome.observed_unit),
-            tags=check.tags,
-            critical=check.critical,
-            started_at=started_at,
-        )
+        fields = {
+            "name": check.name,
+            "duration": time.perf_counter() - start,
+            "error": self._redact(outcome.error),
+            "observed_value": redact_value(outcome.observed_value),
+            "observed_unit": redact_value(outcome.observed_unit),
+            "tags": check.tags,
+            "critical": check.critical,
+            "started_at": started_at,
+        }
+        return _completed(outcome, fields)
 
     def _failure(
         self, check: Check, error: BaseException, start: float, started_at: float
@@ -156,6 +158,7 @@ class Executor:
         """Call ``check``'s function with its services, then the app's
         teardown: what it returned; raises what it (or they) raised. Also
         how sections are called (see :mod:`~flask_healthcheck.sections`).
+
         :param inline: True on a thread that is not the scheduler's (a
             request's, with its own app context): the check gets an app
             context of its own, popped after it."""
@@ -258,18 +261,17 @@ class Executor:
         return config_secrets(self.app.config)
 
 
-def _completed(outcome: CheckResult, **fields: Any) -> CheckResult:
-    """``dataclasses.replace(outcome, **fields)`` without its per-field
-    checks: ``outcome`` is valid already, and this runs for every check of
-    every run (13 % of a probe of 1,000 trivial checks; benchmarks/tweaks.py).
-    A subclass of CheckResult, which may need its own ``__init__``, gets
-    ``replace``."""
+def _completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:
+    """``outcome`` with ``fields``, every field of a result but its status:
+    ``dataclasses.replace`` without its per-field checks (``outcome`` is
+    valid already) and without copying what ``fields`` replaces; this runs
+    for every check of every run (benchmarks/tweaks.py). A subclass of
+    CheckResult, which may need its own ``__init__``, gets ``replace``."""
     if type(outcome) is not CheckResult:
         return replace(outcome, **fields)
+    fields["status"] = outcome.status
     result = object.__new__(CheckResult)
-    values = outcome.__dict__.copy()
-    values.update(fields)
-    object.__setattr__(result, "__dict__", values)
+    object.__setattr__(result, "__dict__", fields)
     return result
 
 
