@@ -1,5 +1,5 @@
-"""Running one check: in the app's context, with its services, then the
-app's teardown, on whatever thread the scheduler chose.
+"""Running checks: each in the app's context, with its services, then the
+app's teardown, one after another on whatever thread the scheduler chose.
 
 Whatever the check, a factory or a teardown does (``SystemExit`` included),
 and however long it takes, is that check's result: the executor never

@@ -7,14 +7,15 @@ neither. A check that hangs keeps its thread until it returns, and is not
 started again meanwhile; every request waits for it only until its deadline.
 
 The work is shared out: the :class:`~.scheduler.Scheduler` hands checks to
-threads, the :class:`~.executor.Executor` runs one check in the app's
-context, and the :class:`~.recorder.Recorder` turns the results that became
-checks' latest, under the runner's lock, into history, signals and log
-lines, queued for delivery in that order. A result becomes its check's
-latest the moment its check ends (a request waiting for it has it then);
-it is recorded with the others of its run, under one lock, before the run
-returns (or earlier, by whichever run or late result takes the lock first:
-results are always recorded in the order they came).
+threads, the :class:`~.executor.Executor` runs a thread's checks one
+after another in the app's context, and the :class:`~.recorder.Recorder`
+turns the results that became checks' latest, under the runner's lock,
+into history, signals and log lines, queued for delivery in that order.
+A result becomes its check's latest the moment its check ends (a request
+waiting for it has it then); it is recorded with the others of its run,
+under one lock, before the run returns (or earlier, by whichever run or
+late result takes the lock first: results are always recorded in the
+order they came).
 """
 
 from __future__ import annotations
