@@ -67,25 +67,20 @@ def _profiled_drain(original: Callable[..., None]) -> Callable[..., None]:
 
 #: Steps of a check's run: (module, function), cumulative time per check.
 STEPS = {
-    "execute: the whole check, its result made": ("executor", "execute"),
-    "  app context, scope, check, teardown (threaded)": ("executor", "_call"),
-    "  the same, inline (app context pushed per check before)": (
+    "the executor's loop: each check, its result, its hand-over": (
         "executor",
-        "_call_inline",
+        "_execute_in_context",
     ),
-    "  scope.call (ContextVar, the call, awaitable?)": ("services", "call"),
-    "  scope.call_plain (no parameters: the thread's scope)": (
+    "  app context, scope, check, teardown": ("executor", "_call_in_context"),
+    "    scope.call (a scope of its own: parameters)": ("services", "call"),
+    "    scope.call_plain (no parameters: the thread's scope)": (
         "services",
         "call_plain",
     ),
-    "  interpret": ("checks", "interpret"),
-    "  _completed (the result)": ("executor", "_completed"),
-    "runner._finish (lock, latest, record or settle)": ("runner", "_finish"),
-    "  recorder.result (signals, logs; per check, until batch20)": (
-        "recorder",
-        "result",
-    ),
-    "    history.record": ("history", "record"),
+    "  the result (interpret, _completed, redaction)": ("executor", "_result"),
+    "    interpret": ("checks", "interpret"),
+    "    _completed": ("executor", "_completed"),
+    "  runner._finish (lock, latest, settle)": ("runner", "_finish"),
     "runner._flush (the run's results at once, since batch20)": ("runner", "_flush"),
     "  recorder.flush (signals, logs, overall status)": ("recorder", "flush"),
     "    history.record_many": ("history", "record_many"),

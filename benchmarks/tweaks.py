@@ -66,11 +66,13 @@ def patched(owner: object, name: str, plain: object) -> Iterator[None]:
 # For a tweak kept, the plain code; for one removed, the tweak as it was.
 
 
-def plain_completed(outcome: CheckResult, **fields: Any) -> CheckResult:
+def plain_completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:
     return replace(outcome, **fields)
 
 
-def plain_call(self: Executor, check: Any, deadline: float) -> object:
+def plain_call(
+    self: Executor, check: Any, deadline: float, context: Any, shared: Any
+) -> object:
     # An app context pushed and popped per check (its teardown, a fresh g).
     return self._call_pushed(check, deadline)
 
@@ -224,21 +226,21 @@ TWEAKS = (
     ),
     Tweak(
         "pool thread keeps one app context, `g` swapped by hand",
-        "`Executor._call`, `_app_context`",
+        "`Executor._call_in_context`, `_app_context`",
         "pool threads",
         True,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call", plain_call),
+        lambda: patched(Executor, "_call_in_context", plain_call),
     ),
     Tweak(
         "inline checks reuse the thread's app context (perf20)",
-        "`Executor._call_inline`",
+        "`Executor.execute`, `_app_context`",
         "inline",
         False,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_inline", plain_call),
+        lambda: patched(Executor, "_call_in_context", plain_call),
     ),
     Tweak(
         "a check without parameters uses the thread's services scope (batch20)",

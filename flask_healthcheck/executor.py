@@ -1,5 +1,5 @@
-"""Running one check: in the app's context, with its services, then the
-app's teardown, on whatever thread the scheduler chose.
+"""Running checks: each in the app's context, with its services, then the
+app's teardown, one after another on whatever thread the scheduler chose.
 
 Whatever the check, a factory or a teardown does (``SystemExit`` included),
 and however long it takes, is that check's result: the executor never
@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextvars
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.ctx import AppContext
@@ -24,6 +25,12 @@ from .redact import describe_exception, redact, redact_value
 from .reentry import inside
 from .services import Scope, Service, thread_scope
 from .threads import local
+
+if TYPE_CHECKING:
+    from .scheduler import Execution
+
+#: Takes the result of an execution, and what its check raised.
+Finish = Callable[["Execution", CheckResult, "BaseException | None"], None]
 
 #: Added to greenlet's "Cannot switch to a different thread".
 _GEVENT_HINT = (
@@ -48,48 +55,113 @@ class Executor:
         self._thread_state = local()
 
     def execute(
-        self, check: Check, deadline: float, *, inline: bool = False
-    ) -> tuple[CheckResult, BaseException | None]:
-        """Run ``check``, then the app's teardown: its result, and what it
-        raised (for the log's traceback). ``deadline`` (``time.monotonic()``)
-        is handed to the services that can give up by themselves.
+        self, executions: Iterable[Execution], finish: Finish, *, inline: bool = False
+    ) -> None:
+        """Run the check of each of ``executions`` in turn, then the app's
+        teardown, and hand ``finish`` its result and what it raised (for the
+        log's traceback) as it ends; never raises. Each check's deadline
+        (``time.monotonic()``) is handed to the services that can give up
+        by themselves.
+
+        One call runs a thread's share of a run: its checks are called in a
+        loop in this thread's context for the app, not each through the
+        layers to it (see :meth:`_app_context`).
 
         :param inline: True on a thread that is not the scheduler's (a
-            request's, with its own app context): the check gets an app
-            context of its own, popped after it.
+            request's, with its own app context), as for :meth:`call`.
         """
+        if not inline:
+            self._execute(executions, finish)
+            return
+        state = self._thread_state
+        if getattr(state, "busy", False):
+            # A check that runs the checks: see _call_inline.
+            for execution in executions:
+                check, deadline = execution.check, execution.deadline
+                call = partial(self._call_pushed, check, deadline)
+                finish(execution, *self._execute_one(check, call))
+            return
+        state.busy = True
+        try:
+            self._execute(executions, finish)
+        finally:
+            state.busy = False
+
+    def _execute(self, executions: Iterable[Execution], finish: Finish) -> None:
+        context, app_context, scope = self._app_context()
+        context.run(self._execute_in_context, executions, finish, app_context, scope)
+
+    def _execute_in_context(
+        self,
+        executions: Iterable[Execution],
+        finish: Finish,
+        context: AppContext,
+        shared: Scope,
+    ) -> None:
+        # Unix time read from the performance counter: one clock a check.
+        wall = time.time() - time.perf_counter()
+        for execution in executions:
+            check, deadline = execution.check, execution.deadline
+            start = time.perf_counter()
+            started_at = wall + start
+            try:
+                value = self._call_in_context(check, deadline, context, shared)
+                result = self._result(check, value, start, started_at)
+            except BaseException as e:  # SystemExit in a check must not end a worker
+                finish(execution, self._failure(check, e, start, started_at), e)
+            else:
+                finish(execution, result, None)
+
+    def _execute_one(
+        self, check: Check, call: Callable[[], object]
+    ) -> tuple[CheckResult, BaseException | None]:
+        """Run ``check`` by ``call``: its result, and what it raised."""
         started_at = time.time()
         start = time.perf_counter()
         try:
-            value = self.call(check, deadline, inline=inline)
-            outcome = interpret(value, none_fails=check.none_fails)
-            # Text is made here, on the check's time: a value whose __str__
-            # is slow or raises must not hold up or break a response later.
-            result = _completed(
-                outcome,
-                name=check.name,
-                duration=time.perf_counter() - start,
-                error=self._redact(outcome.error),
-                observed_value=redact_value(outcome.observed_value),
-                observed_unit=redact_value(outcome.observed_unit),
-                tags=check.tags,
-                critical=check.critical,
-                started_at=started_at,
-            )
+            return self._result(check, call(), start, started_at), None
         except BaseException as e:  # SystemExit in a check must not end a worker
-            try:
-                reason = self._describe(e)
-                duration = time.perf_counter() - start
-                return failure(check, reason, duration, started_at), e
-            except BaseException:  # even the failure could not be made
-                return failure(check, "the check's result was lost", 0.0, started_at), e
-        return result, None
+            return self._failure(check, e, start, started_at), e
+
+    def _result(
+        self, check: Check, value: object, start: float, started_at: float
+    ) -> CheckResult:
+        """The result of ``check``, which returned ``value``, started at
+        ``start`` (``time.perf_counter()``) and ``started_at`` (Unix time)."""
+        outcome = interpret(value, none_fails=check.none_fails)
+        # Text is made here, on the check's time: a value whose __str__
+        # is slow or raises must not hold up or break a response later.
+        fields = {
+            "name": check.name,
+            "duration": time.perf_counter() - start,
+            "error": self._redact(outcome.error),
+            "observed_value": redact_value(outcome.observed_value),
+            "observed_unit": redact_value(outcome.observed_unit),
+            "tags": check.tags,
+            "critical": check.critical,
+            "started_at": started_at,
+        }
+        return _completed(outcome, fields)
+
+    def _failure(
+        self, check: Check, error: BaseException, start: float, started_at: float
+    ) -> CheckResult:
+        """The failed result of ``check``, which raised ``error`` (or whose
+        result could not be made)."""
+        try:
+            reason = self._describe(error)
+            return failure(check, reason, time.perf_counter() - start, started_at)
+        except BaseException:  # even the failure could not be made
+            return failure(check, "the check's result was lost", 0.0, started_at)
 
     def call(self, check: Check, deadline: float, *, inline: bool = False) -> object:
         """Call ``check``'s function with its services, then the app's
         teardown: what it returned; raises what it (or they) raised. Also
         how sections are called (see :mod:`~flask_healthcheck.sections`).
-        ``inline`` as for :meth:`execute`."""
+
+        :param inline: True on a thread that is not the scheduler's (a
+            request's, with its own app context): the check gets an app
+            context of its own, popped after it."""
         if inline:
             return self._call_inline(check, deadline)
         return self._call(check, deadline)
@@ -189,18 +261,17 @@ class Executor:
         return config_secrets(self.app.config)
 
 
-def _completed(outcome: CheckResult, **fields: Any) -> CheckResult:
-    """``dataclasses.replace(outcome, **fields)`` without its per-field
-    checks: ``outcome`` is valid already, and this runs for every check of
-    every run (13 % of a probe of 1,000 trivial checks; benchmarks/tweaks.py).
-    A subclass of CheckResult, which may need its own ``__init__``, gets
-    ``replace``."""
+def _completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:
+    """``outcome`` with ``fields``, every field of a result but its status:
+    ``dataclasses.replace`` without its per-field checks (``outcome`` is
+    valid already) and without copying what ``fields`` replaces; this runs
+    for every check of every run (benchmarks/tweaks.py). A subclass of
+    CheckResult, which may need its own ``__init__``, gets ``replace``."""
     if type(outcome) is not CheckResult:
         return replace(outcome, **fields)
+    fields["status"] = outcome.status
     result = object.__new__(CheckResult)
-    values = outcome.__dict__.copy()
-    values.update(fields)
-    object.__setattr__(result, "__dict__", values)
+    object.__setattr__(result, "__dict__", fields)
     return result
 
 

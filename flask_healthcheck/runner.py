@@ -7,21 +7,22 @@ neither. A check that hangs keeps its thread until it returns, and is not
 started again meanwhile; every request waits for it only until its deadline.
 
 The work is shared out: the :class:`~.scheduler.Scheduler` hands checks to
-threads, the :class:`~.executor.Executor` runs one check in the app's
-context, and the :class:`~.recorder.Recorder` turns the results that became
-checks' latest, under the runner's lock, into history, signals and log
-lines, queued for delivery in that order. A result becomes its check's
-latest the moment its check ends (a request waiting for it has it then);
-it is recorded with the others of its run, under one lock, before the run
-returns (or earlier, by whichever run or late result takes the lock first:
-results are always recorded in the order they came).
+threads, the :class:`~.executor.Executor` runs a thread's checks one
+after another in the app's context, and the :class:`~.recorder.Recorder`
+turns the results that became checks' latest, under the runner's lock,
+into history, signals and log lines, queued for delivery in that order.
+A result becomes its check's latest the moment its check ends (a request
+waiting for it has it then); it is recorded with the others of its run,
+under one lock, before the run returns (or earlier, by whichever run or
+late result takes the lock first: results are always recorded in the
+order they came).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -194,13 +195,11 @@ class Runner:
         is called (see :meth:`.Executor.call`): how sections are called."""
         return self.executor.call(check, deadline, inline=self.scheduler.inline)
 
-    def _execute(self, execution: Execution, *, inline: bool) -> None:
-        """Run one check and make its result the check's latest; never
-        raises. ``inline`` as for :meth:`.Executor.execute`."""
-        result, error = self.executor.execute(
-            execution.check, execution.deadline, inline=inline
-        )
-        self._finish(execution, result, error)
+    def _execute(self, executions: Iterator[Execution], *, inline: bool) -> None:
+        """Run the checks one after another, making each result its check's
+        latest as it ends; never raises. ``inline`` as for
+        :meth:`.Executor.execute`."""
+        self.executor.execute(executions, self._finish, inline=inline)
 
     def _give_up(self, execution: Execution, reason: str) -> None:
         self._finish(

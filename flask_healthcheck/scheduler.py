@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from operator import attrgetter
 
 from .checks import Check, CheckResult
@@ -72,10 +72,11 @@ class Execution:
         #: Set when ``result`` is; made by the first request that has to wait.
         self.joined: Event | None = None
 
-    def begin(self, now: float) -> None:
+    def begin(self, now: float) -> Execution:
         """Count the check's time from ``now`` (``time.monotonic()``)."""
         self.started = now
         self.deadline = now + self.timeout
+        return self
 
 
 class _Batch:
@@ -117,8 +118,9 @@ class _Batch:
 
 _deadline = attrgetter("deadline")
 
-#: Runs one execution and records its result; never raises.
-Run = Callable[[Execution], None]
+#: Runs the executions it is given one after another (each taken once the
+#: one before has ended) and records each result; never raises.
+Run = Callable[[Iterator[Execution]], None]
 #: Records a failure of an execution no thread could take, for a reason.
 GiveUp = Callable[[Execution, str], None]
 
@@ -160,9 +162,9 @@ class Scheduler:
         if not executions:
             return
         if self.inline:
-            for execution in executions:
-                execution.begin(time.monotonic())
-                run(execution)
+            # Each check's time counts from when it begins (lazily, once
+            # the one before it has ended).
+            run(execution.begin(time.monotonic()) for execution in executions)
             return
         batch = _Batch(executions)
         try:
@@ -311,38 +313,41 @@ class Scheduler:
             self._count_done(batch)
 
     def _drain(self, batch: _Batch, run: Run) -> None:
-        """Run checks of ``batch`` until none is left; in a pool thread."""
+        """Run checks of ``batch`` until none is left, in a pool thread:
+        all in one call of ``run`` (see :meth:`_take`)."""
         clock = own_clock()
         with batch.lock:
             batch.started += 1
             if clock is not None:
                 batch.clocks[clock] = get_native_id()
+        taken = self._take(batch)
         try:
-            with batch.lock:
-                if not batch.pending:
-                    return
-                execution = batch.pending.popleft()
-            while True:
-                try:
-                    run(execution)
-                except BaseException:
-                    self._count_done(batch)
-                    raise
-                # Counted done and the next taken under one lock: a quick
-                # check costs little more than the lock.
-                with batch.lock:
-                    batch.done += 1
-                    last = batch.done == batch.total
-                    following = batch.pending.popleft() if batch.pending else None
-                if last:
-                    batch.finished.set()
-                if following is None:
-                    return
-                execution = following
+            run(taken)
         finally:
+            taken.close()
             if clock is not None:
                 with batch.lock:
                     batch.clocks.pop(clock, None)
+
+    def _take(self, batch: _Batch) -> Generator[Execution, None, None]:
+        """The checks of ``batch`` for one thread, each taken once the one
+        before it has ended (and is counted done)."""
+        with batch.lock:
+            execution = batch.pending.popleft() if batch.pending else None
+        while execution is not None:
+            try:
+                yield execution
+            except GeneratorExit:  # the run raised: done all the same
+                self._count_done(batch)
+                raise
+            # Counted done and the next taken under one lock: a quick
+            # check costs little more than the lock.
+            with batch.lock:
+                batch.done += 1
+                last = batch.done == batch.total
+                execution = batch.pending.popleft() if batch.pending else None
+            if last:
+                batch.finished.set()
 
     def _count_done(self, batch: _Batch) -> None:
         with batch.lock:

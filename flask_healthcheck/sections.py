@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,7 +286,7 @@ class SectionRunner:
                     plan.append((section.name, None, value))
                     continue
                 plan.append((section.name, run, None))
-        scheduler.start(mine, self._execute, self._give_up)
+        scheduler.start(mine, self._execute_each, self._give_up)
         return Pending(self, plan)
 
     def collect(self, run: _Run) -> Any:
@@ -302,6 +302,11 @@ class SectionRunner:
         if timed_out:
             self._failed(run, value)
         return value
+
+    def _execute_each(self, executions: Iterator[Execution]) -> None:
+        """Run the sections one after another; never raises."""
+        for execution in executions:
+            self._execute(execution)
 
     def _execute(self, execution: Execution) -> None:
         """Run one section and keep its value; never raises."""

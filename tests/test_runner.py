@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import InitVar, dataclass
+from dataclasses import InitVar, dataclass, fields, replace
 from typing import Any
 
 import pytest
@@ -380,6 +380,32 @@ def test_a_returned_result_the_runner_cant_copy_fails_once_not_forever(
     second = details(app)["database"]
     assert second["status"] == "pass", f"the check is wedged: {second['error']}"
     assert database.calls == 2
+
+
+def test_a_result_has_every_field_its_check_and_value_give(app: Flask) -> None:
+    """The runner builds each result's fields itself (not through the
+    dataclass's ``__init__``): none is missing, each is the check's or the
+    returned value's."""
+    health = HealthCheck(app)
+    returned = CheckResult(
+        status="warn", error="disk 91% full", observed_value=91, observed_unit="%"
+    )
+    health.add_check(lambda: returned, name="disk", critical=False, tags=["storage"])
+    before = time.time()
+    with app.app_context():
+        (result,) = health.run().checks
+    assert set(vars(result)) == {f.name for f in fields(CheckResult)}
+    assert result == replace(
+        returned,
+        name="disk",
+        tags=frozenset({"storage"}),
+        critical=False,
+        duration=result.duration,
+        started_at=result.started_at,
+    )
+    assert 0 <= result.duration < 1
+    assert before - 1 <= result.started_at <= time.time() + 1
+    assert "disk" in repr(result)
 
 
 class Refusing:
