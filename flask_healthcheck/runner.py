@@ -156,6 +156,7 @@ class Runner:
                     if inline:
                         begins = execution.deadline
                     mine.append(execution)
+                    execution.runs += 1
                     plan.append(execution)
                 elif now >= execution.deadline:
                     # Hung since an earlier run: report it, don't start it again.
@@ -163,6 +164,7 @@ class Runner:
                     self._record(execution.check, result, None, deliveries)
                     plan.append(result)
                 else:
+                    execution.runs += 1
                     plan.append(execution)
             # Only results others had or have made is not a run of its own.
             own = bool(mine or deliveries)
@@ -170,13 +172,25 @@ class Runner:
                 self._deliver(deliveries)
         # Where checks run is decided once per run, not asked again per check.
         execute = partial(self._execute, inline=inline)
-        self.scheduler.start(mine, execute, self._give_up, background=background)
-        results = [
-            item if isinstance(item, CheckResult) else self._wait(item) for item in plan
-        ]
+        try:
+            self.scheduler.start(mine, execute, self._give_up, background=background)
+            results = [
+                item if isinstance(item, CheckResult) else self._wait(item)
+                for item in plan
+            ]
+        except BaseException:
+            # Given up while it waited (a request timeout, a killed greenlet):
+            # what it has is recorded now, the rest by its checks' threads.
+            abandoned: list[Delivery] = []
+            with self._lock:
+                self._leave(plan)
+                self._flush(abandoned)
+                self._deliver(abandoned)
+            raise
         report = HealthReport.from_results(results, started_at)
         deliveries = []
         with self._lock:
+            self._leave(plan)
             # The run's results (and any others') recorded at once, before
             # the report is returned.
             self._flush(deliveries)
@@ -219,10 +233,20 @@ class Runner:
                 # The check's latest now; the run that waits for it records it.
                 execution.result = result
                 self._settle(execution.check, result, error, now)
+                if not execution.runs:  # every run that waited gave up
+                    deliveries: list[Delivery] = []
+                    self._flush(deliveries)
+                    self._deliver(deliveries)
             else:
                 self._late(execution, result, now)
             if execution.joined is not None:
                 execution.joined.set()
+
+    def _leave(self, plan: list[CheckResult | Execution]) -> None:
+        """Under the lock: a run no longer waits for the checks of ``plan``."""
+        for item in plan:
+            if isinstance(item, Execution):
+                item.runs -= 1
 
     def _late(self, execution: Execution, result: CheckResult, now: float) -> None:
         """Under the lock: a check that finished after its deadline,

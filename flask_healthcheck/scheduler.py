@@ -60,7 +60,7 @@ BACKGROUND_PATIENCE_SECONDS = 2.5
 class Execution:
     """One run of one check, shared by every request that joins it."""
 
-    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined")
+    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined", "runs")
 
     def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
@@ -71,6 +71,9 @@ class Execution:
         self.result: CheckResult | None = None
         #: Set when ``result`` is; made by the first request that has to wait.
         self.joined: Event | None = None
+        #: Runs waiting for it, each to record its result when it ends (the
+        #: runner's count, under its lock): none left, its thread does.
+        self.runs = 0
 
     def begin(self, now: float) -> None:
         """Count the check's time from ``now`` (``time.monotonic()``)."""

@@ -5,6 +5,7 @@ deadline, and every result a run reports is recorded before it returns."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from typing import Any
@@ -228,3 +229,46 @@ def test_an_async_check_without_parameters_has_its_deadline(
     health.add_check(lambda: True, name="sync", timeout=30)
     assert run(app, health).status == "pass"
     assert left and left[0] is not None and 0 < left[0] <= 2
+
+
+class _Abandoned(Exception):
+    """What a request timeout raises in the thread that waits."""
+
+
+def test_a_run_abandoned_while_it_waits_still_records_and_alerts(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    # The request is given up (a signal-driven request timeout here; a
+    # gevent.Timeout or a killed greenlet alike) before its check ends: the
+    # result the check then has is still recorded and alerted, with no
+    # other run coming to record it.
+    app.config["HEALTHCHECK_THREADS"] = True
+    started = threading.Event()
+
+    def slow() -> bool:
+        started.set()
+        release.wait(5)
+        return False
+
+    def abandon(signum: int, frame: object) -> None:
+        raise _Abandoned
+
+    health.add_check(slow, name="slow", timeout=10)
+    failed: list[str] = []
+    previous = signal.signal(signal.SIGALRM, abandon)
+    try:
+        with check_failed.connected_to(
+            lambda sender, result: failed.append(result.name), app
+        ):
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(_Abandoned):
+                run(app, health)
+            assert started.is_set()
+            release.set()
+            wait_for(lambda: failed == ["slow"], 5)
+        trend = get_state(app).history.snapshot(["slow"]).checks["slow"]
+        assert trend.count == 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
