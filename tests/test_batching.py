@@ -27,6 +27,15 @@ def threads(request: pytest.FixtureRequest, app: Flask) -> bool:
     return threads
 
 
+@pytest.fixture
+def health(request: pytest.FixtureRequest, app: Flask) -> HealthCheck:
+    """The extension, made once ``threads`` (if the test asks for it) has
+    set ``HEALTHCHECK_THREADS``: it is read in ``init_app``."""
+    if "threads" in request.fixturenames:
+        request.getfixturevalue("threads")
+    return HealthCheck(app)
+
+
 def run(app: Flask, health: HealthCheck) -> HealthReport:
     with app.app_context():
         return health.run()
@@ -242,7 +251,6 @@ def test_a_run_abandoned_while_it_waits_still_records_and_alerts(
     # gevent.Timeout or a killed greenlet alike) before its check ends: the
     # result the check then has is still recorded and alerted, with no
     # other run coming to record it.
-    app.config["HEALTHCHECK_THREADS"] = True
     started = threading.Event()
 
     def slow() -> bool:
