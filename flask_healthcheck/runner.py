@@ -214,7 +214,7 @@ class Runner:
         result, error = self.executor.execute(
             execution.check, execution.deadline, inline=inline
         )
-        self._finish(execution, result, error)
+        self._finish(execution, result, error, at_once=inline)
 
     def _give_up(self, execution: Execution, reason: str) -> None:
         self._finish(
@@ -222,8 +222,16 @@ class Runner:
         )
 
     def _finish(
-        self, execution: Execution, result: CheckResult, error: BaseException | None
+        self,
+        execution: Execution,
+        result: CheckResult,
+        error: BaseException | None,
+        *,
+        at_once: bool = False,
     ) -> None:
+        """Make ``result`` the check's latest; ``at_once`` to record it now,
+        not when the run ends (run inline, its next check may hang for as
+        long as it likes: its timeout is not enforced)."""
         with self._lock:
             slot = self._slots.get(execution.check.name)
             if slot is not None and slot.running is execution:
@@ -233,7 +241,7 @@ class Runner:
                 # The check's latest now; the run that waits for it records it.
                 execution.result = result
                 self._settle(execution.check, result, error, now)
-                if not execution.runs:  # every run that waited gave up
+                if at_once or not execution.runs:  # or every run that waited gave up
                     deliveries: list[Delivery] = []
                     self._flush(deliveries)
                     self._deliver(deliveries)

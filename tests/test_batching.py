@@ -280,3 +280,26 @@ def test_a_run_abandoned_while_it_waits_still_records_and_alerts(
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         release.set()
+
+
+def test_run_inline_a_failure_is_alerted_while_a_later_check_hangs(
+    app: Flask, release: threading.Event
+) -> None:
+    # Inline, a check's timeout is reported, not enforced: a run with a
+    # hung check lasts as long as it hangs, and the failure before it was
+    # alerted only then (never, for a check hung for good).
+    app.config["HEALTHCHECK_THREADS"] = False
+    health = HealthCheck(app)
+    failed: list[str] = []
+    health.add_check(lambda: False, name="fails")
+    health.add_check(lambda: release.wait(10), name="hangs", timeout=1)
+    with check_failed.connected_to(
+        lambda sender, result: failed.append(result.name), app
+    ):
+        runner = threading.Thread(target=run, args=(app, health))
+        runner.start()
+        try:
+            wait_for(lambda: failed == ["fails"], 5)
+        finally:
+            release.set()
+            runner.join(10)
