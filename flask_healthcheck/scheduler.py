@@ -120,6 +120,16 @@ class _Batch:
 
 _deadline = attrgetter("deadline")
 
+
+def overdue(execution: Execution, now: float) -> bool:
+    """True once ``execution`` has waited for a thread a quarter of its
+    timeout: if no check has finished for a patience (those ahead of it
+    spin, each let hold the next back a patience), it gets a thread now
+    (one per look, as threads begin). Checks that finish meanwhile compute:
+    more threads would only take turns with them at the GIL."""
+    return now - execution.started >= execution.timeout / 4
+
+
 #: Runs one execution and records its result; never raises.
 Run = Callable[[Execution], None]
 #: Records a failure of an execution no thread could take, for a reason.
@@ -239,7 +249,7 @@ class Scheduler:
         # (read at the next look at which none has finished and all have
         # begun).
         done = 0
-        since = previous = time.monotonic()
+        since = previous = progress = time.monotonic()
         queued: dict[int, float] | None = None
         # The window in which the threads are judged: when it began, the
         # time they had used or wanted a CPU then (read lazily), and the
@@ -252,22 +262,26 @@ class Scheduler:
                 begun = batch.started == batch.threads
                 finished = batch.done
                 clocks = dict(batch.clocks)
-            if not waiting:
+                first = batch.pending[0] if waiting else None
+            if first is None:
                 return True
             now = time.monotonic()
             if now >= deadline:
                 return False
             late, previous = now - previous > RAMP_SECONDS + LATE_SECONDS, now
             if finished != done:
-                done, since, queued = finished, now, None
+                done, since, queued, progress = finished, now, None, now
             elif queued is None and begun:
                 queued = run_queue_waits(clocks, waits)
             if not begun:  # threads still starting are no sign of slow checks
                 base = None
-            elif now - since >= patience and (
-                now - since >= most
-                or queued is None
-                or now - since - kept_since(queued, clocks, waits) >= patience
+            elif (overdue(first, now) and now - progress >= patience) or (
+                now - since >= patience
+                and (
+                    now - since >= most
+                    or queued is None
+                    or now - since - kept_since(queued, clocks, waits) >= patience
+                )
             ):
                 self._add_threads(batch, run, 1)
                 since, base, queued = now, None, None

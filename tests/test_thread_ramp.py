@@ -331,3 +331,30 @@ def test_a_ramp_over_hundreds_of_stuck_checks_keeps_few_files_open(
     report = run(app, health)
     assert [r.status for r in report.checks] == ["pass"] * 200
     assert max(seen) - before <= 64, (before, max(seen))
+
+
+def test_a_check_queued_behind_spinning_ones_begins_by_a_quarter_of_its_timeout(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    """Six checks that spin (timeout 1 s) ahead of one that sleeps 1 s
+    (timeout 2 s): each spinner held the next back for a patience, so the
+    sleeper began after 1.5 s (on a busy machine, a quarter of the shortest
+    timeout each) and timed out; begun by 0.5 s, it has time to pass."""
+
+    def spins() -> bool:
+        while not release.is_set():
+            pass
+        return True
+
+    def sleeps() -> bool:
+        time.sleep(1.0)
+        return True
+
+    for i in range(6):
+        health.add_check(spins, name=f"spins{i}", timeout=1.0)
+    health.add_check(sleeps, name="sleeps", timeout=2.0)
+    try:
+        report = run(app, health)
+    finally:
+        release.set()
+    assert report.checks[-1].status == "pass", report.checks[-1].error
