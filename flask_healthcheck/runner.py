@@ -229,15 +229,19 @@ class Runner:
         *,
         at_once: bool = False,
     ) -> None:
-        """Make ``result`` the check's latest; ``at_once`` to record it now,
-        not when the run ends (run inline, its next check may hang for as
-        long as it likes: its timeout is not enforced)."""
+        """Make ``result`` the check's latest; ``at_once`` to record it now
+        if it is a failure or a change, not when the run ends (run inline,
+        its next check may hang for as long as it likes: its timeout is not
+        enforced)."""
         with self._lock:
             slot = self._slots.get(execution.check.name)
             if slot is not None and slot.running is execution:
                 slot.running = None
             now = time.monotonic()
             if execution.result is None and now <= execution.deadline:
+                if at_once and result.status != "fail":
+                    latest = slot.latest if slot is not None else None
+                    at_once = latest is not None and latest.status != result.status
                 # The check's latest now; the run that waits for it records it.
                 execution.result = result
                 self._settle(execution.check, result, error, now)
