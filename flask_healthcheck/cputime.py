@@ -16,6 +16,11 @@ import time
 
 from .threads import get_ident
 
+#: The files a ramp keeps open to read again (each one read is closed
+#: after it beyond these): hundreds of stuck checks, two files a thread,
+#: would hold the descriptors the app's sockets need.
+MAX_OPEN_FILES = 32
+
 
 def own_clock() -> int | None:
     """The CPU-time clock of the calling thread, or None where threads
@@ -32,29 +37,32 @@ class RunQueueWaits:
     """How long threads have waited for a CPU while ready to run (Linux's
     ``/proc/self/task/<id>/schedstat``; 0 elsewhere): on a machine whose
     CPUs are all busy, a thread kept from running uses no CPU time either,
-    yet it is no thread stuck on I/O. Files opened once per ramp."""
+    yet it is no thread stuck on I/O. Files opened once per ramp (up to
+    :data:`MAX_OPEN_FILES`, the others each time they are read)."""
 
     def __init__(self) -> None:
         self._files: dict[tuple[int, str], int | None] = {}
+        self._open = 0
 
     def _read(self, native_id: int, name: str, size: int) -> bytes:
         """The start of the thread's file ``name``; empty if unreadable."""
         key = (native_id, name)
-        if key not in self._files:
-            try:
-                fd: int | None = os.open(
-                    f"/proc/self/task/{native_id}/{name}", os.O_RDONLY
-                )
-            except OSError:
-                fd = None
-            self._files[key] = fd
-        fd = self._files[key]
-        if fd is None:
-            return b""
+        if key in self._files:
+            fd = self._files[key]
+            return b"" if fd is None else _pread(fd, size)
         try:
-            return os.pread(fd, size, 0)
+            fd = os.open(f"/proc/self/task/{native_id}/{name}", os.O_RDONLY)
         except OSError:
+            self._files[key] = None
             return b""
+        if self._open < MAX_OPEN_FILES:
+            self._files[key] = fd
+            self._open += 1
+            return _pread(fd, size)
+        try:
+            return _pread(fd, size)
+        finally:
+            os.close(fd)
 
     def seconds(self, native_id: int) -> float:
         try:
@@ -78,6 +86,15 @@ class RunQueueWaits:
             if fd is not None:
                 os.close(fd)
         self._files.clear()
+        self._open = 0
+
+
+def _pread(fd: int, size: int) -> bytes:
+    """The first ``size`` bytes of ``fd``; empty once its thread is gone."""
+    try:
+        return os.pread(fd, size, 0)
+    except OSError:
+        return b""
 
 
 def busy_times(clocks: dict[int, int], waits: RunQueueWaits) -> dict[int, float]:

@@ -27,7 +27,7 @@ from .services import Scope, Service, thread_scope
 from .threads import local
 
 if TYPE_CHECKING:
-    from .scheduler import Execution
+    from .execution import Execution
 
 #: Takes the result of an execution, and what its check raised.
 Finish = Callable[["Execution", CheckResult, "BaseException | None"], None]

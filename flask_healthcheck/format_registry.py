@@ -50,6 +50,9 @@ _NAME = re.compile(r"[A-Za-z0-9.+-]+\Z")
 
 #: How many different ``Accept`` headers a registry remembers its answer to.
 MAX_ACCEPT_HEADERS = 64
+#: The longest ``Accept`` header remembered (a browser's or Prometheus's is
+#: a few hundred characters): longer ones, an attacker's, are kept by nobody.
+MAX_ACCEPT_LENGTH = 1024
 
 
 class FormatRegistry:
@@ -117,7 +120,9 @@ class FormatRegistry:
         chosen = self._by_accept.get(header)
         if chosen is None:
             chosen = self._best_match(request.accept_mimetypes)
-            if len(self._by_accept) < MAX_ACCEPT_HEADERS:  # a bound for odd clients
+            if len(self._by_accept) < MAX_ACCEPT_HEADERS and (  # odd clients
+                header is None or len(header) <= MAX_ACCEPT_LENGTH
+            ):
                 self._by_accept[header] = chosen
         return chosen
 

@@ -30,10 +30,11 @@ from flask import Flask
 
 from .checks import Check, CheckResult, HealthReport, Status
 from .delivery import Delivery
+from .execution import Execution, wait
 from .executor import Executor, failure
 from .pool import WorkerPool
 from .recorder import Alerting, Outbox, Recorder
-from .scheduler import Execution, Scheduler, wait
+from .scheduler import Scheduler
 from .services import Service
 from .threads import allocate_lock
 
@@ -157,6 +158,7 @@ class Runner:
                     if inline:
                         begins = execution.deadline
                     mine.append(execution)
+                    execution.runs += 1
                     plan.append(execution)
                 elif now >= execution.deadline:
                     # Hung since an earlier run: report it, don't start it again.
@@ -164,6 +166,7 @@ class Runner:
                     self._record(execution.check, result, None, deliveries)
                     plan.append(result)
                 else:
+                    execution.runs += 1
                     plan.append(execution)
             # Only results others had or have made is not a run of its own.
             own = bool(mine or deliveries)
@@ -171,13 +174,25 @@ class Runner:
                 self._deliver(deliveries)
         # Where checks run is decided once per run, not asked again per check.
         execute = partial(self._execute, inline=inline)
-        self.scheduler.start(mine, execute, self._give_up, background=background)
-        results = [
-            item if isinstance(item, CheckResult) else self._wait(item) for item in plan
-        ]
+        try:
+            self.scheduler.start(mine, execute, self._give_up, background=background)
+            results = [
+                item if isinstance(item, CheckResult) else self._wait(item)
+                for item in plan
+            ]
+        except BaseException:
+            # Given up while it waited (a request timeout, a killed greenlet):
+            # what it has is recorded now, the rest by its checks' threads.
+            abandoned: list[Delivery] = []
+            with self._lock:
+                self._leave(plan)
+                self._flush(abandoned)
+                self._deliver(abandoned)
+            raise
         report = HealthReport.from_results(results, started_at)
         deliveries = []
         with self._lock:
+            self._leave(plan)
             # The run's results (and any others') recorded at once, before
             # the report is returned.
             self._flush(deliveries)
@@ -198,8 +213,10 @@ class Runner:
     def _execute(self, executions: Iterator[Execution], *, inline: bool) -> None:
         """Run the checks one after another, making each result its check's
         latest as it ends; never raises. ``inline`` as for
-        :meth:`.Executor.execute`."""
-        self.executor.execute(executions, self._finish, inline=inline)
+        :meth:`.Executor.execute`: then a failure or a change is recorded at
+        once (see :meth:`_finish`)."""
+        finish = partial(self._finish, at_once=True) if inline else self._finish
+        self.executor.execute(executions, finish, inline=inline)
 
     def _give_up(self, execution: Execution, reason: str) -> None:
         self._finish(
@@ -207,21 +224,43 @@ class Runner:
         )
 
     def _finish(
-        self, execution: Execution, result: CheckResult, error: BaseException | None
+        self,
+        execution: Execution,
+        result: CheckResult,
+        error: BaseException | None,
+        *,
+        at_once: bool = False,
     ) -> None:
+        """Make ``result`` the check's latest; ``at_once`` to record it now
+        if it is a failure or a change, not when the run ends (run inline,
+        its next check may hang for as long as it likes: its timeout is not
+        enforced)."""
         with self._lock:
             slot = self._slots.get(execution.check.name)
             if slot is not None and slot.running is execution:
                 slot.running = None
             now = time.monotonic()
             if execution.result is None and now <= execution.deadline:
+                if at_once and result.status != "fail":
+                    latest = slot.latest if slot is not None else None
+                    at_once = latest is not None and latest.status != result.status
                 # The check's latest now; the run that waits for it records it.
                 execution.result = result
                 self._settle(execution.check, result, error, now)
+                if at_once or not execution.runs:  # or every run that waited gave up
+                    deliveries: list[Delivery] = []
+                    self._flush(deliveries)
+                    self._deliver(deliveries)
             else:
                 self._late(execution, result, now)
             if execution.joined is not None:
                 execution.joined.set()
+
+    def _leave(self, plan: list[CheckResult | Execution]) -> None:
+        """Under the lock: a run no longer waits for the checks of ``plan``."""
+        for item in plan:
+            if isinstance(item, Execution):
+                item.runs -= 1
 
     def _late(self, execution: Execution, result: CheckResult, now: float) -> None:
         """Under the lock: a check that finished after its deadline,

@@ -10,7 +10,6 @@ reported, not enforced.
 
 from __future__ import annotations
 
-import _thread
 import logging
 import sys
 import time
@@ -18,7 +17,6 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from operator import attrgetter
 
-from .checks import Check, CheckResult
 from .cputime import (
     RunQueueWaits,
     any_ready,
@@ -27,6 +25,7 @@ from .cputime import (
     own_clock,
     run_queue_waits,
 )
+from .execution import Execution
 from .pool import WorkerPool
 from .threads import Event, allocate_lock, get_native_id
 
@@ -55,28 +54,6 @@ PATIENCE_SECONDS = 0.25
 #: quarter of the shortest timeout, so CPU-bound checks never take a
 #: thread each from the app's requests.
 BACKGROUND_PATIENCE_SECONDS = 2.5
-
-
-class Execution:
-    """One run of one check, shared by every request that joins it."""
-
-    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined")
-
-    def __init__(self, check: Check, timeout: float, now: float) -> None:
-        self.check = check
-        self.timeout = timeout
-        self.begin(now)
-        #: Set once, under the runner's lock: by the thread that ran the
-        #: check, or by a request that gave up on it at its deadline.
-        self.result: CheckResult | None = None
-        #: Set when ``result`` is; made by the first request that has to wait.
-        self.joined: Event | None = None
-
-    def begin(self, now: float) -> Execution:
-        """Count the check's time from ``now`` (``time.monotonic()``)."""
-        self.started = now
-        self.deadline = now + self.timeout
-        return self
 
 
 class _Batch:
@@ -117,6 +94,16 @@ class _Batch:
 
 
 _deadline = attrgetter("deadline")
+
+
+def overdue(execution: Execution, now: float) -> bool:
+    """True once ``execution`` has waited for a thread a quarter of its
+    timeout: if no check has finished for a patience (those ahead of it
+    spin, each let hold the next back a patience), it gets a thread now
+    (one per look, as threads begin). Checks that finish meanwhile compute:
+    more threads would only take turns with them at the GIL."""
+    return now - execution.started >= execution.timeout / 4
+
 
 #: Runs the executions it is given one after another (each taken once the
 #: one before has ended) and records each result; never raises.
@@ -238,7 +225,7 @@ class Scheduler:
         # (read at the next look at which none has finished and all have
         # begun).
         done = 0
-        since = previous = time.monotonic()
+        since = previous = progress = time.monotonic()
         queued: dict[int, float] | None = None
         # The window in which the threads are judged: when it began, the
         # time they had used or wanted a CPU then (read lazily), and the
@@ -251,22 +238,26 @@ class Scheduler:
                 begun = batch.started == batch.threads
                 finished = batch.done
                 clocks = dict(batch.clocks)
-            if not waiting:
+                first = batch.pending[0] if waiting else None
+            if first is None:
                 return True
             now = time.monotonic()
             if now >= deadline:
                 return False
             late, previous = now - previous > RAMP_SECONDS + LATE_SECONDS, now
             if finished != done:
-                done, since, queued = finished, now, None
+                done, since, queued, progress = finished, now, None, now
             elif queued is None and begun:
                 queued = run_queue_waits(clocks, waits)
             if not begun:  # threads still starting are no sign of slow checks
                 base = None
-            elif now - since >= patience and (
-                now - since >= most
-                or queued is None
-                or now - since - kept_since(queued, clocks, waits) >= patience
+            elif (overdue(first, now) and now - progress >= patience) or (
+                now - since >= patience
+                and (
+                    now - since >= most
+                    or queued is None
+                    or now - since - kept_since(queued, clocks, waits) >= patience
+                )
             ):
                 self._add_threads(batch, run, 1)
                 since, base, queued = now, None, None
@@ -355,24 +346,6 @@ class Scheduler:
             done = batch.done == batch.total
         if done:
             batch.finished.set()
-
-
-def wait(execution: Execution, lock: _thread.LockType) -> None:
-    """Wait until ``execution`` has its result or its deadline has passed
-    (read again on waking: a check run inline begins late). The first to
-    wait makes the event its result sets, under ``lock``, the one that
-    result is set under (the runner's or the section runner's)."""
-    if execution.result is None:
-        with lock:
-            if execution.result is None and execution.joined is None:
-                execution.joined = Event()
-    joined = execution.joined
-    if joined is None:
-        return
-    while execution.result is None:
-        left = execution.deadline - time.monotonic()
-        if left <= 0 or joined.wait(left):
-            return
 
 
 #: True once the missing threads were logged in this process.

@@ -31,9 +31,9 @@ from typing import Any
 from .app_secrets import is_secret_key
 from .checks import CallKind, Check, CheckResult, call_kind, injected_parameters
 from .errors import ConfigurationError
+from .execution import Execution, wait
 from .redact import MASK, describe_exception, redact, redact_value
 from .runner import Runner
-from .scheduler import Execution, wait
 from .services import Service, check_dependencies
 from .threads import allocate_lock
 

@@ -5,6 +5,7 @@ deadline, and every result a run reports is recorded before it returns."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from typing import Any
@@ -24,6 +25,15 @@ def threads(request: pytest.FixtureRequest, app: Flask) -> bool:
     threads: bool = request.param
     app.config["HEALTHCHECK_THREADS"] = threads
     return threads
+
+
+@pytest.fixture
+def health(request: pytest.FixtureRequest, app: Flask) -> HealthCheck:
+    """The extension, made once ``threads`` (if the test asks for it) has
+    set ``HEALTHCHECK_THREADS``: it is read in ``init_app``."""
+    if "threads" in request.fixturenames:
+        request.getfixturevalue("threads")
+    return HealthCheck(app)
 
 
 def run(app: Flask, health: HealthCheck) -> HealthReport:
@@ -228,3 +238,68 @@ def test_an_async_check_without_parameters_has_its_deadline(
     health.add_check(lambda: True, name="sync", timeout=30)
     assert run(app, health).status == "pass"
     assert left and left[0] is not None and 0 < left[0] <= 2
+
+
+class _Abandoned(Exception):
+    """What a request timeout raises in the thread that waits."""
+
+
+def test_a_run_abandoned_while_it_waits_still_records_and_alerts(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    # The request is given up (a signal-driven request timeout here; a
+    # gevent.Timeout or a killed greenlet alike) before its check ends: the
+    # result the check then has is still recorded and alerted, with no
+    # other run coming to record it.
+    started = threading.Event()
+
+    def slow() -> bool:
+        started.set()
+        release.wait(5)
+        return False
+
+    def abandon(signum: int, frame: object) -> None:
+        raise _Abandoned
+
+    health.add_check(slow, name="slow", timeout=10)
+    failed: list[str] = []
+    previous = signal.signal(signal.SIGALRM, abandon)
+    try:
+        with check_failed.connected_to(
+            lambda sender, result: failed.append(result.name), app
+        ):
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(_Abandoned):
+                run(app, health)
+            assert started.is_set()
+            release.set()
+            wait_for(lambda: failed == ["slow"], 5)
+        trend = get_state(app).history.snapshot(["slow"]).checks["slow"]
+        assert trend.count == 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
+
+
+def test_run_inline_a_failure_is_alerted_while_a_later_check_hangs(
+    app: Flask, release: threading.Event
+) -> None:
+    # Inline, a check's timeout is reported, not enforced: a run with a
+    # hung check lasts as long as it hangs, and the failure before it was
+    # alerted only then (never, for a check hung for good).
+    app.config["HEALTHCHECK_THREADS"] = False
+    health = HealthCheck(app)
+    failed: list[str] = []
+    health.add_check(lambda: False, name="fails")
+    health.add_check(lambda: release.wait(10), name="hangs", timeout=1)
+    with check_failed.connected_to(
+        lambda sender, result: failed.append(result.name), app
+    ):
+        runner = threading.Thread(target=run, args=(app, health))
+        runner.start()
+        try:
+            wait_for(lambda: failed == ["fails"], 5)
+        finally:
+            release.set()
+            runner.join(10)

@@ -137,6 +137,20 @@ def test_each_accept_header_keeps_its_answer(app: Flask, health: HealthCheck) ->
         assert len(get_state().formats()._by_accept) <= MAX_ACCEPT_HEADERS
 
 
+def test_a_huge_accept_header_is_answered_not_kept(
+    app: Flask, health: HealthCheck
+) -> None:
+    """An attacker's megabyte-long Accept headers, each another: the
+    registry kept every one as a key, 64 MB for as long as the app ran."""
+    for i in range(8):
+        huge = f"application/x-{i}-{'a' * 1_000_000}, {HTML};q=0.5"
+        assert get(app, accept=huge).mimetype == HTML
+    assert get(app, accept=HEALTH_JSON).mimetype == HEALTH_JSON
+    with app.app_context():
+        kept = get_state().formats()._by_accept
+    assert sum(len(header or "") for header in kept) < 64 * 1024
+
+
 @pytest.mark.parametrize("accept", [None, "*/*", JSON, "image/png", "text/csv"])
 @pytest.mark.parametrize("query", ["", "?format=json"])
 def test_the_envelope_is_byte_for_byte_clearskies(

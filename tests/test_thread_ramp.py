@@ -301,3 +301,60 @@ def test_a_thread_reads_ready_to_run_while_it_runs_not_while_it_waits(
     finally:
         release.set()
         waits.close()
+
+
+def test_a_ramp_over_hundreds_of_stuck_checks_keeps_few_files_open(
+    app: Flask, health: HealthCheck
+) -> None:
+    """The ramp kept two /proc files open per thread it looked at, for the
+    whole ramp: 200 stuck checks held 128 of the process's descriptors,
+    300 all 250 it had left under a limit of 256 (the app's accept() and
+    connects then fail)."""
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("needs Linux (/proc/self/fd)")
+    counting = threading.Lock()
+
+    def open_files() -> int:
+        with counting:  # one listing at a time: one descriptor of its own
+            return len(os.listdir("/proc/self/fd"))
+
+    together = threading.Barrier(200)
+    seen: list[int] = []
+
+    def waits() -> bool:
+        seen.append(open_files())
+        return together.wait(TIMEOUT / 2) >= 0
+
+    for i in range(200):
+        health.add_check(waits, name=f"waits{i}")
+    before = open_files()
+    report = run(app, health)
+    assert [r.status for r in report.checks] == ["pass"] * 200
+    assert max(seen) - before <= 64, (before, max(seen))
+
+
+def test_a_check_queued_behind_spinning_ones_begins_by_a_quarter_of_its_timeout(
+    app: Flask, health: HealthCheck, release: threading.Event
+) -> None:
+    """Six checks that spin (timeout 1 s) ahead of one that sleeps 1 s
+    (timeout 2 s): each spinner held the next back for a patience, so the
+    sleeper began after 1.5 s (on a busy machine, a quarter of the shortest
+    timeout each) and timed out; begun by 0.5 s, it has time to pass."""
+
+    def spins() -> bool:
+        while not release.is_set():
+            pass
+        return True
+
+    def sleeps() -> bool:
+        time.sleep(1.0)
+        return True
+
+    for i in range(6):
+        health.add_check(spins, name=f"spins{i}", timeout=1.0)
+    health.add_check(sleeps, name="sleeps", timeout=2.0)
+    try:
+        report = run(app, health)
+    finally:
+        release.set()
+    assert report.checks[-1].status == "pass", report.checks[-1].error
