@@ -21,11 +21,10 @@ import inspect
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import flask
@@ -103,45 +102,25 @@ def tweaked_add(
         series.prune(tick - self.max_age, offset)
 
 
-_NO_SERVICES: Mapping[str, Any] = MappingProxyType({})
-
-
 def tweaked_in_context(
-    services: bool, cleanup: bool
-) -> Callable[[Executor, Any, float, Any, Scope], object]:
-    """``Executor._call_in_context`` with no service map for a check without
-    parameters (``services``), and with the teardown only if the app has one
-    and a new ``g`` only if the check used it (``cleanup``)."""
-
-    def call_in_context(
-        self: Executor, check: Any, deadline: float, context: Any, shared: Scope
-    ) -> object:
-        inside.set(("check", check.name))
+    self: Executor, check: Any, deadline: float, context: Any, shared: Scope
+) -> object:
+    """``Executor._call_in_context`` with the teardown only if the app has
+    one and a new ``g`` only if the check used it."""
+    inside.set(("check", check.name))
+    try:
+        if not check.parameters and check.kind == "plain":
+            return shared.call_plain(check.func, deadline)
+        with Scope(self.app, self.services, deadline=deadline) as scope:
+            return scope.call(check.func, check.kind, scope.arguments(check.parameters))
+    finally:
         try:
-            if not check.parameters and check.kind == "plain":
-                return shared.call_plain(check.func, deadline)
-            if services and not check.parameters:
-                found = _NO_SERVICES
-            else:
-                found = self.services
-            with Scope(self.app, found, deadline=deadline) as scope:
-                return scope.call(
-                    check.func, check.kind, scope.arguments(check.parameters)
-                )
+            app = self.app
+            if app.teardown_appcontext_funcs or appcontext_tearing_down.receivers:
+                app.do_teardown_appcontext(sys.exc_info()[1])
         finally:
-            try:
-                app = self.app
-                if (
-                    not cleanup
-                    or app.teardown_appcontext_funcs
-                    or appcontext_tearing_down.receivers
-                ):
-                    app.do_teardown_appcontext(sys.exc_info()[1])
-            finally:
-                if not cleanup or context.g.__dict__:
-                    context.g = self.app.app_ctx_globals_class()
-
-    return call_in_context
+            if context.g.__dict__:
+                context.g = self.app.app_ctx_globals_class()
 
 
 def plain_in_context(
@@ -258,20 +237,7 @@ TWEAKS = (
         False,
         (20, 1000),
         False,
-        lambda: patched(
-            Executor, "_call_in_context", tweaked_in_context(False, cleanup=True)
-        ),
-    ),
-    Tweak(
-        "no service map for a check without parameters",
-        "`Executor._call_in_context`",
-        "inline",
-        False,
-        (20, 1000),
-        False,
-        lambda: patched(
-            Executor, "_call_in_context", tweaked_in_context(True, cleanup=False)
-        ),
+        lambda: patched(Executor, "_call_in_context", tweaked_in_context),
     ),
     Tweak(
         "no `redact_value` call for a None observed value",

@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_healthcheck import ConfigurationError, HealthCheck
+from flask_healthcheck import ConfigurationError, HealthCheck, HealthReport
 
 SUCCESS = b'{"status": "success", "error": "", "data": {}, "pagination": {}, "input_errors": {}}'  # noqa: E501
 FAILURE = b'{"status": "failure", "error": "", "data": [], "pagination": {}, "input_errors": {}}'  # noqa: E501
@@ -388,3 +388,9 @@ def database():
     never.wait({wait})  # a connection to a database that never answers
     return True
 """
+
+
+def run(app: Flask, health: HealthCheck) -> HealthReport:
+    """``health.run()`` in an app context of ``app``."""
+    with app.app_context():
+        return health.run()

@@ -19,14 +19,9 @@ from flask_healthcheck import HealthCheck, observe
 from flask_healthcheck.event_loop import loop_for
 
 from .children import in_child
-from .helpers import wait_for
+from .helpers import run, wait_for
 
 SECRET = "Sup3r-s3cret-pw-4711"
-
-
-def run(app: Flask, health: HealthCheck) -> Any:
-    with app.app_context():
-        return health.run()
 
 
 def test_a_redis_asyncio_pool_made_at_import_works_on_every_run(

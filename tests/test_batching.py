@@ -17,7 +17,7 @@ from flask_healthcheck import CheckResult, HealthCheck, HealthReport, time_left
 from flask_healthcheck.signals import check_failed, health_changed
 from flask_healthcheck.state import get_state
 
-from .helpers import bounded, wait_for
+from .helpers import bounded, run, wait_for
 
 
 @pytest.fixture(params=[True, False], ids=["threads", "inline"])
@@ -34,11 +34,6 @@ def health(request: pytest.FixtureRequest, app: Flask) -> HealthCheck:
     if "threads" in request.fixturenames:
         request.getfixturevalue("threads")
     return HealthCheck(app)
-
-
-def run(app: Flask, health: HealthCheck) -> HealthReport:
-    with app.app_context():
-        return health.run()
 
 
 def test_the_apps_teardown_runs_after_each_check_of_a_run(

@@ -26,7 +26,7 @@ from flask_healthcheck.cputime import RunQueueWaits
 from flask_healthcheck.signals import health_checked
 from flask_healthcheck.state import get_state
 
-from .helpers import burn, wait_for
+from .helpers import burn, run, wait_for
 
 #: A timeout no check here comes near, unless it is meant to.
 TIMEOUT = 10.0
@@ -52,11 +52,6 @@ def threads_of(app: Flask) -> int:
     """The pool threads the app has started and that have not exited (a
     thread idles for a minute before it does): the most it used at once."""
     return get_state(app).runner.pool.thread_count
-
-
-def run(app: Flask, health: HealthCheck) -> HealthReport:
-    with app.app_context():
-        return health.run()
 
 
 @pytest.fixture
