@@ -299,6 +299,8 @@ def select(
             raise _Refused(404, {"check": f"unknown check {describe(check)}"})
     # Empty values (``?exclude=``) are ignored, repeated ones count once.
     exclude = {name for name in request.args.getlist("exclude") if name}
+    if not exclude:
+        return selected
     unknown = exclude.difference(c.name for c in state.checks())
     if unknown:
         raise _Refused(400, {"exclude": _unknown(unknown)})
