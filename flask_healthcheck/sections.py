@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .app_secrets import is_secret_key
-from .checks import CallKind, Check, CheckResult, call_kind, injected_parameters
+from .checks import Check, CheckResult, call_kind, injected_parameters
 from .errors import ConfigurationError
 from .execution import Execution, wait
 from .redact import MASK, describe_exception, redact, redact_value
@@ -82,10 +82,6 @@ class Section:
     func: Callable[..., Any]
     #: The same function as a check, so the executor can call it.
     check: Check = field(repr=False, compare=False)
-
-    @property
-    def kind(self) -> CallKind:
-        return self.check.kind
 
 
 def make_section(name: Any, func: Any) -> Section:
