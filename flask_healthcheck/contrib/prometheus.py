@@ -86,6 +86,7 @@ class HealthMetrics:
         Results are told apart by identity, not by their ``started_at``: a
         wall-clock step back would make every new result look older than
         the last one exported, and freeze the gauges."""
+        gauges = (self.status, self.duration, self.last_run)  # CHECK_GAUGES' order
         with self._lock:
             for result in report.checks:
                 exported = self._exported.get(result.name)
@@ -96,7 +97,6 @@ class HealthMetrics:
                 if any(result is seen for seen in exported):
                     continue
                 exported.append(result)
-                gauges = (self.status, self.duration, self.last_run)
                 values = check_values(result, report)
                 for gauge, value in zip(gauges, values, strict=True):
                     gauge.labels(check=result.name).set(value)
