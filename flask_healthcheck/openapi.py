@@ -66,18 +66,11 @@ def openapi_json(state: HealthCheckState, *, details: bool, script_root: str) ->
     """The document for ``state``'s app as JSON text, cached per app.
 
     The cache key holds everything the document is made of that can change
-    while the app runs: the registries' versions (bumped by ``add_check``
-    and ``add_endpoint``), the formats on offer, whether details show, and
-    the script root; the settings are fixed at ``init_app``.
+    while the app runs: the registries' versions (bumped by ``add_check``,
+    ``add_endpoint`` and ``add_format``), whether details show, and the
+    script root; the settings are fixed at ``init_app``.
     """
-    offered = offered_formats(state)
-    key = (
-        state.shared.version,
-        state.own.version,
-        tuple((f.mimetype, f.name) for f in offered),
-        details,
-        script_root,
-    )
+    key = (state.shared.version, state.own.version, details, script_root)
     documents = _cache.setdefault(state, {})
     text = documents.get(key)
     if text is None:
@@ -85,7 +78,7 @@ def openapi_json(state: HealthCheckState, *, details: bool, script_root: str) ->
         document = build_document(
             state.settings,
             state.endpoints(),
-            offered,
+            offered_formats(state),
             names=names,
             history_results=state.history.max_results,
             script_root=script_root,
