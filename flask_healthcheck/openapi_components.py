@@ -15,6 +15,7 @@ from typing import Any
 
 from .checks import STATUSES
 from .formats import ENVELOPE_STATUS, Format
+from .page_assets import ASSET_HEADERS
 
 #: Status codes a refused request gets, whatever the checks say.
 REFUSALS = (400, 404, 405, 406)
@@ -152,7 +153,7 @@ class Responses:
         """The names of a page asset's 200 and of a 304."""
         cache = {
             "description": "The asset is the same for every client.",
-            "schema": {"type": "string", "const": "public, max-age=86400"},
+            "schema": {"type": "string", "const": ASSET_HEADERS["Cache-Control"]},
         }
         etag = {"description": "The asset's version.", "schema": {"type": "string"}}
         ok = self.add(

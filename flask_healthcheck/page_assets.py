@@ -36,5 +36,12 @@ def icon(status: str) -> str:
     )
 
 
+#: Headers of the assets: the same for every client, so a browser may keep
+#: them (the page links them by version). The OpenAPI document states them.
+ASSET_HEADERS = {
+    "Cache-Control": "public, max-age=86400",
+    "X-Content-Type-Options": "nosniff",
+}
+
 #: The page's assets, served under the main URL: name to media type.
 ASSETS = {"status.css": "text/css", "status.svg": "image/svg+xml"}

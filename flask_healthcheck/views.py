@@ -31,7 +31,7 @@ from .endpoints import HISTORY, OPENAPI, PAGE_ASSETS, Endpoint, describe
 from .errors import ConfigurationError
 from .format_registry import ENVELOPE, HEADERS, answer
 from .history import Snapshot, history_document
-from .page_assets import ASSET_VERSION, ASSETS, STYLESHEET, icon
+from .page_assets import ASSET_HEADERS, ASSET_VERSION, ASSETS, STYLESHEET, icon
 from .redact import describe_exception, redact
 from .state import HealthCheckState, get_state
 
@@ -39,13 +39,6 @@ logger = logging.getLogger("flask_healthcheck")
 
 #: The blueprint's name, so endpoint names are ``healthcheck.<name>``.
 BLUEPRINT_NAME = "healthcheck"
-
-#: Headers of the status page's stylesheet and icon: the same for every
-#: client, so a browser may keep them (the page links them by version).
-ASSET_HEADERS = {
-    "Cache-Control": "public, max-age=86400",
-    "X-Content-Type-Options": "nosniff",
-}
 
 #: Unknown names echoed back in ``input_errors`` at most; the rest counted.
 MAX_NAMES_SHOWN = 5
