@@ -240,8 +240,7 @@ def health_or_refusal(app: Flask, key: str) -> HealthCheck | None:
 
 def run_in(app: Flask, health: HealthCheck) -> str:
     """``health.run()``'s status, in an app context as a CLI command has."""
-    with app.app_context():
-        return health.run().status
+    return run(app, health).status
 
 
 def burn(seconds: float) -> Callable[[], bool]:
