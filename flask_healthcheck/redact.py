@@ -49,7 +49,7 @@ _TRIGGERS = r"pass|pwd|pw|secret|token|key|cred|private|webhook|dsn|auth|cookie|
 # run that must be taken whole is captured in a lookahead (which Python never
 # backtracks into) and then matched by back reference. Tests feed each one
 # hostile input to keep it so. (The URL password pattern lives in
-# ``secrets``, which also looks for passwords inside config URLs.)
+# ``app_secrets``, which also looks for passwords inside config URLs.)
 
 #: Header lines whose whole value is a secret: cookies hold sessions, and
 #: authorization may use any scheme.

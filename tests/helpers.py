@@ -240,8 +240,7 @@ def health_or_refusal(app: Flask, key: str) -> HealthCheck | None:
 
 def run_in(app: Flask, health: HealthCheck) -> str:
     """``health.run()``'s status, in an app context as a CLI command has."""
-    with app.app_context():
-        return health.run().status
+    return run(app, health).status
 
 
 def burn(seconds: float) -> Callable[[], bool]:
@@ -331,18 +330,19 @@ health = HealthCheck(app)
 """
 
 
-def live_app(**config: object) -> str:
-    """:func:`app_module` with ``/livez`` running the ``live`` checks, and
-    one trivial such check, ``alive``; add other checks after it."""
-    return (
-        app_module(ENDPOINTS='{"/livez": ["live"]}', **config)
-        + """
+#: A trivial ``live`` check, ``alive``, as source to follow :func:`app_module`.
+ALIVE = """
 
 @health.check(tags=["live"])
 def alive():
     return True
 """
-    )
+
+
+def live_app(**config: object) -> str:
+    """:func:`app_module` with ``/livez`` running the ``live`` checks, and
+    one trivial such check, ``alive``; add other checks after it."""
+    return app_module(ENDPOINTS='{"/livez": ["live"]}', **config) + ALIVE
 
 
 def sqlite_check(busy_seconds: float) -> str:
@@ -365,15 +365,7 @@ def probes_app(timeout: float) -> str:
     """README's Kubernetes layout as a server imports it: ``/livez`` runs
     the ``live`` checks (``alive``, trivial) and ``/readyz`` the ``ready``
     ones, each bounded by ``timeout``; add the ``ready`` checks after it."""
-    return (
-        app_module(ENDPOINTS=PROBES, TIMEOUT=timeout)
-        + """
-
-@health.check(tags=["live"])
-def alive():
-    return True
-"""
-    )
+    return app_module(ENDPOINTS=PROBES, TIMEOUT=timeout) + ALIVE
 
 
 def hung_database_app(timeout: float, wait: str = "") -> str:
