@@ -23,7 +23,6 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 
-from .app_secrets import known_secrets
 from .checks import CheckResult, Status
 from .redact import MAX_SCAN, escape_controls, redact
 from .threads import allocate_lock
@@ -68,33 +67,33 @@ class RedactingFilter(logging.Filter):
 
 
 def redact_record(record: logging.LogRecord) -> None:
-    """Redact ``record`` in place; see :class:`RedactingFilter`."""
-    secrets = known_secrets()
+    """Redact ``record`` in place; see :class:`RedactingFilter`. Every
+    app's known secrets are blanked by :func:`~.redact.redact` itself."""
     try:
         message = record.getMessage()
     except Exception:  # arguments that don't fit the message
         message = f"{record.msg!r} % {record.args!r}"
-    record.msg = _clean(message, secrets)
+    record.msg = _clean(message)
     record.args = None
     if record.exc_info and record.exc_info[1] is not None:
         pieces = traceback.format_exception(record.exc_info[1])
-        record.exc_text = "".join(_clean(piece, secrets) for piece in pieces).rstrip()
+        record.exc_text = "".join(_clean(piece) for piece in pieces).rstrip()
     elif record.exc_text:
-        record.exc_text = _clean_lines(record.exc_text, secrets)
+        record.exc_text = _clean_lines(record.exc_text)
     record.exc_info = None
     if record.stack_info:
-        record.stack_info = _clean_lines(record.stack_info, secrets)
+        record.stack_info = _clean_lines(record.stack_info)
 
 
-def _clean(text: str, secrets: tuple[str, ...]) -> str:
-    return escape_controls(redact(text, secrets), keep_newlines=True)
+def _clean(text: str) -> str:
+    return escape_controls(redact(text), keep_newlines=True)
 
 
-def _clean_lines(text: str, secrets: tuple[str, ...]) -> str:
+def _clean_lines(text: str) -> str:
     """Redact a long block (a stack) piece by piece, each piece bounded."""
     if len(text) <= MAX_SCAN:
-        return _clean(text, secrets)
-    return "\n".join(_clean(line, secrets) for line in text.split("\n"))
+        return _clean(text)
+    return "\n".join(_clean(line) for line in text.split("\n"))
 
 
 def _install() -> None:
