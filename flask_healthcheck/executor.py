@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
@@ -78,8 +77,7 @@ class Executor:
             # A check that runs the checks: see _call_inline.
             for execution in executions:
                 check, deadline = execution.check, execution.deadline
-                call = partial(self._call_pushed, check, deadline)
-                finish(execution, *self._execute_one(check, call))
+                finish(execution, *self._execute_pushed(check, deadline))
             return
         state.busy = True
         try:
@@ -112,14 +110,16 @@ class Executor:
             else:
                 finish(execution, result, None)
 
-    def _execute_one(
-        self, check: Check, call: Callable[[], object]
+    def _execute_pushed(
+        self, check: Check, deadline: float
     ) -> tuple[CheckResult, BaseException | None]:
-        """Run ``check`` by ``call``: its result, and what it raised."""
+        """Run ``check`` in an app context of its own (see
+        :meth:`_call_pushed`): its result, and what it raised."""
         started_at = time.time()
         start = time.perf_counter()
         try:
-            return self._result(check, call(), start, started_at), None
+            value = self._call_pushed(check, deadline)
+            return self._result(check, value, start, started_at), None
         except BaseException as e:  # SystemExit in a check must not end a worker
             return self._failure(check, e, start, started_at), e
 

@@ -13,9 +13,10 @@ turns the results that became checks' latest, under the runner's lock,
 into history, signals and log lines, queued for delivery in that order.
 A result becomes its check's latest the moment its check ends (a request
 waiting for it has it then); it is recorded with the others of its run,
-under one lock, before the run returns (or earlier, by whichever run or
-late result takes the lock first: results are always recorded in the
-order they came).
+under one lock, before the run returns (or earlier: by whichever run or
+late result takes the lock first, by its check's thread once no run waits
+for it, and, run inline, as it ends if it fails or changes; results are
+always recorded in the order they came).
 """
 
 from __future__ import annotations

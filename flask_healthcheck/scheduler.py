@@ -1,4 +1,5 @@
-"""Handing checks to threads, and waiting for them with a deadline.
+"""Handing checks to threads (waiting for them with a deadline is
+:func:`.execution.wait`).
 
 Checks run on threads of a :class:`~.pool.WorkerPool` (the operating
 system's, also under gevent), so a run costs about its slowest check and
