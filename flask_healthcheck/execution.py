@@ -13,7 +13,16 @@ from .threads import Event
 class Execution:
     """One run of one check, shared by every request that joins it."""
 
-    __slots__ = ("check", "timeout", "started", "deadline", "result", "joined", "runs")
+    __slots__ = (
+        "check",
+        "timeout",
+        "started",
+        "deadline",
+        "result",
+        "joined",
+        "runs",
+        "queued_on",
+    )
 
     def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
@@ -32,6 +41,10 @@ class Execution:
         """Count the check's time from ``now`` (``time.monotonic()``)."""
         self.started = now
         self.deadline = now + self.timeout
+        #: Run inline, the thread it waits on until it begins: a run asked
+        #: for by a check before it on that thread runs it instead of
+        #: waiting for it (it would wait for itself).
+        self.queued_on: int | None = None
         return self
 
 

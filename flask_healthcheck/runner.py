@@ -22,6 +22,7 @@ always recorded in the order they came).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -143,6 +144,8 @@ class Runner:
         mine: list[Execution] = []
         deliveries: list[Delivery] = []
         inline = self.scheduler.inline
+        # The thread (a greenlet, under gevent) whose run runs them inline.
+        here = threading.get_ident() if inline else None
         with self._lock:
             now = time.monotonic()
             # Run inline, a check begins once those before it have ended.
@@ -158,6 +161,7 @@ class Runner:
                     execution = slot.running = Execution(check, timeout, begins)
                     if inline:
                         begins = execution.deadline
+                        execution.queued_on = here
                     mine.append(execution)
                     execution.runs += 1
                     plan.append(execution)
@@ -167,6 +171,10 @@ class Runner:
                     self._record(execution.check, result, None, deliveries)
                     plan.append(result)
                 else:
+                    if here is not None and execution.queued_on == here:
+                        # Asked for by a check queued before it on this
+                        # thread: it runs now, in this run, not after.
+                        mine.append(execution)
                     execution.runs += 1
                     plan.append(execution)
             # Only results others had or have made is not a run of its own.

@@ -152,7 +152,13 @@ class Scheduler:
         if self.inline:
             # Each check's time counts from when it begins (lazily, once
             # the one before it has ended).
-            run(execution.begin(time.monotonic()) for execution in executions)
+            # A check that ran meanwhile, in a run a check before it asked
+            # for (see Execution.queued_on), is not run again.
+            run(
+                execution.begin(time.monotonic())
+                for execution in executions
+                if execution.result is None
+            )
             return
         batch = _Batch(executions)
         try:

@@ -306,3 +306,31 @@ def test_real_uwsgi_runs_checks_on_threads(
     text = server.text()
     assert "python threads support enabled" in text
     assert "HEALTHCHECK_THREADS" not in text  # the extension's ERROR
+
+
+def test_a_check_that_asks_for_a_run_gets_the_checks_queued_after_it(
+    inline_app: Flask,
+) -> None:
+    """Run inline, a check queued after the one that asks for a run can't
+    be waited for (it would run after the asker returns): the run asked for
+    runs it then, once, and the outer run reports that result."""
+    health = HealthCheck(inline_app)
+    calls: list[str] = []
+    seen: list[str] = []
+
+    def outer() -> bool:
+        report = health.run()
+        seen.extend(f"{r.name}={r.status}" for r in report.checks)
+        return report.status == "pass"
+
+    def other() -> bool:
+        calls.append("other")
+        return True
+
+    health.add_check(outer)
+    health.add_check(other)
+    with inline_app.app_context():
+        report = health.run()
+    assert report.status == "pass", [(r.name, r.error) for r in report.checks]
+    assert seen == ["other=pass"]
+    assert calls == ["other"]
