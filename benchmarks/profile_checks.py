@@ -81,7 +81,6 @@ STEPS = {
     "    interpret": ("checks", "interpret"),
     "    _completed": ("executor", "_completed"),
     "  runner._finish (lock, latest, settle)": ("runner", "_finish"),
-    "runner._flush (the run's results at once, since batch20)": ("runner", "_flush"),
     "  recorder.flush (signals, logs, overall status)": ("recorder", "flush"),
     "    history.record_many": ("history", "record_many"),
 }

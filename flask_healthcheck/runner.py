@@ -118,7 +118,7 @@ class Runner:
         with self._lock:
             # Results had before are compared with this process's own.
             deliveries: list[Delivery] = []
-            self._flush(deliveries)
+            self.recorder.flush(deliveries)
             if deliveries:
                 self._deliver(deliveries)
             self.recorder.assume(statuses, status)
@@ -195,7 +195,7 @@ class Runner:
             abandoned: list[Delivery] = []
             with self._lock:
                 self._leave(plan)
-                self._flush(abandoned)
+                self.recorder.flush(abandoned)
                 self._deliver(abandoned)
             raise
         report = HealthReport.from_results(results, started_at)
@@ -204,7 +204,7 @@ class Runner:
             self._leave(plan)
             # The run's results (and any others') recorded at once, before
             # the report is returned.
-            self._flush(deliveries)
+            self.recorder.flush(deliveries)
             if own:
                 slots = self._slots.values()
                 latest = (s.latest for s in slots if s.latest is not None)
@@ -258,7 +258,7 @@ class Runner:
                 self._settle(execution.check, result, error, now)
                 if at_once or not execution.runs:  # or every run that waited gave up
                     deliveries: list[Delivery] = []
-                    self._flush(deliveries)
+                    self.recorder.flush(deliveries)
                     self._deliver(deliveries)
             else:
                 self._late(execution, result, now)
@@ -310,17 +310,12 @@ class Runner:
         now: float | None = None,
     ) -> None:
         """Under the lock: make ``result`` the check's latest (had at
-        ``now``, ``time.monotonic()``), to be recorded by :meth:`_flush`.
+        ``now``, ``time.monotonic()``), to be recorded by :meth:`.Recorder.flush`.
         ``error`` is what the check raised, for the log."""
         slot = self._slots[check.name]
         self.recorder.settle(check, result, slot.latest, error)
         slot.latest = result
         slot.latest_at = time.monotonic() if now is None else now
-
-    def _flush(self, deliveries: list[Delivery]) -> None:
-        """Under the lock: record the results settled so far, in the order
-        they came, and add what they cause to ``deliveries``."""
-        self.recorder.flush(deliveries)
 
     def _record(
         self,
@@ -333,7 +328,7 @@ class Runner:
         """Under the lock: make ``result`` the check's latest and record it
         now (after those settled before it)."""
         self._settle(check, result, error, now)
-        self._flush(deliveries)
+        self.recorder.flush(deliveries)
 
 
 def _timed_out(execution: Execution) -> CheckResult:

@@ -35,11 +35,12 @@ check_failed = _signals.signal("check-failed")
 #: .. versionadded:: 0.1.0
 check_recovered = _signals.signal("check-recovered")
 
-#: Sent when the overall status differs from the previous run's with the same
-#: selection of checks. Sender: the app. Keywords: ``report``
-#: (:class:`~flask_healthcheck.HealthReport`) and ``previous`` (the previous
-#: status, ``"pass"``, ``"warn"`` or ``"fail"``; ``None`` on an app's first
-#: run, which counts as a change only when it does not pass).
+#: Sent when a run changes the app's overall status (that of every check's
+#: latest result, whichever checks the run selected). Sender: the app.
+#: Keywords: ``report`` (:class:`~flask_healthcheck.HealthReport`) and
+#: ``previous`` (the previous status, ``"pass"``, ``"warn"`` or ``"fail"``;
+#: ``None`` on an app's first run, which counts as a change only when it
+#: does not pass).
 #:
 #: .. versionadded:: 0.1.0
 health_changed = _signals.signal("health-changed")
