@@ -163,7 +163,9 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
     print(f"# handoff - Python {sys.version.split()[0]}, {os.cpu_count()} CPUs,")
     print(f"# {args.checks} trivial check(s), load {os.getloadavg()[0]:.1f}")
-    medians: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    # By where the two threads ran: "apart" (the probing thread slept once a
+    # probe) or "together" (preempted instead); inline probes hand nothing.
+    medians: dict[tuple[str, str], list[float]] = {}
     for number in range(args.children):
         for kind in KINDS if number % 2 == 0 else KINDS[::-1]:
             command = [sys.executable, __file__, "--child", kind]
@@ -174,30 +176,35 @@ def main() -> None:
             if out.returncode:
                 raise SystemExit(out.stderr)
             figures = json.loads(out.stdout)
-            medians[kind].append(figures["median"])
-            switches = figures.get("switches", {})
+            switches = figures["switches"]
+            mode = "" if kind == "inline" else _mode(switches["probe"])
+            medians.setdefault((kind, mode), []).append(figures["median"])
             shown = " ".join(
                 f"{who} {s[0]:.2f}/{s[1]:.2f}" for who, s in sorted(switches.items())
             )
             print(
-                f"{kind:8} {figures['median'] * 1e6:7.1f} us"
+                f"{kind:8} {mode:8} {figures['median'] * 1e6:7.1f} us"
                 f"  cpus {figures['cpus']}  switches (vol/invol) {shown}"
             )
     print()
-    for kind in KINDS:
-        times = sorted(medians[kind])
+    if ("inline", "") not in medians:
+        return
+    inline = statistics.median(medians["inline", ""])
+    print(f"inline            {inline * 1e6:7.1f} us")
+    for (kind, mode), times in sorted(medians.items()):
+        if kind == "inline":
+            continue
+        median = statistics.median(times)
         print(
-            f"{kind:8} median {statistics.median(times) * 1e6:7.1f} us"
-            f"  (children {times[0] * 1e6:.1f} to {times[-1] * 1e6:.1f})"
+            f"{kind:8} {mode:8} {median * 1e6:7.1f} us, {median / inline:.2f} x inline"
+            f" (+{(median - inline) * 1e6:.1f} us; {len(times)} children)"
         )
-    threads = statistics.median(medians["threads"])
-    inline = statistics.median(medians["inline"])
-    floor = statistics.median(medians["floor"])
-    print(
-        f"hand-off (threads - inline) {(threads - inline) * 1e6:.1f} us:"
-        f" wake-ups and cold caches (floor - inline) {(floor - inline) * 1e6:.1f} us,"
-        f" the rest (threads - floor) {(threads - floor) * 1e6:.1f} us"
-    )
+
+
+def _mode(switches: list[float]) -> str:
+    """ "apart" if the probing thread slept about once a probe (the other
+    thread ran on another CPU), else "together" (it was preempted)."""
+    return "apart" if switches[0] >= 0.5 else "together"
 
 
 if __name__ == "__main__":
