@@ -18,8 +18,10 @@ one CPU in some processes and not in others), so one process tells little.
   run on caches its thread's sleep let go cold. ``threads`` minus
   ``floor`` is what handing the checks over adds beyond that.
 
-Per child: the median probe, the CPU each thread was last seen on, and
-the context switches per probe of each thread (``/proc/self/task/*/status``,
+Per child: the median probe, the CPU time per probe (a mean) of the thread
+that probes and of the others (a thread that resumes on caches gone cold runs
+the same Python slower), the CPU each thread was last seen on, and the
+context switches per probe of each thread (``/proc/self/task/*/status``,
 Linux), voluntary and involuntary. On two CPUs, one voluntary switch each
 is one sleep each, the least a hand-off can do; more would mean a woken
 thread found the GIL held and slept again until it was let go. On one CPU,
@@ -125,9 +127,11 @@ def _probes(kind: str, checks: int, count: int) -> dict[str, Any]:
         threading.Thread(target=echo, name="echo", daemon=True).start()
     times = []
     before: dict[int, tuple[int, int]] = {}
+    own = process = 0.0
     for i in range(warm + count):
         if i == warm:
             before = _switches()
+            own, process = time.thread_time(), time.process_time()
         start = time.perf_counter()
         client.get("/health").close()
         if kind == "floor":
@@ -135,12 +139,15 @@ def _probes(kind: str, checks: int, count: int) -> dict[str, Any]:
             pong.acquire()
         if i >= warm:
             times.append(time.perf_counter() - start)
+    own = (time.thread_time() - own) / count
+    process = (time.process_time() - process) / count
     switches = _per_probe(before, _switches(), count)
     names = {str(t.native_id): t.name for t in threading.enumerate()}
     names[str(threading.get_native_id())] = "probe"
     cpus += [_cpu(int(task)) for task in switches]
     return {
         "median": statistics.median(times),
+        "cpu": [own, max(process - own, 0.0)],
         "cpus": cpus,
         "switches": {names.get(t, t): s for t, s in switches.items()},
     }
@@ -166,6 +173,7 @@ def main() -> None:
     # By where the two threads ran: "apart" (the probing thread slept once a
     # probe) or "together" (preempted instead); inline probes hand nothing.
     medians: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[list[float]]] = {}
     for number in range(args.children):
         for kind in KINDS if number % 2 == 0 else KINDS[::-1]:
             command = [sys.executable, __file__, "--child", kind]
@@ -179,25 +187,28 @@ def main() -> None:
             switches = figures["switches"]
             mode = "" if kind == "inline" else _mode(switches["probe"])
             medians.setdefault((kind, mode), []).append(figures["median"])
+            cpu.setdefault((kind, mode), []).append(figures["cpu"])
             shown = " ".join(
                 f"{who} {s[0]:.2f}/{s[1]:.2f}" for who, s in sorted(switches.items())
             )
+            own, others = (seconds * 1e6 for seconds in figures["cpu"])
             print(
                 f"{kind:8} {mode:8} {figures['median'] * 1e6:7.1f} us"
-                f"  cpus {figures['cpus']}  switches (vol/invol) {shown}"
+                f"  CPU time {own:.1f} + {others:.1f} us"
+                f"  CPUs {figures['cpus']}  switches (vol/invol) {shown}"
             )
     print()
     if ("inline", "") not in medians:
         return
     inline = statistics.median(medians["inline", ""])
-    print(f"inline            {inline * 1e6:7.1f} us")
+    print("median probe; mean CPU time per probe of the probing thread + the others")
     for (kind, mode), times in sorted(medians.items()):
-        if kind == "inline":
-            continue
         median = statistics.median(times)
+        own, others = (statistics.median(c[i] for c in cpu[kind, mode]) for i in (0, 1))
         print(
             f"{kind:8} {mode:8} {median * 1e6:7.1f} us, {median / inline:.2f} x inline"
-            f" (+{(median - inline) * 1e6:.1f} us; {len(times)} children)"
+            f" (+{(median - inline) * 1e6:5.1f} us); CPU time"
+            f" {own * 1e6:.1f} + {others * 1e6:.1f} us ({len(times)} children)"
         )
 
 
