@@ -26,7 +26,9 @@ Linux), voluntary and involuntary. On two CPUs, one voluntary switch each
 is one sleep each, the least a hand-off can do; more would mean a woken
 thread found the GIL held and slept again until it was let go. On one CPU,
 the woken thread preempts the one that woke it, which holds the GIL: about
-three switches each way, ``floor`` included.
+three switches each way, ``floor`` included. The summary groups the
+children by that: "apart" (the probing thread slept about once a probe)
+or "together" (it was preempted instead). Linux only (``/proc``).
 """
 
 from __future__ import annotations
