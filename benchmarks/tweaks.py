@@ -40,12 +40,11 @@ if str(ROOT) not in sys.path:
 from scale import build_ours  # noqa: E402 - benchmarks/ is sys.path[0]
 
 from flask_healthcheck import executor, views  # noqa: E402
-from flask_healthcheck.checks import CheckResult  # noqa: E402
+from flask_healthcheck.checks import CheckResult, interpret  # noqa: E402
 from flask_healthcheck.executor import Executor  # noqa: E402
 from flask_healthcheck.format_registry import FormatRegistry  # noqa: E402
 from flask_healthcheck.formats import Format  # noqa: E402
-from flask_healthcheck.history import History  # noqa: E402
-from flask_healthcheck.redact import redact_value  # noqa: E402
+from flask_healthcheck.redact import redact, redact_value  # noqa: E402
 from flask_healthcheck.reentry import inside  # noqa: E402
 from flask_healthcheck.services import Scope  # noqa: E402
 
@@ -69,73 +68,83 @@ def plain_completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult
     return replace(outcome, **fields)
 
 
-def plain_call(
-    self: Executor, check: Any, deadline: float, context: Any, shared: Any
-) -> object:
-    # An app context pushed and popped per check (its teardown, a fresh g).
-    return self._call_pushed(check, deadline)
+def variant_loop(call: str) -> Callable[..., None]:
+    """``Executor._execute_in_context`` with another way to call a check:
+
+    ``"pushed"``: an app context pushed and popped per check (its teardown,
+    a fresh ``g``); ``"scope"``: a services scope of its own for every
+    check, parameters or not; ``"teardown_if"``: the teardown only if the
+    app has one, a new ``g`` only if the check used it. Otherwise the loop
+    as it is in the code (one test of ``call`` per check more)."""
+
+    def _execute_in_context(
+        self: Executor, executions: Any, finish: Any, context: Any, shared: Scope
+    ) -> None:
+        app = self.app
+        perf_counter = time.perf_counter
+        set_inside = inside.set
+        call_plain = shared.call_plain
+        secrets = self._secrets
+        wall = time.time() - perf_counter()
+        for execution in executions:
+            check = execution.check
+            start = perf_counter()
+            try:
+                if call == "pushed":
+                    value = self._call_pushed(check, execution.deadline)
+                else:
+                    set_inside(("check", check.name))
+                    try:
+                        if call == "scope":
+                            value = self._call_scoped(check, execution.deadline)
+                        elif not check.parameters and check.kind == "plain":
+                            value = call_plain(check.func, execution.deadline)
+                        else:
+                            value = self._call_scoped(check, execution.deadline)
+                    finally:
+                        try:
+                            if call != "teardown_if" or (
+                                app.teardown_appcontext_funcs
+                                or appcontext_tearing_down.receivers
+                            ):
+                                app.do_teardown_appcontext(sys.exc_info()[1])
+                        finally:
+                            if call != "teardown_if" or context.g.__dict__:
+                                context.g = app.app_ctx_globals_class()
+                outcome = interpret(value, none_fails=check.none_fails)
+                error = outcome.error
+                result = executor._completed(
+                    outcome,
+                    {
+                        "name": check.name,
+                        "duration": perf_counter() - start,
+                        "error": redact(error, secrets()) if error else error,
+                        "observed_value": redact_value(outcome.observed_value),
+                        "observed_unit": redact_value(outcome.observed_unit),
+                        "tags": check.tags,
+                        "critical": check.critical,
+                        "started_at": wall + start,
+                    },
+                )
+            except BaseException as e:
+                finish(execution, self._failure(check, e, start, wall + start), e)
+            else:
+                finish(execution, result, None)
+
+    return _execute_in_context
 
 
-def tweaked_scope_call(
-    self: Scope, func: Callable[..., Any], kind: Any, kwargs: dict[str, Any]
-) -> Any:
-    # Scope._call not asking a True or None whether it is awaitable.
-    if kind in ("generator", "async_generator"):
-        return _scope_call(self, func, kind, kwargs)
-    value = func(**kwargs)
+def tweaked_call_plain(self: Scope, func: Callable[..., Any], deadline: float) -> Any:
+    # Scope.call_plain not asking a True or None whether it is awaitable.
+    self.deadline = deadline
+    try:
+        value = func()
+    finally:
+        self.deadline = None
     if value is not True and value is not None and inspect.isawaitable(value):
-        value = self.run_async(value)
+        scope = Scope(self.app, self.services, deadline=deadline)
+        return scope.call(lambda: value, "plain", {})
     return value
-
-
-_scope_call = Scope._call
-
-
-def tweaked_add(
-    self: History, series: Any, at: float, tick: float, status: Any, duration: float
-) -> None:
-    # History._add pruning only if the oldest entry is old enough.
-    offset = self.offset
-    series.add(at, status, duration, tick - at - offset, self.max_results)
-    times = series.times
-    if times and times[0] + offset + series.shifts[0][1] < tick - self.max_age:
-        series.prune(tick - self.max_age, offset)
-
-
-def tweaked_in_context(
-    self: Executor, check: Any, deadline: float, context: Any, shared: Scope
-) -> object:
-    """``Executor._call_in_context`` with the teardown only if the app has
-    one and a new ``g`` only if the check used it."""
-    inside.set(("check", check.name))
-    try:
-        if not check.parameters and check.kind == "plain":
-            return shared.call_plain(check.func, deadline)
-        with Scope(self.app, self.services, deadline=deadline) as scope:
-            return scope.call(check.func, check.kind, scope.arguments(check.parameters))
-    finally:
-        try:
-            app = self.app
-            if app.teardown_appcontext_funcs or appcontext_tearing_down.receivers:
-                app.do_teardown_appcontext(sys.exc_info()[1])
-        finally:
-            if context.g.__dict__:
-                context.g = self.app.app_ctx_globals_class()
-
-
-def plain_in_context(
-    self: Executor, check: Any, deadline: float, context: Any, shared: Any
-) -> object:
-    # A services scope of its own for every check, parameters or not.
-    inside.set(("check", check.name))
-    try:
-        with Scope(self.app, self.services, deadline=deadline) as scope:
-            return scope.call(check.func, check.kind, scope.arguments(check.parameters))
-    finally:
-        try:
-            self.app.do_teardown_appcontext(sys.exc_info()[1])
-        finally:
-            context.g = self.app.app_ctx_globals_class()
 
 
 def tweaked_shown(value: object) -> object:
@@ -205,12 +214,12 @@ TWEAKS = (
     ),
     Tweak(
         "pool thread keeps one app context, `g` swapped by hand",
-        "`Executor._call_in_context`, `_app_context`",
+        "`Executor._execute_in_context`, `_app_context`",
         "pool threads",
         True,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_in_context", plain_call),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("pushed")),
     ),
     Tweak(
         "inline checks reuse the thread's app context (perf20)",
@@ -219,25 +228,25 @@ TWEAKS = (
         False,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_in_context", plain_call),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("pushed")),
     ),
     Tweak(
         "a check without parameters uses the thread's services scope (batch20)",
-        "`Executor._call_in_context`, `services.thread_scope`",
+        "`Executor._execute_in_context`, `services.thread_scope`",
         "inline",
         False,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_in_context", plain_in_context),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("scope")),
     ),
     Tweak(
         "teardown only if the app has one, a new `g` only if used",
-        "`Executor._call_in_context`",
+        "`Executor._execute_in_context`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(Executor, "_call_in_context", tweaked_in_context),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("teardown_if")),
     ),
     Tweak(
         "no `redact_value` call for a None observed value",
@@ -250,21 +259,12 @@ TWEAKS = (
     ),
     Tweak(
         "a `True` or `None` result not asked whether it is awaitable",
-        "`Scope._call`",
+        "`Scope.call_plain`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(Scope, "_call", tweaked_scope_call),
-    ),
-    Tweak(
-        "no prune when the oldest result is young enough",
-        "`History._add`",
-        "inline",
-        False,
-        (20, 1000),
-        False,
-        lambda: patched(History, "_add", tweaked_add),
+        lambda: patched(Scope, "call_plain", tweaked_call_plain),
     ),
     Tweak(
         "no query string: `?format=` not looked up",

@@ -237,8 +237,9 @@ class History:
                 series = checks.get(result.name)
                 if series is None:
                     series = checks[result.name] = Series()
-                series.add(when, result.status, result.duration, skew, limit)
-                series.prune(oldest, offset)
+                series.add(
+                    when, result.status, result.duration, skew, limit, oldest, offset
+                )
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:
@@ -257,8 +258,8 @@ class History:
         self, series: Series, at: float, tick: float, status: Status, duration: float
     ) -> None:
         offset = self.offset
-        series.add(at, status, duration, tick - at - offset, self.max_results)
-        series.prune(tick - self.max_age, offset)
+        skew, oldest = tick - at - offset, tick - self.max_age
+        series.add(at, status, duration, skew, self.max_results, oldest, offset)
 
     def snapshot(self, names: Iterable[str] = (), *, overall: bool = True) -> Snapshot:
         """The trends of the checks ``names`` and, if ``overall``, of the

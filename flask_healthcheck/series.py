@@ -20,6 +20,8 @@ from .checks import Status
 LETTERS: dict[Status, str] = {"pass": "p", "warn": "w", "fail": "f"}
 #: Each letter's status.
 NAMES: dict[str, Status] = {letter: s for s, letter in LETTERS.items()}
+#: Each status's letter as the byte a series keeps.
+_CODES: dict[Status, int] = {s: ord(letter) for s, letter in LETTERS.items()}
 #: Every change between two consecutive letters, for counting transitions
 #: in C: no pattern can overlap itself, so ``str.count`` finds them all.
 _CHANGES = tuple(a + b for a in "pwf" for b in "pwf" if a != b)
@@ -66,20 +68,36 @@ class Series:
         self.shifts: list[tuple[int, float]] = [(0, 0.0)]
 
     def add(
-        self, at: float, status: Status, duration: float, skew: float, limit: int
+        self,
+        at: float,
+        status: Status,
+        duration: float,
+        skew: float,
+        limit: int,
+        oldest: float,
+        offset: float,
     ) -> None:
+        """Add an entry had at ``at`` (Unix time), keeping the last ``limit``
+        and none older than ``oldest`` (monotonic; see :meth:`prune`)."""
         # What could raise first, so that the columns keep one length.
-        letter, duration = ord(LETTERS[status]), float(duration)
+        letter, duration = _CODES[status], float(duration)
         if status != self.status:
             self.status = status
             self.since = at
-        if abs(skew - self.shifts[-1][1]) > SKEW_TOLERANCE:
-            self.shifts.append((self.first + len(self.statuses), skew))
-        self.times.append(at)
+        shifts = self.shifts
+        drift = skew - shifts[-1][1]
+        if drift > SKEW_TOLERANCE or drift < -SKEW_TOLERANCE:
+            shifts.append((self.first + len(self.statuses), skew))
+        times = self.times
+        times.append(at)
         self.durations.append(duration)
         self.statuses.append(letter)
-        if len(self.statuses) > limit:
-            self.drop(len(self.statuses) - limit)
+        if len(times) > limit:
+            self.drop(len(times) - limit)
+        # The oldest entry's age, as prune reads it first (with one skew):
+        # the entries are walked only once one of them is due.
+        if len(shifts) > 1 or times[0] + offset + shifts[0][1] < oldest:
+            self.prune(oldest, offset)
 
     def drop(self, count: int) -> None:
         """Forget the ``count`` oldest entries."""
