@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import flask
-from flask import Request
+from flask import Flask, Request
 from flask.signals import appcontext_tearing_down
 
 HERE = Path(__file__).resolve().parent
@@ -73,9 +73,10 @@ def variant_loop(call: str) -> Callable[..., None]:
 
     ``"pushed"``: an app context pushed and popped per check (its teardown,
     a fresh ``g``); ``"scope"``: a services scope of its own for every
-    check, parameters or not; ``"teardown_if"``: the teardown only if the
-    app has one, a new ``g`` only if the check used it. Otherwise the loop
-    as it is in the code (one test of ``call`` per check more)."""
+    check, parameters or not; ``"teardown"``: Flask's teardown called
+    for every check, whether or not it has anything to do;
+    ``"g_if_used"``: a new ``g`` only if the check used it. Otherwise the
+    loop as it is in the code (one test of ``call`` per check more)."""
 
     def _execute_in_context(
         self: Executor, executions: Any, finish: Any, context: Any, shared: Scope
@@ -85,6 +86,10 @@ def variant_loop(call: str) -> Callable[..., None]:
         set_inside = inside.set
         call_plain = shared.call_plain
         secrets = self._secrets
+        teardown = app.do_teardown_appcontext
+        own_teardown = (
+            getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
+        )
         wall = time.time() - perf_counter()
         for execution in executions:
             check = execution.check
@@ -103,13 +108,15 @@ def variant_loop(call: str) -> Callable[..., None]:
                             value = self._call_scoped(check, execution.deadline)
                     finally:
                         try:
-                            if call != "teardown_if" or (
-                                app.teardown_appcontext_funcs
+                            if (
+                                call == "teardown"
+                                or own_teardown
+                                or app.teardown_appcontext_funcs
                                 or appcontext_tearing_down.receivers
                             ):
-                                app.do_teardown_appcontext(sys.exc_info()[1])
+                                teardown(sys.exc_info()[1])
                         finally:
-                            if call != "teardown_if" or context.g.__dict__:
+                            if call != "g_if_used" or context.g.__dict__:
                                 context.g = app.app_ctx_globals_class()
                 outcome = interpret(value, none_fails=check.none_fails)
                 error = outcome.error
@@ -240,13 +247,22 @@ TWEAKS = (
         lambda: patched(Executor, "_execute_in_context", variant_loop("scope")),
     ),
     Tweak(
-        "teardown only if the app has one, a new `g` only if used",
+        "Flask's teardown called only if it has something to do (issue 20)",
+        "`Executor._execute_in_context`",
+        "inline",
+        False,
+        (20, 1000),
+        True,
+        lambda: patched(Executor, "_execute_in_context", variant_loop("teardown")),
+    ),
+    Tweak(
+        "a new `g` only if the check used it",
         "`Executor._execute_in_context`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(Executor, "_execute_in_context", variant_loop("teardown_if")),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("g_if_used")),
     ),
     Tweak(
         "no `redact_value` call for a None observed value",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.ctx import AppContext
+from flask.signals import appcontext_tearing_down
 
 from .app_secrets import config_secrets
 from .checks import Check, CheckResult, interpret
@@ -106,6 +107,13 @@ class Executor:
         set_inside = inside.set
         call_plain = shared.call_plain
         secrets = self._secrets
+        # Flask's own teardown does nothing without teardown functions or
+        # receivers of its signal (benchmarks/tweaks.py): it is called when
+        # it has either, and always when the app has a teardown of its own.
+        teardown = app.do_teardown_appcontext
+        own_teardown = (
+            getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
+        )
         # Unix time read from the performance counter: one clock a check.
         wall = time.time() - perf_counter()
         for execution in executions:
@@ -123,7 +131,12 @@ class Executor:
                 finally:
                     try:
                         # What popping the context would do: the app's teardown.
-                        app.do_teardown_appcontext(sys.exc_info()[1])
+                        if (
+                            own_teardown
+                            or app.teardown_appcontext_funcs
+                            or appcontext_tearing_down.receivers
+                        ):
+                            teardown(sys.exc_info()[1])
                     finally:
                         context.g = app.app_ctx_globals_class()
                 # The result, as _result makes it.

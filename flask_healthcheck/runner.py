@@ -232,25 +232,26 @@ class Runner:
         latest as it ends; never raises. ``inline`` as for
         :meth:`.Executor.execute`: then a failure or a change is recorded at
         once (see :meth:`_finish`)."""
-        finish = self._finish_at_once if inline else self._finish
+        finish = partial(self._finish, inline)
         self.executor.execute(executions, finish, inline=inline)
 
     def _give_up(self, execution: Execution, reason: str) -> None:
         self._finish(
-            execution, failure(execution.check, reason, 0.0, time.time()), None
+            False, execution, failure(execution.check, reason, 0.0, time.time()), None
         )
 
     def _finish(
         self,
+        at_once: bool,
         execution: Execution,
         result: CheckResult,
         error: BaseException | None,
-        at_once: bool = False,
     ) -> None:
         """Make ``result`` the check's latest; ``at_once`` to record it now
         if it is a failure or a change, not when the run ends (run inline,
         its next check may hang for as long as it likes: its timeout is not
-        enforced)."""
+        enforced). ``at_once`` comes first, bound by a positional partial
+        (see :meth:`_execute`): one is called for every check."""
         check = execution.check
         with self._lock:
             slot = self._slots.get(check.name)
@@ -277,12 +278,6 @@ class Runner:
                 self._late(execution, result, now)
             if execution.joined is not None:
                 execution.joined.set()
-
-    def _finish_at_once(
-        self, execution: Execution, result: CheckResult, error: BaseException | None
-    ) -> None:
-        """:meth:`_finish`, a failure or a change recorded at once (inline)."""
-        self._finish(execution, result, error, True)
 
     def _leave(self, waits: list[Execution]) -> None:
         """Under the lock: a run no longer waits for ``waits``."""
