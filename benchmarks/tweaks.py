@@ -64,10 +64,6 @@ def patched(owner: object, name: str, plain: object) -> Iterator[None]:
 # For a tweak kept, the plain code; for one removed, the tweak as it was.
 
 
-def plain_completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:
-    return replace(outcome, **fields)
-
-
 def variant_loop(call: str) -> Callable[..., None]:
     """``Executor._execute_in_context`` with another way to call a check:
 
@@ -75,7 +71,8 @@ def variant_loop(call: str) -> Callable[..., None]:
     a fresh ``g``); ``"scope"``: a services scope of its own for every
     check, parameters or not; ``"teardown"``: Flask's teardown called
     for every check, whether or not it has anything to do;
-    ``"g_if_used"``: a new ``g`` only if the check used it. Otherwise the
+    ``"g_if_used"``: a new ``g`` only if the check used it; ``"replace"``:
+    the result made with ``dataclasses.replace``. Otherwise the
     loop as it is in the code (one test of ``call`` per check more)."""
 
     def _execute_in_context(
@@ -120,19 +117,22 @@ def variant_loop(call: str) -> Callable[..., None]:
                                 context.g = app.app_ctx_globals_class()
                 outcome = interpret(value, none_fails=check.none_fails)
                 error = outcome.error
-                result = executor._completed(
-                    outcome,
-                    {
-                        "name": check.name,
-                        "duration": perf_counter() - start,
-                        "error": redact(error, secrets()) if error else error,
-                        "observed_value": redact_value(outcome.observed_value),
-                        "observed_unit": redact_value(outcome.observed_unit),
-                        "tags": check.tags,
-                        "critical": check.critical,
-                        "started_at": wall + start,
-                    },
-                )
+                fields = {
+                    "name": check.name,
+                    "duration": perf_counter() - start,
+                    "error": redact(error, secrets()) if error else error,
+                    "observed_value": redact_value(outcome.observed_value),
+                    "observed_unit": redact_value(outcome.observed_unit),
+                    "tags": check.tags,
+                    "critical": check.critical,
+                    "started_at": wall + start,
+                }
+                if call != "replace" and type(outcome) is CheckResult:
+                    fields["status"] = outcome.status
+                    result = object.__new__(CheckResult)
+                    object.__setattr__(result, "__dict__", fields)
+                else:
+                    result = replace(outcome, **fields)
             except BaseException as e:
                 finish(execution, self._failure(check, e, start, wall + start), e)
             else:
@@ -212,12 +212,12 @@ class Tweak:
 TWEAKS = (
     Tweak(
         "result built with `object.__new__`, not `dataclasses.replace`",
-        "`executor._completed`",
+        "`Executor._execute_in_context` (and `executor._completed`)",
         "inline",
         False,
         (20, 1000),
         True,
-        lambda: patched(executor, "_completed", plain_completed),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("replace")),
     ),
     Tweak(
         "pool thread keeps one app context, `g` swapped by hand",

@@ -139,22 +139,25 @@ class Executor:
                             teardown(sys.exc_info()[1])
                     finally:
                         context.g = app.app_ctx_globals_class()
-                # The result, as _result makes it.
+                # The result, as _result makes it (and _completed).
                 outcome = interpret(value, none_fails=check.none_fails)
                 error = outcome.error
-                result = _completed(
-                    outcome,
-                    {
-                        "name": check.name,
-                        "duration": perf_counter() - start,
-                        "error": redact(error, secrets()) if error else error,
-                        "observed_value": redact_value(outcome.observed_value),
-                        "observed_unit": redact_value(outcome.observed_unit),
-                        "tags": check.tags,
-                        "critical": check.critical,
-                        "started_at": wall + start,
-                    },
-                )
+                fields = {
+                    "name": check.name,
+                    "duration": perf_counter() - start,
+                    "error": redact(error, secrets()) if error else error,
+                    "observed_value": redact_value(outcome.observed_value),
+                    "observed_unit": redact_value(outcome.observed_unit),
+                    "tags": check.tags,
+                    "critical": check.critical,
+                    "started_at": wall + start,
+                }
+                if type(outcome) is CheckResult:
+                    fields["status"] = outcome.status
+                    result = object.__new__(CheckResult)
+                    object.__setattr__(result, "__dict__", fields)
+                else:
+                    result = replace(outcome, **fields)
             except BaseException as e:  # SystemExit in a check must not end a worker
                 finish(execution, self._failure(check, e, start, wall + start), e)
             else:

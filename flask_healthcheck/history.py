@@ -230,10 +230,12 @@ class History:
         # so its skew is the same.
         offset, limit = self.offset, self.max_results
         skew, oldest = tick - at - offset, tick - self.max_age
-        had = [at] * len(results) if ticks is None else [at - (tick - t) for t in ticks]
+        if ticks is None:
+            ticks = [tick] * len(results)
         checks = self._checks
         with self._lock:
-            for result, when in zip(results, had, strict=True):
+            for result, had in zip(results, ticks, strict=True):
+                when = at - (tick - had)
                 series = checks.get(result.name)
                 if series is None:
                     series = checks[result.name] = Series()
