@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 
 from scale import build_ours  # noqa: E402 - benchmarks/ is sys.path[0]
 
-from flask_healthcheck import executor, views  # noqa: E402
+from flask_healthcheck import views  # noqa: E402
 from flask_healthcheck.checks import CheckResult, interpret  # noqa: E402
 from flask_healthcheck.executor import Executor  # noqa: E402
 from flask_healthcheck.format_registry import FormatRegistry  # noqa: E402
@@ -72,7 +72,8 @@ def variant_loop(call: str) -> Callable[..., None]:
     check, parameters or not; ``"teardown"``: Flask's teardown called
     for every check, whether or not it has anything to do;
     ``"g_if_used"``: a new ``g`` only if the check used it; ``"replace"``:
-    the result made with ``dataclasses.replace``. Otherwise the
+    the result made with ``dataclasses.replace``; ``"shown_if"``: no
+    ``redact_value`` call for a None observed value or unit. Otherwise the
     loop as it is in the code (one test of ``call`` per check more)."""
 
     def _execute_in_context(
@@ -121,8 +122,13 @@ def variant_loop(call: str) -> Callable[..., None]:
                     "name": check.name,
                     "duration": perf_counter() - start,
                     "error": redact(error, secrets()) if error else error,
-                    "observed_value": redact_value(outcome.observed_value),
-                    "observed_unit": redact_value(outcome.observed_unit),
+                    "observed_value": observed
+                    if (observed := outcome.observed_value) is None
+                    and call == "shown_if"
+                    else redact_value(observed),
+                    "observed_unit": unit
+                    if (unit := outcome.observed_unit) is None and call == "shown_if"
+                    else redact_value(unit),
                     "tags": check.tags,
                     "critical": check.critical,
                     "started_at": wall + start,
@@ -152,10 +158,6 @@ def tweaked_call_plain(self: Scope, func: Callable[..., Any], deadline: float) -
         scope = Scope(self.app, self.services, deadline=deadline)
         return scope.call(lambda: value, "plain", {})
     return value
-
-
-def tweaked_shown(value: object) -> object:
-    return value if value is None else redact_value(value)
 
 
 _choose = FormatRegistry.choose
@@ -266,12 +268,12 @@ TWEAKS = (
     ),
     Tweak(
         "no `redact_value` call for a None observed value",
-        "`executor._shown`",
+        "`Executor._execute_in_context`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(executor, "redact_value", tweaked_shown),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("shown_if")),
     ),
     Tweak(
         "a `True` or `None` result not asked whether it is awaitable",
