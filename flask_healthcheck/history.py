@@ -270,8 +270,9 @@ class History:
         oldest = self.monotonic() - self.max_age
         offset = self.offset
         with self._lock:
+            limit = self.max_results
             checks = {
-                name: _trend(self._checks[name], oldest, offset)
+                name: _trend(self._checks[name], oldest, offset, limit)
                 for name in names
                 if name in self._checks
             }
@@ -280,7 +281,9 @@ class History:
                 started_at=self.started_at,
                 max_results=self.max_results,
                 max_age=self.max_age,
-                overall=_trend(self._overall, oldest, offset) if overall else None,
+                overall=_trend(self._overall, oldest, offset, limit)
+                if overall
+                else None,
                 checks=checks,
             )
 
@@ -290,8 +293,8 @@ class History:
             return list(self._checks)
 
 
-def _trend(series: Series, oldest: float, offset: float) -> Trend:
-    columns = series.columns(oldest, offset)
+def _trend(series: Series, oldest: float, offset: float, limit: int) -> Trend:
+    columns = series.columns(oldest, offset, limit)
     since = series.since if series.status is not None else None
     count = transitions(columns.statuses)
     return Trend((), series.status, since, count, columns=columns)

@@ -28,6 +28,11 @@ _CHANGES = tuple(a + b for a in "pwf" for b in "pwf" if a != b)
 #: Seconds by which the monotonic time of an entry, which measures its age,
 #: may be off: the wall clock may drift this far before a series notes it.
 SKEW_TOLERANCE = 0.1
+#: Entries a full series may hold over its limit before the oldest are
+#: dropped, all at once: a full series dropping one entry per result cost
+#: a call and three moves of its columns for every check of every run.
+#: Readers never see them (:meth:`Series.columns` cuts to the limit).
+SLACK = 8
 
 
 class Columns(NamedTuple):
@@ -45,7 +50,9 @@ class Columns(NamedTuple):
 
 class Series:
     """The recent entries of one check, or of the overall status, as
-    columns: 17 bytes an entry (a tuple and its floats took over 100)."""
+    columns: 17 bytes an entry (a tuple and its floats took over 100).
+    It keeps the last ``limit`` entries :meth:`add` is given, and up to
+    :data:`SLACK` more until they are dropped together."""
 
     __slots__ = ("times", "durations", "statuses", "status", "since", "first", "shifts")
 
@@ -92,7 +99,7 @@ class Series:
         times.append(at)
         self.durations.append(duration)
         self.statuses.append(letter)
-        if len(times) > limit:
+        if len(times) > limit + SLACK:
             self.drop(len(times) - limit)
         # The oldest entry's age, as prune reads it first (with one skew):
         # the entries are walked only once one of them is due.
@@ -122,9 +129,12 @@ class Series:
         if count:
             self.drop(count)
 
-    def columns(self, oldest: float, offset: float) -> Columns:
-        """A copy of the entries younger than ``oldest`` (monotonic)."""
+    def columns(self, oldest: float, offset: float, limit: int) -> Columns:
+        """A copy of the last ``limit`` entries younger than ``oldest``
+        (monotonic)."""
         self.prune(oldest, offset)
+        if len(self.times) > limit:
+            self.drop(len(self.times) - limit)
         statuses = self.statuses.decode("ascii")
         return Columns(self.times[:], statuses, self.durations[:])
 
