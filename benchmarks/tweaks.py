@@ -88,6 +88,8 @@ def variant_loop(call: str) -> Callable[..., None]:
         own_teardown = (
             getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
         )
+        new_g = app.app_ctx_globals_class
+        new_result, set_fields = object.__new__, object.__setattr__
         wall = time.time() - perf_counter()
         for execution in executions:
             check = execution.check
@@ -115,7 +117,7 @@ def variant_loop(call: str) -> Callable[..., None]:
                                 teardown(sys.exc_info()[1])
                         finally:
                             if call != "g_if_used" or context.g.__dict__:
-                                context.g = app.app_ctx_globals_class()
+                                context.g = new_g()
                 outcome = interpret(value, none_fails=check.none_fails)
                 error = outcome.error
                 fields = {
@@ -135,8 +137,8 @@ def variant_loop(call: str) -> Callable[..., None]:
                 }
                 if call != "replace" and type(outcome) is CheckResult:
                     fields["status"] = outcome.status
-                    result = object.__new__(CheckResult)
-                    object.__setattr__(result, "__dict__", fields)
+                    result = new_result(CheckResult)
+                    set_fields(result, "__dict__", fields)
                 else:
                     result = replace(outcome, **fields)
             except BaseException as e:

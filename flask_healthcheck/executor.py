@@ -114,6 +114,8 @@ class Executor:
         own_teardown = (
             getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
         )
+        new_g = app.app_ctx_globals_class
+        new_result, set_fields = object.__new__, object.__setattr__
         # Unix time read from the performance counter: one clock a check.
         wall = time.time() - perf_counter()
         for execution in executions:
@@ -138,7 +140,7 @@ class Executor:
                         ):
                             teardown(sys.exc_info()[1])
                     finally:
-                        context.g = app.app_ctx_globals_class()
+                        context.g = new_g()
                 # The result, as _result makes it (and _completed).
                 outcome = interpret(value, none_fails=check.none_fails)
                 error = outcome.error
@@ -154,8 +156,8 @@ class Executor:
                 }
                 if type(outcome) is CheckResult:
                     fields["status"] = outcome.status
-                    result = object.__new__(CheckResult)
-                    object.__setattr__(result, "__dict__", fields)
+                    result = new_result(CheckResult)
+                    set_fields(result, "__dict__", fields)
                 else:
                     result = replace(outcome, **fields)
             except BaseException as e:  # SystemExit in a check must not end a worker
