@@ -146,12 +146,13 @@ class Recorder:
                 else 1
             )
             name = check.name
-            if (was := ranks.get(name)) is not None:
-                counts[was] -= 1
-            counts[rank] += 1
-            ranks[name] = rank
+            if (was := ranks.get(name)) != rank:
+                if was is not None:
+                    counts[was] -= 1
+                counts[rank] += 1
+                ranks[name] = rank
             previous = previous_result.status if previous_result is not None else None
-            alerted = assumed.pop(name, previous)
+            alerted = assumed.pop(name, previous) if assumed else previous
             if (status == "fail" or alerted == "fail") and alerting:
                 if status == "fail":
                     deliveries.append(Send(signals.check_failed, app, result=result))
