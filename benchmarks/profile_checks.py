@@ -65,24 +65,39 @@ def _profiled_drain(original: Callable[..., None]) -> Callable[..., None]:
     return drain
 
 
-#: Steps of a check's run: (module, function), cumulative time per check.
+#: Steps of a check's run: (the end of the file's path, function),
+#: cumulative time per check.
 STEPS = {
     "the executor's loop: each check, its result, its hand-over": (
-        "executor",
+        "flask_healthcheck/executor.py",
         "_execute_in_context",
     ),
-    "  app context, scope, check, teardown": ("executor", "_call_in_context"),
-    "    scope.call (a scope of its own: parameters)": ("services", "call"),
-    "    scope.call_plain (no parameters: the thread's scope)": (
-        "services",
+    "  scope.call_plain (no parameters: the thread's scope; the check)": (
+        "flask_healthcheck/services.py",
         "call_plain",
     ),
-    "  the result (interpret, _completed, redaction)": ("executor", "_result"),
-    "    interpret": ("checks", "interpret"),
-    "    _completed": ("executor", "_completed"),
-    "  runner._finish (lock, latest, settle)": ("runner", "_finish"),
-    "  recorder.flush (signals, logs, overall status)": ("recorder", "flush"),
-    "    history.record_many": ("history", "record_many"),
+    "    inspect.isawaitable": ("inspect.py", "isawaitable"),
+    "  the app's teardown (Flask's do_teardown_appcontext)": (
+        "flask/app.py",
+        "do_teardown_appcontext",
+    ),
+    "  interpret": ("flask_healthcheck/checks.py", "interpret"),
+    "  _completed (the result)": ("flask_healthcheck/executor.py", "_completed"),
+    "  runner._finish (lock, latest, settle)": (
+        "flask_healthcheck/runner.py",
+        "_finish",
+    ),
+    "    recorder.settle": ("flask_healthcheck/recorder.py", "settle"),
+    "recorder.flush (history, signals, logs, overall status)": (
+        "flask_healthcheck/recorder.py",
+        "flush",
+    ),
+    "  history.record_many": ("flask_healthcheck/history.py", "record_many"),
+    "    series.add": ("flask_healthcheck/series.py", "add"),
+    "runner.run, all of it (per probe, shared out)": (
+        "flask_healthcheck/runner.py",
+        "run",
+    ),
 }
 
 
@@ -143,11 +158,11 @@ def profile(threads: bool, probes: int, top: int, checks: int = CHECKS) -> None:
     for name, seconds in sorted(by_part.items(), key=lambda kv: -kv[1]):
         print(f"| {name} | {seconds / probes * 1e6:.1f} | {seconds / total:.1%} |")
     print("\nsteps of one check (cumulative, us per check):")
-    for step, (module, function) in STEPS.items():
+    for step, (path, function) in STEPS.items():
         cumulative = sum(
             ct
             for (filename, _, name), (_, _, _, ct, _) in raw.items()
-            if name == function and filename.endswith(f"flask_healthcheck/{module}.py")
+            if name == function and filename.endswith(path)
         )
         print(f"  {cumulative / probes / checks * 1e6:6.2f}  {step}")
     print(f"\nfunctions by own time (top {top}), us per probe:")

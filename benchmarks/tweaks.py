@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import flask
-from flask import Request
+from flask import Flask, Request
 from flask.signals import appcontext_tearing_down
 
 HERE = Path(__file__).resolve().parent
@@ -39,13 +39,12 @@ if str(ROOT) not in sys.path:
 
 from scale import build_ours  # noqa: E402 - benchmarks/ is sys.path[0]
 
-from flask_healthcheck import executor, views  # noqa: E402
-from flask_healthcheck.checks import CheckResult  # noqa: E402
+from flask_healthcheck import views  # noqa: E402
+from flask_healthcheck.checks import CheckResult, interpret  # noqa: E402
 from flask_healthcheck.executor import Executor  # noqa: E402
 from flask_healthcheck.format_registry import FormatRegistry  # noqa: E402
 from flask_healthcheck.formats import Format  # noqa: E402
-from flask_healthcheck.history import History  # noqa: E402
-from flask_healthcheck.redact import redact_value  # noqa: E402
+from flask_healthcheck.redact import redact, redact_value  # noqa: E402
 from flask_healthcheck.reentry import inside  # noqa: E402
 from flask_healthcheck.services import Scope  # noqa: E402
 
@@ -65,81 +64,102 @@ def patched(owner: object, name: str, plain: object) -> Iterator[None]:
 # For a tweak kept, the plain code; for one removed, the tweak as it was.
 
 
-def plain_completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:
-    return replace(outcome, **fields)
+def variant_loop(call: str) -> Callable[..., None]:
+    """``Executor._execute_in_context`` with another way to call a check:
+
+    ``"pushed"``: an app context pushed and popped per check (its teardown,
+    a fresh ``g``); ``"scope"``: a services scope of its own for every
+    check, parameters or not; ``"teardown"``: Flask's teardown called
+    for every check, whether or not it has anything to do;
+    ``"g_if_used"``: a new ``g`` only if the check used it; ``"replace"``:
+    the result made with ``dataclasses.replace``; ``"shown_if"``: no
+    ``redact_value`` call for a None observed value or unit. Otherwise the
+    loop as it is in the code (one test of ``call`` per check more)."""
+
+    def _execute_in_context(
+        self: Executor, executions: Any, finish: Any, context: Any, shared: Scope
+    ) -> None:
+        app = self.app
+        perf_counter = time.perf_counter
+        set_inside = inside.set
+        call_plain = shared.call_plain
+        secrets = self._secrets
+        teardown = app.do_teardown_appcontext
+        own_teardown = (
+            getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
+        )
+        new_g = app.app_ctx_globals_class
+        new_result, set_fields = object.__new__, object.__setattr__
+        wall = time.time() - perf_counter()
+        for execution in executions:
+            check = execution.check
+            start = perf_counter()
+            try:
+                if call == "pushed":
+                    value = self._call_pushed(check, execution.deadline)
+                else:
+                    set_inside(("check", check.name))
+                    try:
+                        if call == "scope":
+                            value = self._call_scoped(check, execution.deadline)
+                        elif not check.parameters and check.kind == "plain":
+                            value = call_plain(check.func, execution.deadline)
+                        else:
+                            value = self._call_scoped(check, execution.deadline)
+                    finally:
+                        try:
+                            if (
+                                call == "teardown"
+                                or own_teardown
+                                or app.teardown_appcontext_funcs
+                                or appcontext_tearing_down.receivers
+                            ):
+                                teardown(sys.exc_info()[1])
+                        finally:
+                            if call != "g_if_used" or context.g.__dict__:
+                                context.g = new_g()
+                outcome = interpret(value, none_fails=check.none_fails)
+                error = outcome.error
+                fields = {
+                    "name": check.name,
+                    "duration": perf_counter() - start,
+                    "error": redact(error, secrets()) if error else error,
+                    "observed_value": observed
+                    if (observed := outcome.observed_value) is None
+                    and call == "shown_if"
+                    else redact_value(observed),
+                    "observed_unit": unit
+                    if (unit := outcome.observed_unit) is None and call == "shown_if"
+                    else redact_value(unit),
+                    "tags": check.tags,
+                    "critical": check.critical,
+                    "started_at": wall + start,
+                }
+                if call != "replace" and type(outcome) is CheckResult:
+                    fields["status"] = outcome.status
+                    result = new_result(CheckResult)
+                    set_fields(result, "__dict__", fields)
+                else:
+                    result = replace(outcome, **fields)
+            except BaseException as e:
+                finish(execution, self._failure(check, e, start, wall + start), e)
+            else:
+                finish(execution, result, None)
+
+    return _execute_in_context
 
 
-def plain_call(
-    self: Executor, check: Any, deadline: float, context: Any, shared: Any
-) -> object:
-    # An app context pushed and popped per check (its teardown, a fresh g).
-    return self._call_pushed(check, deadline)
-
-
-def tweaked_scope_call(
-    self: Scope, func: Callable[..., Any], kind: Any, kwargs: dict[str, Any]
-) -> Any:
-    # Scope._call not asking a True or None whether it is awaitable.
-    if kind in ("generator", "async_generator"):
-        return _scope_call(self, func, kind, kwargs)
-    value = func(**kwargs)
+def tweaked_call_plain(self: Scope, func: Callable[..., Any], deadline: float) -> Any:
+    # Scope.call_plain not asking a True or None whether it is awaitable.
+    self.deadline = deadline
+    try:
+        value = func()
+    finally:
+        self.deadline = None
     if value is not True and value is not None and inspect.isawaitable(value):
-        value = self.run_async(value)
+        scope = Scope(self.app, self.services, deadline=deadline)
+        return scope.call(lambda: value, "plain", {})
     return value
-
-
-_scope_call = Scope._call
-
-
-def tweaked_add(
-    self: History, series: Any, at: float, tick: float, status: Any, duration: float
-) -> None:
-    # History._add pruning only if the oldest entry is old enough.
-    offset = self.offset
-    series.add(at, status, duration, tick - at - offset, self.max_results)
-    times = series.times
-    if times and times[0] + offset + series.shifts[0][1] < tick - self.max_age:
-        series.prune(tick - self.max_age, offset)
-
-
-def tweaked_in_context(
-    self: Executor, check: Any, deadline: float, context: Any, shared: Scope
-) -> object:
-    """``Executor._call_in_context`` with the teardown only if the app has
-    one and a new ``g`` only if the check used it."""
-    inside.set(("check", check.name))
-    try:
-        if not check.parameters and check.kind == "plain":
-            return shared.call_plain(check.func, deadline)
-        with Scope(self.app, self.services, deadline=deadline) as scope:
-            return scope.call(check.func, check.kind, scope.arguments(check.parameters))
-    finally:
-        try:
-            app = self.app
-            if app.teardown_appcontext_funcs or appcontext_tearing_down.receivers:
-                app.do_teardown_appcontext(sys.exc_info()[1])
-        finally:
-            if context.g.__dict__:
-                context.g = self.app.app_ctx_globals_class()
-
-
-def plain_in_context(
-    self: Executor, check: Any, deadline: float, context: Any, shared: Any
-) -> object:
-    # A services scope of its own for every check, parameters or not.
-    inside.set(("check", check.name))
-    try:
-        with Scope(self.app, self.services, deadline=deadline) as scope:
-            return scope.call(check.func, check.kind, scope.arguments(check.parameters))
-    finally:
-        try:
-            self.app.do_teardown_appcontext(sys.exc_info()[1])
-        finally:
-            context.g = self.app.app_ctx_globals_class()
-
-
-def tweaked_shown(value: object) -> object:
-    return value if value is None else redact_value(value)
 
 
 _choose = FormatRegistry.choose
@@ -196,21 +216,21 @@ class Tweak:
 TWEAKS = (
     Tweak(
         "result built with `object.__new__`, not `dataclasses.replace`",
-        "`executor._completed`",
+        "`Executor._execute_in_context` (and `executor._completed`)",
         "inline",
         False,
         (20, 1000),
         True,
-        lambda: patched(executor, "_completed", plain_completed),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("replace")),
     ),
     Tweak(
         "pool thread keeps one app context, `g` swapped by hand",
-        "`Executor._call_in_context`, `_app_context`",
+        "`Executor._execute_in_context`, `_app_context`",
         "pool threads",
         True,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_in_context", plain_call),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("pushed")),
     ),
     Tweak(
         "inline checks reuse the thread's app context (perf20)",
@@ -219,52 +239,52 @@ TWEAKS = (
         False,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_in_context", plain_call),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("pushed")),
     ),
     Tweak(
         "a check without parameters uses the thread's services scope (batch20)",
-        "`Executor._call_in_context`, `services.thread_scope`",
+        "`Executor._execute_in_context`, `services.thread_scope`",
         "inline",
         False,
         (20, 1000),
         True,
-        lambda: patched(Executor, "_call_in_context", plain_in_context),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("scope")),
     ),
     Tweak(
-        "teardown only if the app has one, a new `g` only if used",
-        "`Executor._call_in_context`",
+        "Flask's teardown called only if it has something to do (issue 20)",
+        "`Executor._execute_in_context`",
+        "inline",
+        False,
+        (20, 1000),
+        True,
+        lambda: patched(Executor, "_execute_in_context", variant_loop("teardown")),
+    ),
+    Tweak(
+        "a new `g` only if the check used it",
+        "`Executor._execute_in_context`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(Executor, "_call_in_context", tweaked_in_context),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("g_if_used")),
     ),
     Tweak(
         "no `redact_value` call for a None observed value",
-        "`executor._shown`",
+        "`Executor._execute_in_context`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(executor, "redact_value", tweaked_shown),
+        lambda: patched(Executor, "_execute_in_context", variant_loop("shown_if")),
     ),
     Tweak(
         "a `True` or `None` result not asked whether it is awaitable",
-        "`Scope._call`",
+        "`Scope.call_plain`",
         "inline",
         False,
         (20, 1000),
         False,
-        lambda: patched(Scope, "_call", tweaked_scope_call),
-    ),
-    Tweak(
-        "no prune when the oldest result is young enough",
-        "`History._add`",
-        "inline",
-        False,
-        (20, 1000),
-        False,
-        lambda: patched(History, "_add", tweaked_add),
+        lambda: patched(Scope, "call_plain", tweaked_call_plain),
     ),
     Tweak(
         "no query string: `?format=` not looked up",

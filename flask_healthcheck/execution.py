@@ -27,7 +27,13 @@ class Execution:
     def __init__(self, check: Check, timeout: float, now: float) -> None:
         self.check = check
         self.timeout = timeout
-        self.begin(now)
+        # What begin(now) sets, set here: one is made per check per run.
+        self.started = now
+        self.deadline = now + timeout
+        #: Run inline, the thread it waits on until it begins: a run asked
+        #: for by a check before it on that thread runs it instead of
+        #: waiting for it (it would wait for itself).
+        self.queued_on: int | None = None
         #: Set once, under the runner's lock: by the thread that ran the
         #: check, or by a request that gave up on it at its deadline.
         self.result: CheckResult | None = None
@@ -41,10 +47,7 @@ class Execution:
         """Count the check's time from ``now`` (``time.monotonic()``)."""
         self.started = now
         self.deadline = now + self.timeout
-        #: Run inline, the thread it waits on until it begins: a run asked
-        #: for by a check before it on that thread runs it instead of
-        #: waiting for it (it would wait for itself).
-        self.queued_on: int | None = None
+        self.queued_on = None
         return self
 
 

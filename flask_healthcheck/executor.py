@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask.ctx import AppContext
+from flask.signals import appcontext_tearing_down
 
 from .app_secrets import config_secrets
 from .checks import Check, CheckResult, interpret
@@ -96,17 +97,71 @@ class Executor:
         context: AppContext,
         shared: Scope,
     ) -> None:
+        """The loop of :meth:`execute`, in this thread's context for the app:
+        per check, what :meth:`_call_in_context` and :meth:`_result` do,
+        written out here, with what is the same for every check read once
+        (this runs for every check of every run; a call costs more than
+        most of the steps it would wrap)."""
+        app = self.app
+        perf_counter = time.perf_counter
+        set_inside = inside.set
+        call_plain = shared.call_plain
+        secrets = self._secrets
+        # Flask's own teardown does nothing without teardown functions or
+        # receivers of its signal (benchmarks/tweaks.py): it is called when
+        # it has either, and always when the app has a teardown of its own.
+        teardown = app.do_teardown_appcontext
+        own_teardown = (
+            getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
+        )
+        new_g = app.app_ctx_globals_class
+        new_result, set_fields = object.__new__, object.__setattr__
         # Unix time read from the performance counter: one clock a check.
-        wall = time.time() - time.perf_counter()
+        wall = time.time() - perf_counter()
         for execution in executions:
-            check, deadline = execution.check, execution.deadline
-            start = time.perf_counter()
-            started_at = wall + start
+            check = execution.check
+            start = perf_counter()
             try:
-                value = self._call_in_context(check, deadline, context, shared)
-                result = self._result(check, value, start, started_at)
+                # A health run the check asks for answers from the latest results.
+                set_inside(("check", check.name))
+                try:
+                    if not check.parameters and check.kind == "plain":
+                        # It builds no service: the thread's scope will do.
+                        value = call_plain(check.func, execution.deadline)
+                    else:
+                        value = self._call_scoped(check, execution.deadline)
+                finally:
+                    try:
+                        # What popping the context would do: the app's teardown.
+                        if (
+                            own_teardown
+                            or app.teardown_appcontext_funcs
+                            or appcontext_tearing_down.receivers
+                        ):
+                            teardown(sys.exc_info()[1])
+                    finally:
+                        context.g = new_g()
+                # The result, as _result makes it (and _completed).
+                outcome = interpret(value, none_fails=check.none_fails)
+                error = outcome.error
+                fields = {
+                    "name": check.name,
+                    "duration": perf_counter() - start,
+                    "error": redact(error, secrets()) if error else error,
+                    "observed_value": redact_value(outcome.observed_value),
+                    "observed_unit": redact_value(outcome.observed_unit),
+                    "tags": check.tags,
+                    "critical": check.critical,
+                    "started_at": wall + start,
+                }
+                if type(outcome) is CheckResult:
+                    fields["status"] = outcome.status
+                    result = new_result(CheckResult)
+                    set_fields(result, "__dict__", fields)
+                else:
+                    result = replace(outcome, **fields)
             except BaseException as e:  # SystemExit in a check must not end a worker
-                finish(execution, self._failure(check, e, start, started_at), e)
+                finish(execution, self._failure(check, e, start, wall + start), e)
             else:
                 finish(execution, result, None)
 
@@ -181,16 +236,19 @@ class Executor:
             if not check.parameters and check.kind == "plain":
                 # It builds no service: the thread's scope will do.
                 return shared.call_plain(check.func, deadline)
-            with Scope(self.app, self.services, deadline=deadline) as scope:
-                return scope.call(
-                    check.func, check.kind, scope.arguments(check.parameters)
-                )
+            return self._call_scoped(check, deadline)
         finally:
             try:
                 # What popping the context would do: the app's teardown.
                 self.app.do_teardown_appcontext(sys.exc_info()[1])
             finally:
                 context.g = self.app.app_ctx_globals_class()
+
+    def _call_scoped(self, check: Check, deadline: float) -> object:
+        """Call the check with the services it asks for, in a scope of its
+        own (torn down after it), in the current app context."""
+        with Scope(self.app, self.services, deadline=deadline) as scope:
+            return scope.call(check.func, check.kind, scope.arguments(check.parameters))
 
     def _call_inline(self, check: Check, deadline: float) -> object:
         """Call the check on this (a request's) thread, in this thread's

@@ -230,15 +230,18 @@ class History:
         # so its skew is the same.
         offset, limit = self.offset, self.max_results
         skew, oldest = tick - at - offset, tick - self.max_age
-        had = [at] * len(results) if ticks is None else [at - (tick - t) for t in ticks]
+        if ticks is None:
+            ticks = [tick] * len(results)
         checks = self._checks
         with self._lock:
-            for result, when in zip(results, had, strict=True):
+            for result, had in zip(results, ticks, strict=True):
+                when = at - (tick - had)
                 series = checks.get(result.name)
                 if series is None:
                     series = checks[result.name] = Series()
-                series.add(when, result.status, result.duration, skew, limit)
-                series.prune(oldest, offset)
+                series.add(
+                    when, result.status, result.duration, skew, limit, oldest, offset
+                )
             self._new_results = True
 
     def record_overall(self, status: Status) -> None:
@@ -257,8 +260,8 @@ class History:
         self, series: Series, at: float, tick: float, status: Status, duration: float
     ) -> None:
         offset = self.offset
-        series.add(at, status, duration, tick - at - offset, self.max_results)
-        series.prune(tick - self.max_age, offset)
+        skew, oldest = tick - at - offset, tick - self.max_age
+        series.add(at, status, duration, skew, self.max_results, oldest, offset)
 
     def snapshot(self, names: Iterable[str] = (), *, overall: bool = True) -> Snapshot:
         """The trends of the checks ``names`` and, if ``overall``, of the
@@ -267,8 +270,9 @@ class History:
         oldest = self.monotonic() - self.max_age
         offset = self.offset
         with self._lock:
+            limit = self.max_results
             checks = {
-                name: _trend(self._checks[name], oldest, offset)
+                name: _trend(self._checks[name], oldest, offset, limit)
                 for name in names
                 if name in self._checks
             }
@@ -277,7 +281,9 @@ class History:
                 started_at=self.started_at,
                 max_results=self.max_results,
                 max_age=self.max_age,
-                overall=_trend(self._overall, oldest, offset) if overall else None,
+                overall=_trend(self._overall, oldest, offset, limit)
+                if overall
+                else None,
                 checks=checks,
             )
 
@@ -287,8 +293,8 @@ class History:
             return list(self._checks)
 
 
-def _trend(series: Series, oldest: float, offset: float) -> Trend:
-    columns = series.columns(oldest, offset)
+def _trend(series: Series, oldest: float, offset: float, limit: int) -> Trend:
+    columns = series.columns(oldest, offset, limit)
     since = series.since if series.status is not None else None
     count = transitions(columns.statuses)
     return Trend((), series.status, since, count, columns=columns)

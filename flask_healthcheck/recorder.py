@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from functools import partial
-from typing import NamedTuple
 
 from flask import Flask
 
@@ -25,26 +24,12 @@ from .delivery import Delivery, Send, SignalDispatcher
 from .history import History
 from .logs import LogLines, log_passed, log_transition, passes_logged
 
-
-class Settled(NamedTuple):
-    """A result that became its check's latest, to be recorded."""
-
-    check: Check
-    result: CheckResult
-    #: The check's latest before it.
-    previous: CheckResult | None
-    #: What the check raised, for the log's traceback.
-    error: BaseException | None
-    #: When it became the latest, on the history's monotonic clock.
-    tick: float
-
-
-def _rank(result: CheckResult) -> int:
-    """What ``result`` makes of the app's overall status: 2 fails it (a
-    critical check failed), 1 makes it warn at least, 0 passes."""
-    if result.status == "pass":
-        return 0
-    return 2 if result.status == "fail" and result.critical else 1
+#: A result that became its check's latest, to be recorded: its check, the
+#: result, the check's latest before it, what the check raised (for the
+#: log's traceback), and when it became the latest (on the history's
+#: monotonic clock). A plain tuple: one is made for every check of every
+#: run, and a named tuple takes several times as long to make.
+Settled = tuple[Check, CheckResult, "CheckResult | None", "BaseException | None", float]
 
 
 class Alerting:
@@ -108,7 +93,7 @@ class Recorder:
         #: Each check's status as the host last alerted it, from :meth:`assume`;
         #: what the check's next result is compared with instead of its latest.
         self._assumed: dict[str, Status] = {}
-        #: Each check's :func:`_rank`, and how many checks have each rank:
+        #: Each check's rank (see :meth:`flush`), and how many checks have each:
         #: the overall status of every check's latest result.
         self._ranks: dict[str, int] = {}
         self._counts = [0, 0, 0]
@@ -132,7 +117,7 @@ class Recorder:
         :meth:`flush` records it, with the others of its run. ``error`` is
         what the check raised, for the log."""
         tick = self.history.monotonic()
-        self._settled.append(Settled(check, result, previous, error, tick))
+        self._settled.append((check, result, previous, error, tick))
 
     def flush(self, deliveries: list[Delivery]) -> None:
         """Record the results settled so far, in the order they came, each
@@ -142,7 +127,7 @@ class Recorder:
             return
         settled, self._settled = self._settled, []
         self.history.record_many(
-            [item.result for item in settled], [item.tick for item in settled]
+            [item[1] for item in settled], [item[4] for item in settled]
         )
         app = self.app
         alerting = self._alerting.on
@@ -150,14 +135,24 @@ class Recorder:
         assumed = self._assumed
         ranks, counts = self._ranks, self._counts
         for check, result, previous_result, error, _ in settled:
-            rank = _rank(result)
-            if (was := ranks.get(check.name)) is not None:
-                counts[was] -= 1
-            counts[rank] += 1
-            ranks[check.name] = rank
             status = result.status
+            # What it makes of the app's overall status: 2 fails it (a
+            # critical check failed), 1 makes it warn at least, 0 passes.
+            rank = (
+                0
+                if status == "pass"
+                else 2
+                if status == "fail" and result.critical
+                else 1
+            )
+            name = check.name
+            if (was := ranks.get(name)) != rank:
+                if was is not None:
+                    counts[was] -= 1
+                counts[rank] += 1
+                ranks[name] = rank
             previous = previous_result.status if previous_result is not None else None
-            alerted = assumed.pop(check.name, previous)
+            alerted = assumed.pop(name, previous) if assumed else previous
             if (status == "fail" or alerted == "fail") and alerting:
                 if status == "fail":
                     deliveries.append(Send(signals.check_failed, app, result=result))

@@ -142,22 +142,25 @@ class Runner:
         started_at = time.time()
         plan: list[CheckResult | Execution] = []
         mine: list[Execution] = []
+        #: The executions of ``plan``, which this run waits for.
+        waits: list[Execution] = []
         deliveries: list[Delivery] = []
         inline = self.scheduler.inline
         # The thread (a greenlet, under gevent) whose run runs them inline.
         here = threading.get_ident() if inline else None
+        slots, default_timeout = self._slots, self.default_timeout
         with self._lock:
             now = time.monotonic()
             # Run inline, a check begins once those before it have ended.
             begins = now
             for check in checks:
-                slot = self._slots.get(check.name)
+                slot = slots.get(check.name)
                 if slot is None:
-                    slot = self._slots[check.name] = _Slot()
+                    slot = slots[check.name] = _Slot()
                 if slot.latest is not None and now - slot.latest_at < max_age:
                     plan.append(slot.latest)
                 elif (execution := slot.running) is None:
-                    timeout = check.timeout or self.default_timeout
+                    timeout = check.timeout or default_timeout
                     execution = slot.running = Execution(check, timeout, begins)
                     if inline:
                         begins = execution.deadline
@@ -165,6 +168,7 @@ class Runner:
                     mine.append(execution)
                     execution.runs += 1
                     plan.append(execution)
+                    waits.append(execution)
                 elif now >= execution.deadline:
                     # Hung since an earlier run: report it, don't start it again.
                     result = _still_running(execution, now)
@@ -177,6 +181,7 @@ class Runner:
                         mine.append(execution)
                     execution.runs += 1
                     plan.append(execution)
+                    waits.append(execution)
             # Only results others had or have made is not a run of its own.
             own = bool(mine or deliveries)
             if deliveries:
@@ -185,8 +190,11 @@ class Runner:
         execute = partial(self._execute, inline=inline)
         try:
             self.scheduler.start(mine, execute, self._give_up, background=background)
+            # An execution's result, read here when it has one already.
             results = [
-                item if isinstance(item, CheckResult) else self._wait(item)
+                item
+                if isinstance(item, CheckResult)
+                else item.result or self._wait(item)
                 for item in plan
             ]
         except BaseException:
@@ -194,20 +202,20 @@ class Runner:
             # what it has is recorded now, the rest by its checks' threads.
             abandoned: list[Delivery] = []
             with self._lock:
-                self._leave(plan)
+                self._leave(waits)
                 self.recorder.flush(abandoned)
                 self._deliver(abandoned)
             raise
         report = HealthReport.from_results(results, started_at)
         deliveries = []
         with self._lock:
-            self._leave(plan)
+            self._leave(waits)
             # The run's results (and any others') recorded at once, before
             # the report is returned.
             self.recorder.flush(deliveries)
             if own:
-                slots = self._slots.values()
-                latest = (s.latest for s in slots if s.latest is not None)
+                every = self._slots.values()
+                latest = (s.latest for s in every if s.latest is not None)
                 self.recorder.run(latest, report, deliveries)
             number = self._deliver(deliveries)
         return report, number
@@ -224,38 +232,44 @@ class Runner:
         latest as it ends; never raises. ``inline`` as for
         :meth:`.Executor.execute`: then a failure or a change is recorded at
         once (see :meth:`_finish`)."""
-        finish = partial(self._finish, at_once=True) if inline else self._finish
+        finish = partial(self._finish, inline)
         self.executor.execute(executions, finish, inline=inline)
 
     def _give_up(self, execution: Execution, reason: str) -> None:
         self._finish(
-            execution, failure(execution.check, reason, 0.0, time.time()), None
+            False, execution, failure(execution.check, reason, 0.0, time.time()), None
         )
 
     def _finish(
         self,
+        at_once: bool,
         execution: Execution,
         result: CheckResult,
         error: BaseException | None,
-        *,
-        at_once: bool = False,
     ) -> None:
         """Make ``result`` the check's latest; ``at_once`` to record it now
         if it is a failure or a change, not when the run ends (run inline,
         its next check may hang for as long as it likes: its timeout is not
-        enforced)."""
+        enforced). ``at_once`` comes first, bound by a positional partial
+        (see :meth:`_execute`): one is called for every check."""
+        check = execution.check
         with self._lock:
-            slot = self._slots.get(execution.check.name)
+            slot = self._slots.get(check.name)
             if slot is not None and slot.running is execution:
                 slot.running = None
             now = time.monotonic()
             if execution.result is None and now <= execution.deadline:
+                latest = slot.latest if slot is not None else None
                 if at_once and result.status != "fail":
-                    latest = slot.latest if slot is not None else None
                     at_once = latest is not None and latest.status != result.status
-                # The check's latest now; the run that waits for it records it.
+                # The check's latest now; the run that waits for it records
+                # it (what _settle does, here: this runs for every check).
                 execution.result = result
-                self._settle(execution.check, result, error, now)
+                if slot is None:  # as _settle finds it: a KeyError
+                    slot = self._slots[check.name]
+                self.recorder.settle(check, result, latest, error)
+                slot.latest = result
+                slot.latest_at = now
                 if at_once or not execution.runs:  # or every run that waited gave up
                     deliveries: list[Delivery] = []
                     self.recorder.flush(deliveries)
@@ -265,11 +279,10 @@ class Runner:
             if execution.joined is not None:
                 execution.joined.set()
 
-    def _leave(self, plan: list[CheckResult | Execution]) -> None:
-        """Under the lock: a run no longer waits for the checks of ``plan``."""
-        for item in plan:
-            if isinstance(item, Execution):
-                item.runs -= 1
+    def _leave(self, waits: list[Execution]) -> None:
+        """Under the lock: a run no longer waits for ``waits``."""
+        for execution in waits:
+            execution.runs -= 1
 
     def _late(self, execution: Execution, result: CheckResult, now: float) -> None:
         """Under the lock: a check that finished after its deadline,

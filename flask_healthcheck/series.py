@@ -20,12 +20,19 @@ from .checks import Status
 LETTERS: dict[Status, str] = {"pass": "p", "warn": "w", "fail": "f"}
 #: Each letter's status.
 NAMES: dict[str, Status] = {letter: s for s, letter in LETTERS.items()}
+#: Each status's letter as the byte a series keeps.
+_CODES: dict[Status, int] = {s: ord(letter) for s, letter in LETTERS.items()}
 #: Every change between two consecutive letters, for counting transitions
 #: in C: no pattern can overlap itself, so ``str.count`` finds them all.
 _CHANGES = tuple(a + b for a in "pwf" for b in "pwf" if a != b)
 #: Seconds by which the monotonic time of an entry, which measures its age,
 #: may be off: the wall clock may drift this far before a series notes it.
 SKEW_TOLERANCE = 0.1
+#: Entries a full series may hold over its limit before the oldest are
+#: dropped, all at once: a full series dropping one entry per result cost
+#: a call and three moves of its columns for every check of every run.
+#: Readers never see them (:meth:`Series.columns` cuts to the limit).
+SLACK = 8
 
 
 class Columns(NamedTuple):
@@ -43,7 +50,9 @@ class Columns(NamedTuple):
 
 class Series:
     """The recent entries of one check, or of the overall status, as
-    columns: 17 bytes an entry (a tuple and its floats took over 100)."""
+    columns: 17 bytes an entry (a tuple and its floats took over 100).
+    It keeps the last ``limit`` entries :meth:`add` is given, and up to
+    :data:`SLACK` more until they are dropped together."""
 
     __slots__ = ("times", "durations", "statuses", "status", "since", "first", "shifts")
 
@@ -66,20 +75,36 @@ class Series:
         self.shifts: list[tuple[int, float]] = [(0, 0.0)]
 
     def add(
-        self, at: float, status: Status, duration: float, skew: float, limit: int
+        self,
+        at: float,
+        status: Status,
+        duration: float,
+        skew: float,
+        limit: int,
+        oldest: float,
+        offset: float,
     ) -> None:
+        """Add an entry had at ``at`` (Unix time), keeping the last ``limit``
+        and none older than ``oldest`` (monotonic; see :meth:`prune`)."""
         # What could raise first, so that the columns keep one length.
-        letter, duration = ord(LETTERS[status]), float(duration)
+        letter, duration = _CODES[status], float(duration)
         if status != self.status:
             self.status = status
             self.since = at
-        if abs(skew - self.shifts[-1][1]) > SKEW_TOLERANCE:
-            self.shifts.append((self.first + len(self.statuses), skew))
-        self.times.append(at)
+        shifts = self.shifts
+        drift = skew - shifts[-1][1]
+        if drift > SKEW_TOLERANCE or drift < -SKEW_TOLERANCE:
+            shifts.append((self.first + len(self.statuses), skew))
+        times = self.times
+        times.append(at)
         self.durations.append(duration)
         self.statuses.append(letter)
-        if len(self.statuses) > limit:
-            self.drop(len(self.statuses) - limit)
+        if len(times) > limit + SLACK:
+            self.drop(len(times) - limit)
+        # The oldest entry's age, as prune reads it first (with one skew):
+        # the entries are walked only once one of them is due.
+        if len(shifts) > 1 or times[0] + offset + shifts[0][1] < oldest:
+            self.prune(oldest, offset)
 
     def drop(self, count: int) -> None:
         """Forget the ``count`` oldest entries."""
@@ -104,9 +129,12 @@ class Series:
         if count:
             self.drop(count)
 
-    def columns(self, oldest: float, offset: float) -> Columns:
-        """A copy of the entries younger than ``oldest`` (monotonic)."""
+    def columns(self, oldest: float, offset: float, limit: int) -> Columns:
+        """A copy of the last ``limit`` entries younger than ``oldest``
+        (monotonic)."""
         self.prune(oldest, offset)
+        if len(self.times) > limit:
+            self.drop(len(self.times) - limit)
         statuses = self.statuses.decode("ascii")
         return Columns(self.times[:], statuses, self.durations[:])
 

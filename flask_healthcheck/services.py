@@ -13,7 +13,8 @@ import difflib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+import types
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,11 @@ from .config import ServiceCheckOptions
 from .errors import ConfigurationError
 
 logger = logging.getLogger("flask_healthcheck")
+
+#: What every awaitable is an instance of (a generator-based coroutine is
+#: a generator; every other awaitable, coroutines included, an Awaitable):
+#: what isn't is not asked :func:`inspect.isawaitable`, which tests both.
+_MAYBE_AWAITABLE = (types.GeneratorType, Awaitable)
 
 #: Names every check and factory can ask for without registering them.
 BUILTIN_NAMES = ("app", "config")
@@ -269,7 +275,9 @@ class Scope:
             value = func()
         finally:
             self.deadline = None
-        if inspect.isawaitable(value):
+        # inspect.isawaitable asked only of what may be awaitable: one
+        # isinstance, for every check of every run.
+        if isinstance(value, _MAYBE_AWAITABLE) and inspect.isawaitable(value):
             # Awaited on the app's loop, it may outlive its check (cancelled
             # at the deadline): a scope of its own, which no later check
             # changes.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, g
+from flask.signals import appcontext_tearing_down
 
 from flask_healthcheck import CheckResult, HealthCheck, HealthReport, time_left
 from flask_healthcheck.signals import check_failed, health_changed
@@ -61,6 +62,92 @@ def test_the_apps_teardown_runs_after_each_check_of_a_run(
     assert sorted(checks) == [f"check{i}" for i in range(5)]
     # Each check followed by a teardown, before the next check.
     assert order[1::2] == ["teardown"] * 5
+
+
+def test_a_receiver_of_appcontext_tearing_down_hears_each_check(
+    app: Flask, health: HealthCheck, threads: bool
+) -> None:
+    """Flask's teardown is skipped only when it has nothing to do: a
+    receiver of its signal, and none of ``teardown_appcontext``, still
+    hears every check, with the check's own ``g``."""
+    heard: list[str | None] = []
+
+    def receiver(sender: Flask, exc: BaseException | None = None) -> None:
+        heard.append(g.get("mark"))
+
+    def checker(i: int) -> Any:
+        def check() -> bool:
+            g.mark = f"c{i}"
+            return True
+
+        return check
+
+    for i in range(5):
+        health.add_check(checker(i), name=f"c{i}")
+    with appcontext_tearing_down.connected_to(receiver, app):
+        run(app, health)
+    # The run's own app context (made by ``run``) is heard too, without a mark.
+    assert sorted(m for m in heard if m is not None) == [f"c{i}" for i in range(5)]
+
+
+def test_a_teardown_connected_by_a_check_runs_after_the_next(app: Flask) -> None:
+    """Whether the teardown has something to do is asked after every check."""
+    app.config["HEALTHCHECK_THREADS"] = False
+    health = HealthCheck(app)
+    heard: list[str | None] = []
+
+    def receiver(sender: Flask, exc: BaseException | None = None) -> None:
+        heard.append(g.get("mark"))
+
+    def connects() -> bool:
+        g.mark = "connects"
+        appcontext_tearing_down.connect(receiver, app, weak=False)
+        return True
+
+    def after() -> bool:
+        g.mark = "after"
+        return True
+
+    health.add_check(connects)
+    health.add_check(after)
+    try:
+        run(app, health)
+    finally:
+        appcontext_tearing_down.disconnect(receiver, app)
+    assert [m for m in heard if m is not None] == ["connects", "after"]
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["threads", "inline"])
+def test_an_apps_own_do_teardown_appcontext_runs_after_each_check(
+    threads: bool,
+) -> None:
+    """An app class that overrides ``do_teardown_appcontext`` has it called
+    for every check, teardown functions or not."""
+    torn_down: list[str | None] = []
+
+    class OwnTeardown(Flask):
+        def do_teardown_appcontext(self, exc: Any = None) -> None:
+            torn_down.append(g.get("mark"))
+            super().do_teardown_appcontext(exc)
+
+    app = OwnTeardown(__name__)
+    app.config.update(TESTING=True, HEALTHCHECK_THREADS=threads)
+    health = HealthCheck(app)
+
+    def checker(i: int) -> Any:
+        def check() -> bool:
+            g.mark = f"c{i}"
+            return True
+
+        return check
+
+    for i in range(3):
+        health.add_check(checker(i), name=f"c{i}")
+    try:
+        run(app, health)
+    finally:
+        get_state(app).refresher.stop(timeout=5)
+    assert sorted(m for m in torn_down if m is not None) == ["c0", "c1", "c2"]
 
 
 def test_g_is_not_shared_by_the_checks_of_a_run(

@@ -19,6 +19,7 @@ from flask_healthcheck import (
     Status,
 )
 from flask_healthcheck.history import MAX_AGE, MAX_RESULTS, History
+from flask_healthcheck.series import SLACK
 from flask_healthcheck.state import get_state
 from flask_healthcheck.strips import format_period, format_uptime
 
@@ -68,6 +69,25 @@ def test_a_series_keeps_the_newest_results_up_to_the_count() -> None:
     assert len(trend.entries) == MAX_RESULTS
     assert [e.duration for e in trend.entries] == list(range(10_000 - 360, 10_000))
     assert trend.entries[-1].at == clock.now
+
+
+@pytest.mark.parametrize("over", range(2 * SLACK + 2))
+def test_a_read_has_exactly_the_newest_results_between_drops(over: int) -> None:
+    """A full series drops its oldest results together, every few results
+    (issue 20): a read between two drops still has the newest
+    ``MAX_RESULTS``, never more, and reads again the same."""
+    clock = Clock()
+    history = History(clock=clock)
+    count = MAX_RESULTS + over
+    for i in range(count):
+        clock.advance(0.01)
+        history.record(result(duration=i))
+    for _ in range(2):
+        (trend,) = history.snapshot(["db"]).checks.values()
+        assert [e.duration for e in trend.entries] == list(
+            range(count - MAX_RESULTS, count)
+        )
+        assert trend.count == MAX_RESULTS
 
 
 def test_a_series_keeps_no_result_older_than_the_age() -> None:
