@@ -20,7 +20,6 @@ from functools import lru_cache, partial
 from hashlib import sha256
 
 from flask import Blueprint, Flask, Request, Response, request
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadHost, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -137,7 +136,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
     details = details_allowed(state.settings)
     pending = None
     try:
-        checks = select(state, endpoint, check, current.args)
+        checks = select(state, endpoint, check, current)
         if details and chosen.sections:  # they run while the checks do
             pending = state.start_sections()
         if state.draining and is_readiness(endpoint):
@@ -195,8 +194,7 @@ def refusal(
 
 
 def assets_url(state: HealthCheckState, current: Request | None = None) -> str:
-    """Where the page's assets are: the main URL, with the script root
-    (of ``current``, the request, if the caller has it at hand)."""
+    """Where the page's assets are: the main URL, with the script root."""
     script_root = (request if current is None else current).script_root
     return script_root + state.settings.url.rstrip("/")
 
@@ -221,8 +219,7 @@ def respond_asset(asset: str) -> Response:
 
 
 def answer_routing_error(current: Request) -> Response | None:
-    """Answer ``current``, a request under the health URLs that matched no
-    route.
+    """Answer ``current``, under the health URLs, that matched no route.
 
     Called before the app's ``before_request`` hooks (see
     :mod:`~flask_healthcheck.hooks`; Flask runs those before it raises the
@@ -287,21 +284,17 @@ def page_history(
 
 
 def select(
-    state: HealthCheckState,
-    endpoint: Endpoint,
-    check: str | None,
-    args: MultiDict[str, str],
+    state: HealthCheckState, endpoint: Endpoint, check: str | None, current: Request
 ) -> Sequence[Check]:
     """The endpoint's checks, or the one named in the URL, less
-    ``?exclude=`` (in ``args``, the request's query). Raises
-    :class:`_Refused` for a name that is no check."""
+    ``?exclude=``. Raises :class:`_Refused` for a name that is no check."""
     selected = state.select(tags=endpoint.tags)
     if check is not None:
         selected = tuple(c for c in selected if c.name == check)
         if not selected:
             raise _Refused(404, {"check": f"unknown check {describe(check)}"})
     # Empty values (``?exclude=``) are ignored, repeated ones count once.
-    exclude = {name for name in args.getlist("exclude") if name}
+    exclude = {name for name in current.args.getlist("exclude") if name}
     if not exclude:
         return selected
     unknown = exclude.difference(c.name for c in state.checks())
