@@ -184,10 +184,10 @@ def plain_negotiate(self: FormatRegistry, request: Request) -> Format:
     return self._best_match(request.accept_mimetypes)
 
 
-def tweaked_select(state: Any, endpoint: Any, check: str | None) -> Any:
+def tweaked_select(state: Any, endpoint: Any, check: str | None, current: Any) -> Any:
     if check is None and not flask.request.query_string:
         return state.select(tags=endpoint.tags)
-    return _select(state, endpoint, check)
+    return _select(state, endpoint, check, current)
 
 
 #: What Prometheus 2.x sends when it scrapes.

@@ -24,16 +24,13 @@ from .checks import CheckResult, HealthReport
 from .endpoints import describe
 from .errors import ConfigurationError
 from .formats import FORMATS, Format, RenderContext
+from .formats import HEADERS as HEADERS  # the formats' headers start with them
 
 logger = logging.getLogger("flask_healthcheck")
 
 #: Media types answered in another one's format: a browser that asks only
 #: for XHTML gets the status page, served as ``text/html``.
 ALIASES = {"application/xhtml+xml": "text/html"}
-
-#: Headers on every answer, in every format: probes and dashboards must
-#: never see a stale answer from a cache, and one URL serves several formats.
-HEADERS = {"Cache-Control": "no-store", "Vary": "Accept"}
 
 #: The query argument that names a format, overriding ``Accept``.
 FORMAT_ARG = "format"
@@ -266,6 +263,8 @@ def answer(
     body = render_safely(chosen, render)
     if body is None:
         chosen, body = ENVELOPE, fallback().encode()
+    if not headers:  # every answer but a 405's: the format's, worked out once
+        return Response(body, status=status, headers=chosen.response_headers)
     return Response(
         body,
         status=status,

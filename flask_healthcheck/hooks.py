@@ -35,7 +35,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, Request, current_app, has_request_context, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -72,21 +72,32 @@ def is_health_request() -> bool:
     """
     if not has_request_context():
         return False
-    state = current_app.extensions.get(EXTENSION_KEY)
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    return _for_health(current_app.extensions.get(EXTENSION_KEY), current)
+
+
+#: The start of the extension's endpoint names.
+_PREFIX = f"{BLUEPRINT_NAME}."
+
+
+def _for_health(state: object, current: Request) -> bool:
+    """:func:`is_health_request` for the request ``current`` of an app
+    whose ``app.extensions[EXTENSION_KEY]`` is ``state``."""
     if not isinstance(state, HealthCheckState):
         return False
-    rule = request.url_rule
+    rule = current.url_rule
     if rule is not None:
         endpoint: str = rule.endpoint
-        return endpoint.startswith(f"{BLUEPRINT_NAME}.")
-    if request.routing_exception is None:
+        return endpoint.startswith(_PREFIX)
+    if current.routing_exception is None:
         return False
-    return health_url(state.endpoints(), request.path) is not None
+    return health_url(state.endpoints(), current.path) is not None
 
 
 class ProbesFirst:
     """The app's ``preprocess_request``, with health URLs answered first.
 
+    :param app: the app it is set up on.
     :param preprocess: the app's own method, bound.
     :param own_hooks: what the extension does first on every request,
         before any hook of the app could answer it (the refresher's start).
@@ -95,11 +106,13 @@ class ProbesFirst:
 
     def __init__(
         self,
+        app: Flask,
         preprocess: Preprocess,
         own_hooks: list[Callable[[], None]],
         *,
         run_app_hooks: bool,
     ) -> None:
+        self.app = app
         self.preprocess = preprocess
         self.own_hooks = own_hooks
         self.run_app_hooks = run_app_hooks
@@ -109,7 +122,10 @@ class ProbesFirst:
     def __call__(self) -> ResponseReturnValue | None:
         for hook in self.own_hooks:
             hook()
-        if not is_health_request():
+        # is_health_request(), without looking up the app and the request
+        # through Flask's proxies at each step: it is this app's request.
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        if not _for_health(self.app.extensions.get(EXTENSION_KEY), current):
             return self.preprocess()
         if self.run_app_hooks:
             try:
@@ -124,7 +140,7 @@ class ProbesFirst:
                 response = current_app.make_response(answer)
                 self._warn(response.status_code, "answered")
                 return response
-        return answer_routing_error()
+        return answer_routing_error(current)
 
     def _warn(self, status: int, what: str) -> None:
         url = health_url(
@@ -153,5 +169,5 @@ def put_probes_first(
 ) -> None:
     """Wrap ``app.preprocess_request`` in :class:`ProbesFirst`."""
     app.preprocess_request = ProbesFirst(  # type: ignore[method-assign]
-        app.preprocess_request, own_hooks, run_app_hooks=run_app_hooks
+        app, app.preprocess_request, own_hooks, run_app_hooks=run_app_hooks
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Container, Iterable, Sequence
 from functools import lru_cache, partial
 from hashlib import sha256
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Request, Response, request
 from werkzeug.exceptions import BadHost, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
@@ -128,13 +128,15 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         from .openapi import openapi_response
 
         return openapi_response(state, details_allowed(state.settings), HEADERS)
-    chosen = state.formats().choose(request)
+    # The request itself, not the proxy: looked up once, not at each use.
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    chosen = state.formats().choose(current)
     if chosen is None:  # a ?format= that names no format: nothing runs
         return refusal(406, {})
     details = details_allowed(state.settings)
     pending = None
     try:
-        checks = select(state, endpoint, check)
+        checks = select(state, endpoint, check, current)
         if details and chosen.sections:  # they run while the checks do
             pending = state.start_sections()
         if state.draining and is_readiness(endpoint):
@@ -154,7 +156,7 @@ def respond(endpoint: Endpoint, check: str | None) -> Response:
         state.settings,
         state.component_types(),
         history,
-        assets_url(state),
+        assets_url(state, current),
         sections=pending.values() if pending is not None else {},
     )
     return answer(
@@ -191,9 +193,10 @@ def refusal(
     )
 
 
-def assets_url(state: HealthCheckState) -> str:
+def assets_url(state: HealthCheckState, current: Request | None = None) -> str:
     """Where the page's assets are: the main URL, with the script root."""
-    return request.script_root + state.settings.url.rstrip("/")
+    script_root = (request if current is None else current).script_root
+    return script_root + state.settings.url.rstrip("/")
 
 
 @lru_cache(maxsize=16)  # the stylesheet and one icon per colour
@@ -215,8 +218,8 @@ def respond_asset(asset: str) -> Response:
     return response
 
 
-def answer_routing_error() -> Response | None:
-    """Answer a request under the health URLs that matched no route.
+def answer_routing_error(current: Request) -> Response | None:
+    """Answer ``current``, under the health URLs, that matched no route.
 
     Called before the app's ``before_request`` hooks (see
     :mod:`~flask_healthcheck.hooks`; Flask runs those before it raises the
@@ -227,10 +230,10 @@ def answer_routing_error() -> Response | None:
     elsewhere in the app, and the app's own routes on these URLs, are left
     alone.
     """
-    error = request.routing_exception
+    error = current.routing_exception
     if error is None:
         return None
-    url = health_url(get_state().endpoints(), request.path)
+    url = health_url(get_state().endpoints(), current.path)
     if url is None:
         return None
     if isinstance(error, RequestRedirect):
@@ -240,13 +243,13 @@ def answer_routing_error() -> Response | None:
     if isinstance(error, MethodNotAllowed):
         allowed = set(error.valid_methods or ()) | {"GET", "HEAD"}
         ordered = ["GET", "HEAD", *sorted(allowed - {"GET", "HEAD"})]
-        message = f"the method {request.method} is not allowed here; use GET or HEAD"
+        message = f"the method {current.method} is not allowed here; use GET or HEAD"
         return refusal(405, {"method": message}, {"Allow": ", ".join(ordered)})
-    if isinstance(error, NotFound) and request.path == url.rstrip("/") + "/":
-        message = f"no check name after {request.path!r}; the endpoint is {url!r}"
+    if isinstance(error, NotFound) and current.path == url.rstrip("/") + "/":
+        message = f"no check name after {current.path!r}; the endpoint is {url!r}"
         return refusal(404, {"check": message})
     if isinstance(error, NotFound):
-        return refusal(404, {"url": f"unknown URL {describe(request.path)}"})
+        return refusal(404, {"url": f"unknown URL {describe(current.path)}"})
     if isinstance(error, BadHost):  # a Host that Werkzeug can't bind a URL map to
         return refusal(400, {"host": "the Host header is not a valid host name"})
     return None
@@ -281,7 +284,7 @@ def page_history(
 
 
 def select(
-    state: HealthCheckState, endpoint: Endpoint, check: str | None
+    state: HealthCheckState, endpoint: Endpoint, check: str | None, current: Request
 ) -> Sequence[Check]:
     """The endpoint's checks, or the one named in the URL, less
     ``?exclude=``. Raises :class:`_Refused` for a name that is no check."""
@@ -291,7 +294,7 @@ def select(
         if not selected:
             raise _Refused(404, {"check": f"unknown check {describe(check)}"})
     # Empty values (``?exclude=``) are ignored, repeated ones count once.
-    exclude = {name for name in request.args.getlist("exclude") if name}
+    exclude = {name for name in current.args.getlist("exclude") if name}
     if not exclude:
         return selected
     unknown = exclude.difference(c.name for c in state.checks())

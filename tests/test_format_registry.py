@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
+from werkzeug.utils import get_content_type
 
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, HealthReport
 from flask_healthcheck.format_registry import BUILT_IN, MAX_ACCEPT_HEADERS
@@ -112,6 +113,40 @@ def test_accept_and_format_choose_the_format(
         if mimetype != HTML:  # the page shows one run more each time
             length = len(get(app, "/health" + query, accept).data)
             assert response.headers["Content-Length"] == str(length)
+
+
+@pytest.mark.parametrize(
+    "format", ["json", "health%2Bjson", "html", "text", "openmetrics", "rss", "csv"]
+)
+def test_every_answer_has_its_formats_headers_in_order(
+    app: Flask, health: HealthCheck, format: str
+) -> None:
+    """The no-store and Vary headers, the format's own, its Content-Type
+    and the length: worked out once per format, the same on every answer
+    (a 405 adds its Allow before the Content-Type)."""
+    health.add_format("text/csv", to_csv)
+    chosen = get_state(app).formats().names[format.replace("%2B", "+")]
+    content_type = chosen.content_type or get_content_type(chosen.mimetype, "utf-8")
+    for _ in range(2):  # the first answer in the format and a later one
+        response = get(app, f"/health?format={format}")
+        assert response.status_code == 200
+        assert response.headers.to_wsgi_list() == [
+            ("Cache-Control", "no-store"),
+            ("Vary", "Accept"),
+            *chosen.headers.items(),
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(response.data))),
+        ]
+    refused = get(app, f"/health?format={format}", method="POST")
+    assert refused.status_code == 405
+    assert [name for name, _ in refused.headers.to_wsgi_list()] == [
+        "Cache-Control",
+        "Vary",
+        *chosen.headers,
+        "Allow",
+        "Content-Type",
+        "Content-Length",
+    ]
 
 
 def test_each_accept_header_keeps_its_answer(app: Flask, health: HealthCheck) -> None:
