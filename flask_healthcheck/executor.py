@@ -111,9 +111,7 @@ class Executor:
         # receivers of its signal (benchmarks/tweaks.py): it is called when
         # it has either, and always when the app has a teardown of its own.
         teardown = app.do_teardown_appcontext
-        own_teardown = (
-            getattr(teardown, "__func__", None) is not Flask.do_teardown_appcontext
-        )
+        own_teardown = not _flasks_own(getattr(teardown, "__func__", None))
         new_g = app.app_ctx_globals_class
         new_result, set_fields = object.__new__, object.__setattr__
         # Unix time read from the performance counter: one clock a check.
@@ -317,6 +315,16 @@ class Executor:
 
     def _secrets(self) -> frozenset[str]:
         return config_secrets(self.app.config)
+
+
+def _flasks_own(func: object) -> bool:
+    """Whether ``func`` is Flask's own ``do_teardown_appcontext``: not an
+    override, nor a function an agent put on the class in its place (with
+    ``functools.wraps`` it has Flask's names, but not Flask's module)."""
+    if func is not Flask.do_teardown_appcontext:
+        return False
+    globals_: dict[str, Any] = getattr(func, "__globals__", {})
+    return globals_.get("__name__") == Flask.__module__
 
 
 def _completed(outcome: CheckResult, fields: dict[str, Any]) -> CheckResult:

@@ -190,11 +190,14 @@ class Runner:
         execute = partial(self._execute, inline=inline)
         try:
             self.scheduler.start(mine, execute, self._give_up, background=background)
-            # An execution's result, read here when it has one already.
+            # An execution's result, read here when it has one already (by
+            # identity: a result's own class may make its truth ambiguous).
             results = [
                 item
                 if isinstance(item, CheckResult)
-                else item.result or self._wait(item)
+                else had
+                if (had := item.result) is not None
+                else self._wait(item)
                 for item in plan
             ]
         except BaseException:

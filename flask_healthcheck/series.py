@@ -102,8 +102,9 @@ class Series:
         if len(times) > limit + SLACK:
             self.drop(len(times) - limit)
         # The oldest entry's age, as prune reads it first (with one skew):
-        # the entries are walked only once one of them is due.
-        if len(shifts) > 1 or times[0] + offset + shifts[0][1] < oldest:
+        # the entries are walked only once one of them is due (a limit of
+        # 0 may have dropped them all).
+        if len(shifts) > 1 or (times and times[0] + offset + shifts[0][1] < oldest):
             self.prune(oldest, offset)
 
     def drop(self, count: int) -> None:

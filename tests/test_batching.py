@@ -5,6 +5,7 @@ deadline, and every result a run reports is recorded before it returns."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import threading
 import time
@@ -147,6 +148,35 @@ def test_an_apps_own_do_teardown_appcontext_runs_after_each_check(
         run(app, health)
     finally:
         get_state(app).refresher.stop(timeout=5)
+    assert sorted(m for m in torn_down if m is not None) == ["c0", "c1", "c2"]
+
+
+def test_a_do_teardown_appcontext_patched_onto_flask_runs_after_each_check(
+    app: Flask, health: HealthCheck, threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracing agent that replaces ``Flask.do_teardown_appcontext`` with a
+    plain function of its own (wrapped with ``functools.wraps``) has it
+    called for every check, as Flask itself would."""
+    torn_down: list[str | None] = []
+    original = Flask.do_teardown_appcontext
+
+    @functools.wraps(original)
+    def traced(self: Flask, exc: Any = None) -> None:
+        torn_down.append(g.get("mark"))
+        original(self, exc)
+
+    monkeypatch.setattr(Flask, "do_teardown_appcontext", traced)
+
+    def checker(i: int) -> Any:
+        def check() -> bool:
+            g.mark = f"c{i}"
+            return True
+
+        return check
+
+    for i in range(3):
+        health.add_check(checker(i), name=f"c{i}")
+    run(app, health)
     assert sorted(m for m in torn_down if m is not None) == ["c0", "c1", "c2"]
 
 

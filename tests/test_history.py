@@ -90,6 +90,21 @@ def test_a_read_has_exactly_the_newest_results_between_drops(over: int) -> None:
         assert trend.count == MAX_RESULTS
 
 
+def test_a_history_keeping_no_results_records_and_reads_none() -> None:
+    """``max_results=0`` (the document's minimum) keeps nothing: a full
+    series dropping its oldest together drops every entry, and recording
+    goes on."""
+    clock = Clock()
+    history = History(max_results=0, clock=clock)
+    for i in range(3 * SLACK):
+        clock.advance(0.01)
+        history.record(result(duration=i))
+        history.record_overall("pass")
+    snapshot = history.snapshot(["db"])
+    assert [trend.count for trend in snapshot.checks.values()] == [0]
+    assert snapshot.overall is not None and snapshot.overall.count == 0
+
+
 def test_a_series_keeps_no_result_older_than_the_age() -> None:
     clock = Clock()
     history = History(clock=clock)

@@ -408,6 +408,33 @@ def test_a_result_has_every_field_its_check_and_value_give(app: Flask) -> None:
     assert "disk" in repr(result)
 
 
+@dataclass(frozen=True)
+class AmbiguousResult(CheckResult):
+    """A user's own ``CheckResult`` whose truth can't be read, as a numpy
+    array's can't: nothing may ask a result whether it is true."""
+
+    def __bool__(self) -> bool:
+        raise TypeError("the truth value of a result is ambiguous")
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["threads", "inline"])
+def test_a_result_whose_truth_cant_be_read_is_reported(
+    app: Flask, threads: bool
+) -> None:
+    app.config["HEALTHCHECK_THREADS"] = threads
+    health = HealthCheck(app)
+    health.add_check(lambda: AmbiguousResult(status="warn"), name="ambiguous")
+    with app.app_context():
+        report = health.run()
+    (result,) = report.checks
+    assert (type(result), result.status, report.status) == (
+        AmbiguousResult,
+        "warn",
+        "warn",
+    )
+    assert app.test_client().get("/health").status_code == 200
+
+
 class Refusing:
     """Starting a thread fails, as when a container hits its pids limit."""
 
