@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import logging
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -16,8 +18,10 @@ from werkzeug.utils import get_content_type
 
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, HealthReport
 from flask_healthcheck.format_registry import BUILT_IN, MAX_ACCEPT_HEADERS
+from flask_healthcheck.formats import Format
 from flask_healthcheck.state import get_state
 
+from .children import in_child
 from .helpers import FAILURE, REFUSALS, SUCCESS
 
 JSON = "application/json"
@@ -147,6 +151,57 @@ def test_every_answer_has_its_formats_headers_in_order(
         "Content-Type",
         "Content-Length",
     ]
+
+
+class HeldHeaders(Mapping[str, str]):
+    """A format's own headers that keep whoever reads them until
+    ``release`` is set, and say so in ``reading``: a thread caught in the
+    middle of working out a format's headers."""
+
+    def __init__(self) -> None:
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def __getitem__(self, name: str) -> str:
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self.reading.set()
+        self.release.wait(30)
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("how", ["os.fork", "libc fork"])
+def test_a_fork_while_a_format_is_worked_out_leaves_no_lock_held(
+    app: Flask, health: HealthCheck, how: str
+) -> None:
+    """A server that forks while another thread works out some format's
+    headers (its first answer in it): the child answers in every format.
+    A lock taken for that work (3.11's ``cached_property`` has one for all
+    formats) would be held forever in the child, by a thread it has not."""
+    health.add_format("text/csv", to_csv)  # answered first in the child
+    held = HeldHeaders()
+
+    def work_out() -> object:  # a format made and answered in, in a thread
+        return Format(
+            "text/x-slow", lambda *_: "", lambda *_: "", held
+        ).response_headers
+
+    worker = threading.Thread(target=work_out)
+    worker.start()
+    try:
+        assert held.reading.wait(10)
+
+        def answer_in_csv() -> int:
+            return get(app, "/health?format=csv").status_code
+
+        assert in_child(how, answer_in_csv) == 200
+    finally:
+        held.release.set()
+        worker.join(10)
 
 
 def test_each_accept_header_keeps_its_answer(app: Flask, health: HealthCheck) -> None:
