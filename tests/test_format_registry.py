@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.test import TestResponse
 from werkzeug.utils import get_content_type
 
@@ -151,6 +151,37 @@ def test_every_answer_has_its_formats_headers_in_order(
         "Content-Type",
         "Content-Length",
     ]
+
+
+@pytest.mark.parametrize("format", ["json", "html", "text", "openmetrics"])
+def test_a_hook_that_changes_an_answers_headers_changes_no_other(
+    app: Flask, health: HealthCheck, format: str
+) -> None:
+    """Each answer has headers of its own: an ``after_request`` hook that
+    adds, replaces and removes some (Talisman, CORS) changes that answer's,
+    not those worked out once for the format (a ``Headers`` object shared
+    by every answer would be changed in place)."""
+
+    @app.after_request
+    def change(response: Response) -> Response:
+        response.headers.add("Vary", "Origin")
+        response.headers["Content-Type"] = "text/x-changed"
+        response.headers.remove("Cache-Control")
+        response.headers.extend([("X-Hook", "1")])
+        return response
+
+    def headers(url: str) -> list[tuple[str, str]]:
+        answer = get(app, url).headers
+        return [h for h in answer.to_wsgi_list() if h[0] != "Content-Length"]
+
+    expected = headers(f"/health?format={format}")  # the page's length varies
+    assert ("X-Hook", "1") in expected
+    assert "Cache-Control" not in dict(expected)
+    for url in [f"/health?format={format}", f"/livez?format={format}"]:
+        assert headers(url) == expected
+    chosen = get_state(app).formats().names[format]
+    assert ("Cache-Control", "no-store") in chosen.response_headers
+    assert ("X-Hook", "1") not in chosen.response_headers
 
 
 class HeldHeaders(Mapping[str, str]):
