@@ -14,7 +14,6 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from werkzeug.datastructures import Headers
@@ -65,17 +64,22 @@ class Format:
     #: are allowed, and puts them in :attr:`RenderContext.sections`.
     sections: bool = False
 
-    @cached_property
-    def response_headers(self) -> list[tuple[str, str]]:
-        """Every header of an answer in this format but its length:
-        :data:`HEADERS`, its own, then its ``Content-Type``. Worked out at
-        its first answer, not at each (a dict merged, a media type looked
-        up, each value validated: a few microseconds of every probe)."""
+    #: Every header of an answer in this format but its length:
+    #: :data:`HEADERS`, its own, then its ``Content-Type``. Worked out when
+    #: the format is made, not at each answer (a dict merged, a media type
+    #: looked up: a few microseconds of every probe), nor lazily at its
+    #: first: 3.11's ``cached_property`` takes one lock for every format,
+    #: which a fork can leave held forever in the child.
+    response_headers: list[tuple[str, str]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
         headers = Headers({**HEADERS, **self.headers})
         headers["Content-Type"] = self.content_type or get_content_type(
             self.mimetype, "utf-8"
         )
-        return headers.to_wsgi_list()
+        object.__setattr__(self, "response_headers", headers.to_wsgi_list())
 
 
 # -- the clearskies envelope ---------------------------------------------------

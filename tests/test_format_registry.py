@@ -7,17 +7,21 @@ import csv
 import io
 import json
 import logging
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.test import TestResponse
 from werkzeug.utils import get_content_type
 
 from flask_healthcheck import CheckResult, ConfigurationError, HealthCheck, HealthReport
 from flask_healthcheck.format_registry import BUILT_IN, MAX_ACCEPT_HEADERS
+from flask_healthcheck.formats import Format
 from flask_healthcheck.state import get_state
 
+from .children import in_child
 from .helpers import FAILURE, REFUSALS, SUCCESS
 
 JSON = "application/json"
@@ -147,6 +151,88 @@ def test_every_answer_has_its_formats_headers_in_order(
         "Content-Type",
         "Content-Length",
     ]
+
+
+@pytest.mark.parametrize("format", ["json", "html", "text", "openmetrics"])
+def test_a_hook_that_changes_an_answers_headers_changes_no_other(
+    app: Flask, health: HealthCheck, format: str
+) -> None:
+    """Each answer has headers of its own: an ``after_request`` hook that
+    adds, replaces and removes some (Talisman, CORS) changes that answer's,
+    not those worked out once for the format (a ``Headers`` object shared
+    by every answer would be changed in place)."""
+
+    @app.after_request
+    def change(response: Response) -> Response:
+        response.headers.add("Vary", "Origin")
+        response.headers["Content-Type"] = "text/x-changed"
+        response.headers.remove("Cache-Control")
+        response.headers.extend([("X-Hook", "1")])
+        return response
+
+    def headers(url: str) -> list[tuple[str, str]]:
+        answer = get(app, url).headers
+        return [h for h in answer.to_wsgi_list() if h[0] != "Content-Length"]
+
+    expected = headers(f"/health?format={format}")  # the page's length varies
+    assert ("X-Hook", "1") in expected
+    assert "Cache-Control" not in dict(expected)
+    for url in [f"/health?format={format}", f"/livez?format={format}"]:
+        assert headers(url) == expected
+    chosen = get_state(app).formats().names[format]
+    assert ("Cache-Control", "no-store") in chosen.response_headers
+    assert ("X-Hook", "1") not in chosen.response_headers
+
+
+class HeldHeaders(Mapping[str, str]):
+    """A format's own headers that keep whoever reads them until
+    ``release`` is set, and say so in ``reading``: a thread caught in the
+    middle of working out a format's headers."""
+
+    def __init__(self) -> None:
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def __getitem__(self, name: str) -> str:
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        self.reading.set()
+        self.release.wait(30)
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("how", ["os.fork", "libc fork"])
+def test_a_fork_while_a_format_is_worked_out_leaves_no_lock_held(
+    app: Flask, health: HealthCheck, how: str
+) -> None:
+    """A server that forks while another thread works out some format's
+    headers (its first answer in it): the child answers in every format.
+    A lock taken for that work (3.11's ``cached_property`` has one for all
+    formats) would be held forever in the child, by a thread it has not."""
+    health.add_format("text/csv", to_csv)  # answered first in the child
+    held = HeldHeaders()
+
+    def work_out() -> object:  # a format made and answered in, in a thread
+        return Format(
+            "text/x-slow", lambda *_: "", lambda *_: "", held
+        ).response_headers
+
+    worker = threading.Thread(target=work_out)
+    worker.start()
+    try:
+        assert held.reading.wait(10)
+
+        def answer_in_csv() -> int:
+            return get(app, "/health?format=csv").status_code
+
+        assert in_child(how, answer_in_csv) == 200
+    finally:
+        held.release.set()
+        worker.join(10)
 
 
 def test_each_accept_header_keeps_its_answer(app: Flask, health: HealthCheck) -> None:
