@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _thread
 import argparse
+import statistics
 import sys
 import time
 from array import array
@@ -164,24 +165,29 @@ OTHERS = tuple(COLUMNS)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=None, help="default 3, quick 1")
     args = parser.parse_args()
     budget, most = (0.4, 300) if args.quick else (1.5, 2000)
+    rounds = args.rounds or (1 if args.quick else 3)
     columns = (*OTHERS, *FLOORS)
-    ms: dict[tuple[str, int], float] = {}
-    for count in SIZES:  # each row's columns together: the same load
-        for column in columns:
-            ms[column.key, count] = measure(column, count, budget, most).median_ms
-            print(
-                f"  {count:>5} {column.key:<20} {ms[column.key, count]:8.3f} ms",
-                file=sys.stderr,
-                flush=True,
-            )
+    # Per round: each probe's median as a ratio to flask-healthz's, and in ms.
+    ratios: dict[tuple[str, int], list[float]] = {}
+    times: dict[tuple[str, int], list[float]] = {}
+    for number in range(rounds):
+        for count in SIZES:  # each row's columns together: the same load
+            ms = {c.key: measure(c, count, budget, most).median_ms for c in columns}
+            for key, value in ms.items():
+                ratios.setdefault((key, count), []).append(value / ms["flask-healthz"])
+                times.setdefault((key, count), []).append(value)
+            print(f"  round {number + 1}, {count:>5} checks done", file=sys.stderr)
+    ratio = {key: statistics.median(values) for key, values in ratios.items()}
+    median_ms = {key: statistics.median(values) for key, values in times.items()}
     header = ["checks", *(c.key for c in columns)]
-    rows = [
-        [f"{n:,}", *(f"{ms[c.key, n] / ms['flask-healthz', n]:.2f}" for c in columns)]
-        for n in SIZES
-    ]
-    print("Each probe's median time as a ratio to flask-healthz's, same run:")
+    rows = [[f"{n:,}", *(f"{ratio[c.key, n]:.2f}" for c in columns)] for n in SIZES]
+    print(
+        "Each probe's median time as a ratio to flask-healthz's in the same"
+        f" round, median of {rounds} round(s):"
+    )
     print(render(header, rows))
     print()
     goals = (
@@ -191,19 +197,15 @@ def main() -> None:
         ("1,000 checks, inline", 1000, "ours inline", "floor", 5.0),
     )
     for label, n, ours, floor, goal in goals:
-        healthz = ms["flask-healthz", n]
         print(
-            f"{label}: goal {goal} x; ours {ms[ours, n] / healthz:.2f} x;"
-            f" the floor {ms[floor, n] / healthz:.2f} x"
-            f" ({'reachable' if ms[floor, n] <= goal * healthz else 'out of reach'})"
+            f"{label}: goal {goal} x; ours {ratio[ours, n]:.2f} x;"
+            f" the floor {ratio[floor, n]:.2f} x"
+            f" ({'reachable' if ratio[floor, n] <= goal else 'out of reach'})"
         )
-    for n in SIZES[1:]:
-        per_check = (ms["floor", n] - ms["floor", 1]) / (n - 1) * 1000
-        inline = (ms["ours inline", n] - ms["ours inline", 1]) / (n - 1) * 1000
-        print(
-            f"per check, 1 to {n:,}: floor {per_check:.2f} us,"
-            f" ours inline {inline:.2f} us"
-        )
+    for key in ("floor", "floor, no teardown", "ours inline", "ours"):
+        first, last = median_ms[key, SIZES[0]], median_ms[key, SIZES[-1]]
+        per_check = (last - first) / (SIZES[-1] - SIZES[0]) * 1000
+        print(f"{key}: {per_check:.2f} us per check from 1 to 1,000")
 
 
 if __name__ == "__main__":
