@@ -138,6 +138,7 @@ class Scheduler:
         give_up: GiveUp,
         *,
         background: bool = False,
+        inline: bool | None = None,
     ) -> None:
         """Begin ``executions``; returns once each has begun (on a thread),
         or, run inline, once each has finished.
@@ -146,10 +147,12 @@ class Scheduler:
             waits for: checks that burn CPU get more threads more slowly
             (:data:`BACKGROUND_PATIENCE_SECONDS`), as they take the GIL
             from the app's requests.
+        :param inline: :attr:`inline` as the caller read it for this run
+            (it planned the run for it): read here if not given.
         """
         if not executions:
             return
-        if self.inline:
+        if self.inline if inline is None else inline:
             # Each check's time counts from when it begins (lazily, once
             # the one before it has ended).
             # A check that ran meanwhile, in a run a check before it asked
@@ -330,8 +333,12 @@ class Scheduler:
     def _take(self, batch: _Batch) -> Generator[Execution, None, None]:
         """The checks of ``batch`` for one thread, each taken once the one
         before it has ended (and is counted done)."""
-        with batch.lock:
-            execution = batch.pending.popleft() if batch.pending else None
+        lock, pending, total = batch.lock, batch.pending, batch.total
+        with lock:
+            execution = pending.popleft() if pending else None
+        # The lock's methods called by hand (``try``/``finally`` as ``with``
+        # does it): a ``with`` costs as much again as the lock, per check.
+        acquire, release = lock.acquire, lock.release
         while execution is not None:
             try:
                 yield execution
@@ -340,11 +347,13 @@ class Scheduler:
                 raise
             # Counted done and the next taken under one lock: a quick
             # check costs little more than the lock.
-            with batch.lock:
-                batch.done += 1
-                last = batch.done == batch.total
-                execution = batch.pending.popleft() if batch.pending else None
-            if last:
+            acquire()
+            try:
+                batch.done = done = batch.done + 1
+                execution = pending.popleft() if pending else None
+            finally:
+                release()
+            if done == total:
                 batch.finished.set()
 
     def _count_done(self, batch: _Batch) -> None:
