@@ -195,9 +195,7 @@ class Runner:
         # Where checks run is decided once per run, not asked again per check.
         execute = self._executes[inline]
         try:
-            self.scheduler.start(
-                mine, execute, self._give_up, background=background, inline=inline
-            )
+            self.scheduler.start(mine, execute, self._give_up, background=background)
             # An execution's result, read here when it has one already.
             results = [
                 item

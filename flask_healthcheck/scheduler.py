@@ -138,7 +138,6 @@ class Scheduler:
         give_up: GiveUp,
         *,
         background: bool = False,
-        inline: bool | None = None,
     ) -> None:
         """Begin ``executions``; returns once each has begun (on a thread),
         or, run inline, once each has finished.
@@ -147,12 +146,10 @@ class Scheduler:
             waits for: checks that burn CPU get more threads more slowly
             (:data:`BACKGROUND_PATIENCE_SECONDS`), as they take the GIL
             from the app's requests.
-        :param inline: :attr:`inline` as the caller read it for this run
-            (it planned the run for it): read here if not given.
         """
         if not executions:
             return
-        if self.inline if inline is None else inline:
+        if self.inline:
             # Each check's time counts from when it begins (lazily, once
             # the one before it has ended).
             # A check that ran meanwhile, in a run a check before it asked
