@@ -82,12 +82,6 @@ class Runner:
         self._threads = threads
         self.default_timeout = default_timeout
         self.executor = Executor(app)
-        # What runs a thread's share of a run, inline or not: made once,
-        # not per run.
-        self._executes = (
-            partial(self._execute, inline=False),
-            partial(self._execute, inline=True),
-        )
         self._reset()
 
     def _reset(self) -> None:
@@ -193,7 +187,7 @@ class Runner:
             if deliveries:
                 self._deliver(deliveries)
         # Where checks run is decided once per run, not asked again per check.
-        execute = self._executes[inline]
+        execute = partial(self._execute, inline=inline)
         try:
             self.scheduler.start(mine, execute, self._give_up, background=background)
             # An execution's result, read here when it has one already.
