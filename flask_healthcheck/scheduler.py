@@ -330,8 +330,12 @@ class Scheduler:
     def _take(self, batch: _Batch) -> Generator[Execution, None, None]:
         """The checks of ``batch`` for one thread, each taken once the one
         before it has ended (and is counted done)."""
-        with batch.lock:
-            execution = batch.pending.popleft() if batch.pending else None
+        lock, pending, total = batch.lock, batch.pending, batch.total
+        with lock:
+            execution = pending.popleft() if pending else None
+        # The lock's methods called by hand (``try``/``finally`` as ``with``
+        # does it): a ``with`` costs as much again as the lock, per check.
+        acquire, release = lock.acquire, lock.release
         while execution is not None:
             try:
                 yield execution
@@ -340,11 +344,13 @@ class Scheduler:
                 raise
             # Counted done and the next taken under one lock: a quick
             # check costs little more than the lock.
-            with batch.lock:
-                batch.done += 1
-                last = batch.done == batch.total
-                execution = batch.pending.popleft() if batch.pending else None
-            if last:
+            acquire()
+            try:
+                batch.done = done = batch.done + 1
+                execution = pending.popleft() if pending else None
+            finally:
+                release()
+            if done == total:
                 batch.finished.set()
 
     def _count_done(self, batch: _Batch) -> None:
