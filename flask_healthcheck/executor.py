@@ -98,10 +98,11 @@ class Executor:
         shared: Scope,
     ) -> None:
         """The loop of :meth:`execute`, in this thread's context for the app:
-        per check, what :meth:`_call_in_context` and :meth:`_result` do,
-        written out here, with what is the same for every check read once
-        (this runs for every check of every run; a call costs more than
-        most of the steps it would wrap)."""
+        per check, what :meth:`_call_in_context` and :meth:`_result` do
+        (Flask's own teardown only when it would do something), written out
+        here, with what is the same for every check read once (this runs for
+        every check of every run; a call costs more than most of the steps
+        it would wrap). A change to either must be made here too."""
         app = self.app
         perf_counter = time.perf_counter
         set_inside = inside.set
@@ -180,7 +181,8 @@ class Executor:
         self, check: Check, value: object, start: float, started_at: float
     ) -> CheckResult:
         """The result of ``check``, which returned ``value``, started at
-        ``start`` (``time.perf_counter()``) and ``started_at`` (Unix time)."""
+        ``start`` (``time.perf_counter()``) and ``started_at`` (Unix time).
+        :meth:`_execute_in_context` makes it written out: change both."""
         outcome = interpret(value, none_fails=check.none_fails)
         # Text is made here, on the check's time: a value whose __str__
         # is slow or raises must not hold up or break a response later.
